@@ -1,0 +1,1 @@
+"""Benchmarks: latency, size and accuracy of every variant, the camera pipeline, training."""

@@ -1,0 +1,1 @@
+"""TFLite exporter with an accuracy-drift gate (needs TensorFlow: `pip install tledge[train]`)."""

@@ -1,0 +1,101 @@
+"""The layout of a training run folder, shared by the trainer (writer) and everything
+that reads runs (exporter, evaluation, benchmarks).
+
+It lives here rather than in the trainer because dependencies point trainer -> exporter
+-> edge: the exporter must read runs without importing the trainer.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tledge.edge.errors import TledgeError
+from tledge.edge.labels import read_labels
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """Paths inside `runs/<name>/`.
+
+    config.json keys that readers rely on: "backbone" (registry name), "image_size"
+    ([height, width]), "precision" (Keras dtype policy the run trained under), "data"
+    (training folder), "val" and "test" (folders or null), "val_split", "seed",
+    "train_fraction".
+    """
+
+    root: Path
+
+    @classmethod
+    def open(cls, path: str | os.PathLike) -> RunFolder:
+        """Return the run at `path`, checking that it holds a trained model.
+
+        Raises:
+            TledgeError: when `path` is not a finished run folder.
+        """
+        run = cls(Path(path))
+        if not run.config.is_file():
+            raise TledgeError(f"{run.root}: not a tledge run folder (no config.json)")
+        if not run.model.is_file():
+            raise TledgeError(f"{run.root}: run has no model.keras (training not finished?)")
+        return run
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config.json"
+
+    @property
+    def labels(self) -> Path:
+        return self.root / "labels.txt"
+
+    @property
+    def model(self) -> Path:
+        return self.root / "model.keras"
+
+    @property
+    def best_checkpoint(self) -> Path:
+        return self.root / "checkpoints" / "best.keras"
+
+    @property
+    def history(self) -> Path:
+        return self.root / "history.json"
+
+    @property
+    def metrics(self) -> Path:
+        return self.root / "metrics.json"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def backup(self) -> Path:
+        return self.root / "backup"
+
+    @property
+    def export_dir(self) -> Path:
+        return self.root / "export"
+
+    def read_config(self) -> dict[str, Any]:
+        """Return config.json as a dict."""
+        return _read_json(self.config)
+
+    def read_labels(self) -> list[str]:
+        """Return the run's class names in output order."""
+        return read_labels(self.labels)
+
+    def read_metrics(self) -> dict[str, Any]:
+        """Return metrics.json as a dict."""
+        return _read_json(self.metrics)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise TledgeError(f"{path}: file not found") from None
+    except (OSError, ValueError) as error:
+        raise TledgeError(f"{path}: cannot read JSON ({error})") from None

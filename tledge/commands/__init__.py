@@ -1,0 +1,1 @@
+"""One module per `tledge` subcommand; each is a thin click wrapper around a library call."""

@@ -1,0 +1,1 @@
+"""Transfer-learning trainer (needs TensorFlow: `pip install tledge[train]`)."""
