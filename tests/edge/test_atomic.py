@@ -1,0 +1,26 @@
+import pytest
+
+from tledge.edge.atomic import atomic_path, atomic_write_text
+from tledge.edge.labels import read_labels, write_labels
+
+
+def test_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
+    target = tmp_path / "model.bin"
+    target.write_bytes(b"good")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_bytes(b"half")
+        raise RuntimeError("interrupted")
+    assert target.read_bytes() == b"good"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.bin"]
+
+
+def test_atomic_write_replaces_and_creates_parents(tmp_path):
+    target = tmp_path / "deep" / "config.json"
+    atomic_write_text(target, "{}")
+    atomic_write_text(target, '{"a": 1}')
+    assert target.read_text() == '{"a": 1}'
+
+
+def test_labels_round_trip(tmp_path):
+    path = write_labels(tmp_path / "labels.txt", ["apple pie", "baklava"])
+    assert read_labels(path) == ["apple pie", "baklava"]

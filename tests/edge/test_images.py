@@ -1,0 +1,56 @@
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from tledge.edge.errors import TledgeError
+from tledge.edge.images import list_class_folders, read_rgb, resize_image
+
+
+def test_odd_images_come_back_as_rgb(tmp_path):
+    rgb = np.zeros((20, 30, 3), np.uint8)
+    rgb[..., 0] = 200  # red
+    Image.fromarray(rgb).convert("L").save(tmp_path / "gray.jpg")
+    Image.fromarray(rgb).convert("RGBA").save(tmp_path / "alpha.png")
+    Image.fromarray(rgb).convert("CMYK").save(tmp_path / "cmyk.jpg")
+    for name in ("gray.jpg", "alpha.png", "cmyk.jpg"):
+        image = read_rgb(tmp_path / name)
+        assert image.shape == (20, 30, 3) and image.dtype == np.uint8, name
+    assert read_rgb(tmp_path / "alpha.png")[0, 0].tolist() == [200, 0, 0]
+    red, green, blue = read_rgb(tmp_path / "cmyk.jpg")[10, 15].astype(int)
+    assert red > 150 and green < 60 and blue < 60
+
+
+def test_unreadable_files_name_the_file(tmp_path):
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    (tmp_path / "text.jpg").write_text("not an image")
+    with pytest.raises(TledgeError, match="empty.jpg: empty file"):
+        read_rgb(tmp_path / "empty.jpg")
+    with pytest.raises(TledgeError, match="text.jpg: not a readable image"):
+        read_rgb(tmp_path / "text.jpg")
+    with pytest.raises(TledgeError, match="missing.jpg"):
+        read_rgb(tmp_path / "missing.jpg")
+
+
+def test_class_folders_are_sorted_and_checked_against_labels(tmp_path):
+    for name, count in (("b", 2), ("a", 3)):
+        (tmp_path / name).mkdir()
+        for index in range(count):
+            cv2.imwrite(str(tmp_path / name / f"{index}.jpg"), np.zeros((4, 4, 3), np.uint8))
+    (tmp_path / "a" / "notes.txt").write_text("ignored")
+    listing = list_class_folders(tmp_path)
+    assert listing.class_names == ("a", "b")
+    assert listing.labels == (0, 0, 0, 1, 1)
+    assert [p.parent.name for p in listing.paths] == ["a", "a", "a", "b", "b"]
+    assert list_class_folders(tmp_path, ["b", "a", "c"]).labels == (0, 0, 1, 1, 1)
+    with pytest.raises(TledgeError, match="not in the model's labels"):
+        list_class_folders(tmp_path, ["a"])
+
+
+def test_center_crop_keeps_the_middle():
+    image = np.zeros((100, 200, 3), np.uint8)
+    image[:, 50:150] = 255  # the centred square is white, the sides black
+    cropped = resize_image(image, (10, 10), method="center_crop")
+    assert cropped.shape == (10, 10, 3) and cropped.min() == 255
+    stretched = resize_image(image, (10, 20))
+    assert stretched.shape == (10, 20, 3) and stretched.min() == 0
