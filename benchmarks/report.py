@@ -1,0 +1,189 @@
+"""Writing benchmark results: one JSON document and a Markdown rendering of it.
+
+Every benchmark script produces a dict section ("latency", "client_overhead", "pipeline",
+"training"); `build_report` wraps sections with the machine description and the command
+that made them, `to_markdown` renders whichever sections are present.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from tledge import __version__
+from tledge.benchmarks.machine_info import machine_info
+from tledge.edge.atomic import atomic_write_text
+
+
+def build_report(command: str, notes: Sequence[str] = (), **sections: Any) -> dict[str, Any]:
+    """Return a report dict: sections plus machine info, command, time and notes.
+
+    Dataclasses inside sections (e.g. `LatencyResult`) are turned into dicts.
+
+    Example:
+        >>> report = build_report("tledge bench runs/food", latency=results)
+    """
+    report: dict[str, Any] = {
+        "tledge_version": __version__,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "command": command,
+        "machine": machine_info(),
+        "notes": list(notes),
+    }
+    for name, section in sections.items():
+        if section is not None:
+            report[name] = _plain(section)
+    return report
+
+
+def write_report(report: dict[str, Any], output_dir: str | os.PathLike, stem: str) -> list[Path]:
+    """Write `<stem>.json` and `<stem>.md` into `output_dir` atomically; return their paths."""
+    directory = Path(output_dir)
+    json_path = atomic_write_text(directory / f"{stem}.json", json.dumps(report, indent=2) + "\n")
+    md_path = atomic_write_text(directory / f"{stem}.md", to_markdown(report))
+    return [json_path, md_path]
+
+
+def to_markdown(report: dict[str, Any]) -> str:
+    """Render a report as Markdown: machine line, then a table per section present."""
+    machine = report["machine"]
+    versions = ", ".join(f"{k} {v}" for k, v in machine["versions"].items() if v)
+    load = machine.get("load_average_1_5_15")
+    lines = [
+        f"Machine: {machine['cpu_model']}, {machine['cpu_cores']} cores, {machine['os']}, "
+        f"Python {machine['python']}; {versions}.",
+        f"Load average at the end (1/5/15 min): {', '.join(f'{v:.2f}' for v in load)}."
+        if load
+        else "",
+        f"Command: `{report['command']}` ({report['created']}, tledge {report['tledge_version']})",
+        "",
+    ]
+    renderers = {
+        "latency": latency_table,
+        "client_overhead": client_overhead_table,
+        "pipeline": pipeline_table,
+        "training": training_table,
+    }
+    for name, render in renderers.items():
+        if name in report:
+            lines += [render(report[name]), ""]
+    lines += [f"- {note}" for note in report.get("notes", [])]
+    return "\n".join(line for line in lines if line is not None).rstrip() + "\n"
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A GitHub Markdown table; numbers right-aligned."""
+    numeric = [any(isinstance(row[i], int | float) for row in rows) for i in range(len(headers))]
+    align = ["---:" if is_number else "---" for is_number in numeric]
+    text_rows = [[_cell(value) for value in row] for row in rows]
+    out = ["| " + " | ".join(headers) + " |", "|" + "|".join(align) + "|"]
+    out += ["| " + " | ".join(row) + " |" for row in text_rows]
+    return "\n".join(out)
+
+
+def latency_table(rows: Sequence[dict[str, Any]]) -> str:
+    """Markdown table of latency results (one row per variant and thread count)."""
+    headers = [
+        "model", "variant", "threads", "p50 ms", "p90 ms", "p99 ms", "img/s",
+        "size MB", "peak RSS MB", "top-1 %", "drift pp",
+    ]  # fmt: skip
+    body = [
+        [
+            row["model"],
+            row["variant"],
+            row["threads"],
+            round(row["p50_ms"], 2),
+            round(row["p90_ms"], 2),
+            round(row["p99_ms"], 2),
+            round(row["images_per_s"], 1),
+            round(row["size_bytes"] / 1e6, 2),
+            round(row["peak_rss_mb"], 1),
+            _percent(row["accuracy"]),
+            _maybe_round(row["drift_pp"], 2),
+        ]
+        for row in rows
+    ]
+    return markdown_table(headers, body)
+
+
+def client_overhead_table(section: dict[str, Any]) -> str:
+    """Markdown table of the edge client's classify time against raw invoke()."""
+    headers = ["model", "threads", "input", "raw invoke ms", "client ms", "ratio", "target"]
+    body = [
+        [
+            row["model"],
+            row["threads"],
+            row["input"],
+            round(row["raw_ms"], 3),
+            round(row["client_ms"], 3),
+            round(row["ratio"], 3),
+            f"<= {row['target']}",
+        ]
+        for row in section["rows"]
+    ]
+    return markdown_table(headers, body)
+
+
+def pipeline_table(section: dict[str, Any]) -> str:
+    """Markdown table of per-stage pipeline times, achieved FPS and FPS / (1/invoke)."""
+    stages = section["stages"]
+    headers = ["source", "frames", *[f"{s} ms" for s in stages], "FPS", "1/invoke", "fraction"]
+    body = [
+        [
+            row["source"],
+            row["frames"],
+            *[round(row["stage_ms"][s], 2) for s in stages],
+            round(row["fps"], 1),
+            round(row["invoke_fps"], 1),
+            round(row["fps_fraction"], 3),
+        ]
+        for row in section["rows"]
+    ]
+    return markdown_table(headers, body)
+
+
+def training_table(section: dict[str, Any]) -> str:
+    """Markdown table of naive vs cached-feature frozen-phase training."""
+    headers = ["method", "epochs", "seconds", "test top-1 %", "speed-up"]
+    body = [
+        [
+            row["method"],
+            row["epochs"],
+            round(row["seconds"], 1),
+            _percent(row["test_accuracy"]),
+            round(row["speedup"], 1),
+        ]
+        for row in section["rows"]
+    ]
+    return markdown_table(headers, body)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    return str(value)
+
+
+def _percent(value: float | None) -> float | None:
+    return None if value is None else round(100 * value, 1)
+
+
+def _maybe_round(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value

@@ -1,0 +1,163 @@
+"""`tledge bench` and the latency benchmark on the small published 128 px model."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tledge.benchmarks.latency import latency_stats, measure_latency, parse_threads
+from tledge.benchmarks.variants import find_variants
+from tledge.cli import cli
+from tledge.edge.errors import TledgeError
+from tledge.edge.interpreter import open_interpreter
+
+SMALL_MODEL = "tflite/mobilenet_v1_0.25_128_quant.tflite"
+LABELS = "tflite/imagenet_labels.txt"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def fake_run(root: Path, shared_data: Path) -> Path:
+    """A run folder whose exports are the published model, with a drift report."""
+    run = root / "food"
+    (run / "export").mkdir(parents=True)
+    (run / "config.json").write_text(
+        json.dumps({"backbone": "mobilenet", "image_size": [128, 128]})
+    )
+    shutil.copy(shared_data / LABELS, run / "labels.txt")
+    for name in ("model_int8.tflite", "model_fp32.tflite", "model_fp16.rejected.tflite"):
+        shutil.copy(shared_data / SMALL_MODEL, run / "export" / name)
+    drift = {
+        "keras": {"accuracy": 0.81, "num_images": 500},
+        "variants": {
+            "int8": {"file": "model_int8.tflite", "accuracy": 0.8, "top1_drift_pp": 1.0},
+            "fp32": {"file": "model_fp32.tflite", "accuracy": 0.81, "top1_drift_pp": 0.0},
+        },
+        "max_drift_pp": 1.0,
+    }
+    (run / "export" / "drift.json").write_text(json.dumps(drift))
+    return run
+
+
+def test_parse_threads() -> None:
+    assert parse_threads("1,2,4") == [1, 2, 4]
+    assert parse_threads("2,2") == [2]
+    for bad in ("", "0", "a,b"):
+        with pytest.raises(TledgeError, match="--threads"):
+            parse_threads(bad)
+
+
+def test_latency_stats_orders_percentiles() -> None:
+    stats = latency_stats([float(v) for v in range(1, 101)])
+    assert stats["p50_ms"] == pytest.approx(50.5)
+    assert stats["p50_ms"] < stats["p90_ms"] < stats["p99_ms"] <= 100
+    assert stats["images_per_s"] == pytest.approx(1000 / 50.5)
+
+
+@pytest.mark.integration
+def test_bench_plain_model_without_tensorflow(shared_data: Path, tmp_path: Path) -> None:
+    """The whole command on a plain .tflite, in a process that must never import TF."""
+    script = (
+        "import sys\n"
+        "from tledge.cli import cli\n"
+        "try:\n"
+        "    cli(sys.argv[1:], prog_name='tledge')\n"
+        "except SystemExit as exit_:\n"
+        "    assert not exit_.code, exit_.code\n"
+        "print('TF_IMPORTED' if 'tensorflow' in sys.modules else 'TF_FREE')\n"
+    )
+    arguments = ["bench", str(shared_data / SMALL_MODEL), "--labels", str(shared_data / LABELS)]
+    arguments += ["--runs", "5", "--threads", "1", "--output", str(tmp_path)]
+    completed = subprocess.run(
+        [sys.executable, "-c", script, *arguments], capture_output=True, text=True, timeout=120
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip().endswith("TF_FREE")
+    assert "| mobilenet_v1_0.25_128_quant | tflite | 1 |" in completed.stdout
+    assert "[1/1] done" in completed.stderr
+
+    report = json.loads((tmp_path / "bench.json").read_text())
+    (row,) = report["latency"]
+    assert 0 < row["min_ms"] <= row["p50_ms"] <= row["p90_ms"] <= row["p99_ms"]
+    assert row["images_per_s"] == pytest.approx(1000 / row["mean_ms"])
+    assert row["size_bytes"] == (shared_data / SMALL_MODEL).stat().st_size
+    assert row["peak_rss_mb"] > row["model_rss_mb"] > 0
+    assert row["input"] == "1x128x128x3 uint8"
+    assert row["accuracy"] is None
+    assert report["machine"]["cpu_cores"] >= 1 and report["machine"]["versions"]["numpy"]
+    assert "| mobilenet_v1_0.25_128_quant | tflite | 1 |" in (tmp_path / "bench.md").read_text()
+    assert (tmp_path / "latency.png").read_bytes().startswith(PNG_SIGNATURE)
+    assert not (tmp_path / "accuracy_latency.png").exists()  # no accuracy known
+
+
+@pytest.mark.integration
+def test_bench_run_carries_drift_accuracy(shared_data: Path, tmp_path: Path) -> None:
+    run = fake_run(tmp_path, shared_data)
+    result = CliRunner().invoke(
+        cli, ["bench", str(run), "--runs", "3", "--warmup", "1", "--threads", "1"]
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads((run / "bench" / "bench.json").read_text())
+    by_variant = {row["variant"]: row for row in report["latency"]}
+    assert set(by_variant) == {"int8", "fp32"}  # the rejected file is not timed
+    assert by_variant["int8"]["accuracy"] == 0.8
+    assert by_variant["int8"]["drift_pp"] == 1.0
+    assert "| food | int8 | 1 |" in result.output and "| 80.0 | 1.0 |" in result.output
+    assert (run / "bench" / "accuracy_latency.png").read_bytes().startswith(PNG_SIGNATURE)
+
+
+@pytest.mark.integration
+def test_wrong_label_count_is_one_line_error(shared_data: Path, tmp_path: Path) -> None:
+    labels = tmp_path / "labels.txt"
+    labels.write_text("cat\ndog\n")
+    result = CliRunner().invoke(
+        cli,
+        [
+            "bench",
+            str(shared_data / SMALL_MODEL),
+            "--labels",
+            str(labels),
+            "--runs",
+            "1",
+            "--threads",
+            "1",
+            "--output",
+            str(tmp_path / "out"),
+        ],
+    )
+    assert result.exit_code == 1
+    assert "2 labels but the model has 1001 outputs" in result.output
+
+
+def test_missing_target_is_an_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["bench", str(tmp_path / "nope.tflite")])
+    assert result.exit_code == 1
+    assert "not found" in result.output
+
+
+@pytest.mark.integration
+def test_agrees_with_independent_invoke_loop(shared_data: Path) -> None:
+    """The subprocess measurement matches a plain invoke() loop here within noise.
+
+    The tolerance is wide (3x) because the machine is shared; a wrong timed region (for
+    example timing process start or model loading) would be off by far more.
+    """
+    model = shared_data / SMALL_MODEL
+    (result,) = measure_latency(find_variants([model]), threads=[1], runs=30, warmup=5)
+    interpreter, _ = open_interpreter(model, num_threads=1)
+    for _ in range(5):
+        interpreter.invoke()
+    times = []
+    for _ in range(30):
+        start = time.perf_counter()
+        interpreter.invoke()
+        times.append((time.perf_counter() - start) * 1000)
+    independent = statistics.median(times)
+    assert independent / 3 < result.p50_ms < independent * 3
