@@ -123,6 +123,7 @@ def stage_breakdown_plot(
             va="center",
             fontsize=8,
         )
+    axes.invert_yaxis()  # first row on top, as in the table
     axes.set_xlabel("ms per frame")
     axes.set_title("Camera pipeline: time per stage")
     axes.set_xlim(0, max(left) * 1.6)

@@ -1,0 +1,279 @@
+"""The camera pipeline end to end: time per stage, achieved FPS, and FPS against 1/invoke.
+
+The loop is the edge client's: read a frame from a source, `Classifier.classify` it,
+draw the overlay, and (when serving or saving) JPEG-encode it. Two sources are measured:
+
+- a video file (`VideoFileSource`): every frame decoded and classified in order, so
+  decoding ("capture") is on the main thread;
+- a simulated live camera (`simulated_live_source`) producing frames faster than the
+  model can classify them: its capture thread keeps only the newest frame, and
+  "capture" is the wait for a frame the model has not seen.
+
+The ideal is FPS = 1 / invoke time: everything else (capture, pre/postprocessing,
+drawing) costs frames. `fps_fraction` is achieved FPS * mean invoke seconds.
+
+    python -m tledge.benchmarks.pipeline model_int8.tflite --threads 2 --frames 300
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from tledge.benchmarks.frames import CAMERA_SIZE, camera_frames, images_in
+from tledge.edge.errors import TledgeError
+
+STAGES = ("capture", "preprocess", "invoke", "postprocess", "draw", "encode")
+TARGET_FRACTION = 0.9
+JPEG_QUALITY = 80
+WARMUP_FRAMES = 10
+
+
+@dataclass(frozen=True)
+class PipelineResult:
+    """One pipeline measurement.
+
+    Attributes:
+        source: What fed the loop, e.g. "video file" or "live (simulated 400 fps)".
+        frames: Frames classified in the timed part.
+        seconds: Wall time of the timed part.
+        fps: frames / seconds.
+        stage_ms: Mean milliseconds per frame in each of `STAGES` (0 for a stage not run).
+        invoke_fps: 1000 / mean invoke ms: the rate if everything else were free.
+        fps_fraction: fps / invoke_fps.
+        target: The fraction the live pipeline should reach.
+        captured: Frames the camera produced (live sources), else None.
+        camera_fps: Rate of the simulated camera, else None.
+    """
+
+    @property
+    def camera_bound(self) -> bool:
+        """True when the camera, not the model, limited the rate (fraction then says little)."""
+        return self.camera_fps is not None and self.fps >= 0.95 * self.camera_fps
+
+    source: str
+    frames: int
+    seconds: float
+    fps: float
+    stage_ms: dict[str, float]
+    invoke_fps: float
+    fps_fraction: float
+    target: float
+    captured: int | None = None
+    camera_fps: float | None = None
+
+
+def run_pipeline(
+    classifier,
+    source,
+    frames: int,
+    encode: bool = False,
+    name: str = "",
+) -> PipelineResult:
+    """Run the classify loop on `source` for `frames` frames after a short warm-up.
+
+    Args:
+        classifier: A `tledge.edge.classifier.Classifier`.
+        source: A `tledge.edge.sources.Source` (file or live).
+        frames: Frames to time (the source must have `WARMUP_FRAMES` more).
+        encode: JPEG-encode each drawn frame, as `--serve` and `--save` do.
+        name: Label of the source in the result.
+
+    Raises:
+        TledgeError: when the source ends before the warm-up and `frames` are done.
+    """
+    from tledge.edge.overlay import draw_overlay
+
+    totals = dict.fromkeys(STAGES, 0.0)
+    invoke_times = []
+    fps = 0.0
+    done = 0
+    start = time.perf_counter()
+    previous = start
+    for step in range(WARMUP_FRAMES + frames):
+        if step == WARMUP_FRAMES:
+            totals = dict.fromkeys(STAGES, 0.0)
+            invoke_times.clear()
+            start = time.perf_counter()
+            captured_at_start = getattr(source, "captured", None)
+        t0 = time.perf_counter()
+        frame = source.read()
+        t1 = time.perf_counter()
+        if frame is None:
+            raise TledgeError(
+                f"{name or 'source'}: ended after {step} of "
+                f"{WARMUP_FRAMES + frames} frames; give a longer video"
+            )
+        result = classifier.classify(frame.image, top_k=3)
+        t2 = time.perf_counter()
+        draw_overlay(frame.image, result.top_k, result.timings.invoke_ms, fps)
+        t3 = time.perf_counter()
+        if encode:
+            cv2.imencode(".jpg", frame.image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+            t4 = time.perf_counter()
+        else:
+            t4 = t3
+        fps = 1.0 / max(t4 - previous, 1e-9)
+        previous = t4
+        timings = result.timings
+        for stage, seconds in (
+            ("capture", t1 - t0),
+            ("preprocess", timings.preprocess_ms / 1e3),
+            ("invoke", timings.invoke_ms / 1e3),
+            ("postprocess", timings.postprocess_ms / 1e3),
+            ("draw", t3 - t2),
+            ("encode", t4 - t3),
+        ):
+            totals[stage] += seconds
+        invoke_times.append(timings.invoke_ms)
+        done = step + 1 - WARMUP_FRAMES
+    seconds = time.perf_counter() - start
+    achieved = done / seconds
+    invoke_fps = 1000.0 / statistics.fmean(invoke_times)
+    captured = getattr(source, "captured", None)
+    return PipelineResult(
+        source=name or getattr(source, "name", "source"),
+        frames=done,
+        seconds=seconds,
+        fps=achieved,
+        stage_ms={stage: 1e3 * total / done for stage, total in totals.items()},
+        invoke_fps=invoke_fps,
+        fps_fraction=achieved / invoke_fps,
+        target=TARGET_FRACTION,
+        captured=None if captured is None else captured - captured_at_start,
+        camera_fps=getattr(source, "fps", None) if captured is not None else None,
+    )
+
+
+def write_video(
+    path: str | os.PathLike, frames: Sequence[np.ndarray], count: int, fps: float = 30.0
+) -> Path:
+    """Write `count` frames (cycling through `frames`) as an MP4 (mp4v) file.
+
+    Raises:
+        TledgeError: when OpenCV has no MP4 writer.
+    """
+    height, width = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+    if not writer.isOpened():
+        raise TledgeError(f"{path}: OpenCV cannot write MP4 video here")
+    for index in range(count):
+        writer.write(frames[index % len(frames)])
+    writer.release()
+    return Path(path)
+
+
+def measure_pipeline(
+    model_path: str | os.PathLike,
+    video: str | os.PathLike,
+    labels: str | os.PathLike | None = None,
+    threads: int = 2,
+    frames: int = 300,
+    camera_fps: float | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> list[PipelineResult]:
+    """Measure the loop on a video file, a live camera, and a live camera with JPEG encoding.
+
+    Args:
+        model_path: The .tflite file.
+        video: A video with at least `frames` + warm-up frames.
+        labels: Labels for a plain .tflite.
+        threads: Interpreter threads.
+        frames: Frames to time per measurement.
+        camera_fps: Rate of the simulated camera; default twice the model's invoke rate,
+            so the camera is faster than inference, as on a Raspberry Pi.
+        progress: Called with a description before each measurement.
+    """
+    from tledge.edge.classifier import Classifier
+    from tledge.edge.sources import VideoFileSource, simulated_live_source
+
+    classifier = Classifier(model_path, labels=labels, num_threads=threads)
+    if camera_fps is None:
+        camera_fps = round(2 * _invoke_rate(classifier), -1)
+    results = []
+    if progress is not None:
+        progress("video file")
+    with VideoFileSource(video) as source:
+        results.append(run_pipeline(classifier, source, frames, name="video file"))
+    for encode in (False, True):
+        name = f"live camera ({camera_fps:.0f} fps)" + (" + JPEG encode" if encode else "")
+        if progress is not None:
+            progress(name)
+        with simulated_live_source(video, fps=camera_fps, loop=True) as source:
+            results.append(run_pipeline(classifier, source, frames, encode, name))
+    return results
+
+
+def _invoke_rate(classifier, runs: int = 30) -> float:
+    for _ in range(5):
+        classifier.interpreter.invoke()
+    start = time.perf_counter()
+    for _ in range(runs):
+        classifier.interpreter.invoke()
+    return runs / (time.perf_counter() - start)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line: measure the pipeline and write pipeline.{json,md} and stages.png."""
+    from tledge.benchmarks.plots import stage_breakdown_plot
+    from tledge.benchmarks.report import build_report, pipeline_table, write_report
+
+    parser = argparse.ArgumentParser(prog="python -m tledge.benchmarks.pipeline")
+    parser.add_argument("model", type=Path)
+    parser.add_argument("--labels", type=Path, help="labels for a plain .tflite")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--frames", type=int, default=300)
+    parser.add_argument("--video", type=Path, help="video file (default: made from --images)")
+    parser.add_argument("--images", type=Path, help="photos for the generated video")
+    parser.add_argument("--camera-fps", type=float, help="simulated camera rate")
+    parser.add_argument("--output", type=Path, default=Path("tledge-bench"))
+    args = parser.parse_args(argv)
+
+    with tempfile.TemporaryDirectory() as scratch:
+        video = args.video
+        if video is None:
+            photos = camera_frames(images_in(args.images), CAMERA_SIZE, count=24)
+            video = write_video(Path(scratch) / "clip.mp4", photos, args.frames + 2 * WARMUP_FRAMES)
+        rows = measure_pipeline(
+            args.model,
+            video,
+            args.labels,
+            args.threads,
+            args.frames,
+            args.camera_fps,
+            progress=lambda text: print(f"timing {text}", file=sys.stderr),
+        )
+    notes = [
+        f"Model {args.model.name}, {args.threads} interpreter threads, "
+        f"{CAMERA_SIZE[1]}x{CAMERA_SIZE[0]} frames, {args.frames} timed frames each.",
+        "fraction = achieved FPS / (1000 / mean invoke ms); target >= 0.9 for the live camera.",
+    ]
+    notes += [
+        f"{row.source}: limited by the camera rate, not the model; rerun with a higher "
+        "--camera-fps to measure the pipeline."
+        for row in rows
+        if row.camera_bound
+    ]
+    command = " ".join(["python -m tledge.benchmarks.pipeline", *sys.argv[1:]])
+    report = build_report(command, notes=notes, pipeline={"stages": list(STAGES), "rows": rows})
+    written = write_report(report, args.output, "pipeline")
+    written.append(
+        stage_breakdown_plot(report["pipeline"]["rows"], STAGES, args.output / "stages.png")
+    )
+    print(pipeline_table(report["pipeline"]))
+    print("Wrote " + ", ".join(map(str, written)), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

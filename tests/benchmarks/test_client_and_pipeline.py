@@ -1,0 +1,71 @@
+"""Client-overhead and pipeline benchmarks on the published 128 px model, tiny settings."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tledge.benchmarks import client_overhead, pipeline
+from tledge.benchmarks.frames import camera_frames
+from tledge.edge.contract import ModelContract
+
+SMALL_MODEL = "tflite/mobilenet_v1_0.25_128_quant.tflite"
+LABELS = "tflite/imagenet_labels.txt"
+
+
+def test_native_size_undoes_the_center_crop() -> None:
+    crop = ModelContract(
+        labels=("a", "b"), input_size=(224, 224), resize="center_crop", crop_fraction=0.875
+    )
+    assert client_overhead.native_size(crop) == (256, 256)
+    stretch = ModelContract(labels=("a", "b"), input_size=(96, 128))
+    assert client_overhead.native_size(stretch) == (96, 128)
+
+
+def test_camera_frames_are_camera_sized_bgr() -> None:
+    frames = camera_frames(count=3)
+    assert len(frames) == 3
+    assert all(frame.shape == (480, 640, 3) and frame.dtype == "uint8" for frame in frames)
+
+
+@pytest.mark.integration
+def test_client_overhead_script(shared_data: Path, tmp_path: Path) -> None:
+    arguments = [str(shared_data / SMALL_MODEL), "--labels", str(shared_data / LABELS)]
+    arguments += ["--threads", "1", "--runs", "10", "--output", str(tmp_path)]
+    arguments += ["--images", str(shared_data / "tflite" / "sanity_images")]
+    assert client_overhead.main(arguments) == 0
+    report = json.loads((tmp_path / "client_overhead.json").read_text())
+    rows = report["client_overhead"]["rows"]
+    assert [row["input"] for row in rows] == ["146x146 BGR (no resize)", "640x480 BGR frame"]
+    for row in rows:
+        assert row["raw_ms"] > 0 and row["client_ms"] > 0 and row["invoke_ms"] > 0
+        assert row["ratio"] == pytest.approx(row["client_ms"] / row["raw_ms"])
+        assert row["runs"] == 10 and row["target"] == 1.10
+    assert (
+        "| mobilenet_v1_0.25_128_quant | 1 | 640x480 BGR frame |"
+        in (tmp_path / "client_overhead.md").read_text()
+    )
+
+
+@pytest.mark.integration
+def test_pipeline_script(shared_data: Path, tmp_path: Path) -> None:
+    arguments = [str(shared_data / SMALL_MODEL), "--labels", str(shared_data / LABELS)]
+    arguments += ["--threads", "1", "--frames", "20", "--output", str(tmp_path)]
+    assert pipeline.main(arguments) == 0
+    report = json.loads((tmp_path / "pipeline.json").read_text())
+    section = report["pipeline"]
+    assert section["stages"] == list(pipeline.STAGES)
+    video, live, encoded = section["rows"]
+    assert video["source"] == "video file" and video["captured"] is None
+    assert live["captured"] >= live["frames"] == 20
+    assert live["stage_ms"]["encode"] == 0 < encoded["stage_ms"]["encode"]
+    for row in section["rows"]:
+        assert row["fps"] == pytest.approx(row["frames"] / row["seconds"])
+        assert row["fps_fraction"] == pytest.approx(row["fps"] / row["invoke_fps"])
+        # The stages cover the whole loop: their sum is the time per frame.
+        per_frame_ms = 1000 / row["fps"]
+        assert 0.6 * per_frame_ms < sum(row["stage_ms"].values()) <= 1.05 * per_frame_ms
+    assert (tmp_path / "stages.png").read_bytes().startswith(b"\x89PNG")
+    assert "| video file | 20 |" in (tmp_path / "pipeline.md").read_text()
