@@ -1,0 +1,121 @@
+"""Listing, checking and splitting datasets; the tf.data pipeline."""
+
+from __future__ import annotations
+
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tledge.edge.errors import TledgeError
+from tledge.trainer.data import image_dataset, load_splits
+from tledge.trainer.synthetic import generate_dataset
+
+
+def _load(root: Path, tmp_path: Path, messages: list[str] | None = None, **overrides):
+    options = dict(val=None, test=None, val_split=0.25, train_fraction=1.0, seed=0)
+    options.update(overrides)
+    sink = messages if messages is not None else []
+    return load_splits(str(root), convert_dir=tmp_path / "converted", warn=sink.append, **options)
+
+
+def test_val_split_is_stratified_and_disjoint(tiny_dataset: Path, tmp_path: Path) -> None:
+    splits = _load(tiny_dataset / "train", tmp_path)
+    assert splits.class_names == ("circle", "square", "stripes", "triangle")
+    assert Counter(splits.val.labels) == {0: 6, 1: 6, 2: 6, 3: 6}
+    assert Counter(splits.train.labels) == {0: 18, 1: 18, 2: 18, 3: 18}
+    assert not set(splits.train.paths) & set(splits.val.paths)
+    assert splits.test is None and splits.skipped == 0
+
+
+def test_train_fraction_is_stratified_and_seeded(tiny_dataset: Path, tmp_path: Path) -> None:
+    first = _load(tiny_dataset / "train", tmp_path, train_fraction=0.5, seed=7)
+    again = _load(tiny_dataset / "train", tmp_path, train_fraction=0.5, seed=7)
+    other = _load(tiny_dataset / "train", tmp_path, train_fraction=0.5, seed=8)
+    assert len(first.train) + len(first.val) == 48
+    assert Counter(first.val.labels) == {0: 3, 1: 3, 2: 3, 3: 3}
+    assert first.train.paths == again.train.paths
+    assert first.train.paths != other.train.paths
+
+
+def test_val_and_test_folders(tiny_dataset: Path, tmp_path: Path) -> None:
+    splits = _load(
+        tiny_dataset / "train",
+        tmp_path,
+        val=str(tiny_dataset / "test"),
+        test=str(tiny_dataset / "test"),
+    )
+    assert len(splits.train) == 96 and len(splits.val) == 32 and len(splits.test) == 32
+
+
+def test_messy_folder_uses_every_good_image(messy_dataset: Path, tmp_path: Path) -> None:
+    messages: list[str] = []
+    splits = _load(messy_dataset / "train", tmp_path, messages, val_split=0.2)
+    assert splits.skipped == 4
+    assert len(splits.train) + len(splits.val) == 4 * 12 + 9
+    assert len(messages) == 1
+    for name in ("empty.jpg", "notes.jpg", "truncated.jpg", "garbage.png"):
+        assert name in messages[0]
+
+
+@pytest.mark.parametrize(
+    ("setup", "message"),
+    [
+        (lambda root: (root / "train" / "square").mkdir(), "empty class folder: square"),
+        (lambda root: shutil.rmtree(root / "test" / "stripes"), "classes without images: stripes"),
+        (lambda root: (root / "test" / "extra").mkdir(), "not in the model's labels"),
+    ],
+)
+def test_dataset_errors_are_one_line(tmp_path: Path, setup, message: str) -> None:
+    root = tmp_path / "data"
+    generate_dataset(root / "train", per_class=3, size=32, classes=("circle", "stripes"))
+    generate_dataset(root / "test", per_class=2, size=32, classes=("circle", "stripes"))
+    setup(root)
+    with pytest.raises(TledgeError, match=message) as error:
+        _load(root / "train", tmp_path, test=str(root / "test"))
+    assert "\n" not in str(error.value)
+
+
+def test_no_images_at_all(tmp_path: Path) -> None:
+    (tmp_path / "data" / "cats").mkdir(parents=True)
+    (tmp_path / "data" / "cats" / "readme.txt").write_text("no pictures")
+    with pytest.raises(TledgeError, match="no images found"):
+        _load(tmp_path / "data", tmp_path)
+
+
+def test_class_with_only_unreadable_files(tmp_path: Path) -> None:
+    generate_dataset(tmp_path / "data", per_class=2, size=32, classes=("circle",))
+    (tmp_path / "data" / "square").mkdir()
+    (tmp_path / "data" / "square" / "broken.jpg").write_bytes(b"\xff\xd8\xff")
+    with pytest.raises(TledgeError, match="no readable images in: square"):
+        _load(tmp_path / "data", tmp_path)
+
+
+def test_image_dataset_resizes_whole_image_bilinear(tmp_path: Path) -> None:
+    import cv2
+
+    generate_dataset(tmp_path / "data", per_class=5, size=48, classes=("circle", "square"))
+    splits = _load(tmp_path / "data", tmp_path, val_split=0.2)
+    images, labels = next(iter(image_dataset(splits.train, 2, (32, 40), batch_size=8)))
+    assert images.shape == (8, 32, 40, 3) and images.dtype.name == "float32"
+    assert labels.shape == (8, 2) and np.all(labels.numpy().sum(axis=1) == 1)
+    rgb = cv2.cvtColor(cv2.imread(str(splits.train.paths[0])), cv2.COLOR_BGR2RGB)
+    reference = cv2.resize(rgb, (40, 32), interpolation=cv2.INTER_LINEAR).astype(np.float32)
+    # The edge client resizes with OpenCV bilinear: training must see the same pixels.
+    assert np.abs(images[0].numpy() - reference).mean() < 2.0
+
+
+def test_shuffle_is_seeded_and_changes_each_epoch(tiny_dataset: Path, tmp_path: Path) -> None:
+    splits = _load(tiny_dataset / "train", tmp_path)
+
+    def label_order(dataset) -> list[int]:
+        return [int(i) for _, y in dataset for i in np.argmax(y.numpy(), axis=1)]
+
+    dataset = image_dataset(splits.train, 4, (32, 32), batch_size=16, shuffle_seed=3)
+    epoch_one, epoch_two = label_order(dataset), label_order(dataset)
+    same_seed = label_order(image_dataset(splits.train, 4, (32, 32), 16, shuffle_seed=3))
+    assert epoch_one != epoch_two
+    assert sorted(epoch_one) == sorted(splits.train.labels)
+    assert same_seed == epoch_one

@@ -1,0 +1,118 @@
+"""`tledge train`: transfer learning on a class-per-folder image dataset."""
+
+from __future__ import annotations
+
+import click
+
+DEFAULTS_NOTE = "defaults chosen on the validation split of food_mnist10 (see README)"
+
+
+@click.command(epilog=DEFAULTS_NOTE)
+@click.option(
+    "--data", required=True, type=click.Path(), help="Training folder: DATA/<class>/*.jpg."
+)
+@click.option("--val", type=click.Path(), help="Validation folder (default: hold out --val-split).")
+@click.option("--test", type=click.Path(), help="Test folder for metrics.json.")
+@click.option(
+    "--backbone",
+    default="mobilenetv2",
+    show_default=True,
+    help="mobilenetv2, efficientnetb0, or hub:HANDLE (needs the hub extra).",
+)
+@click.option("--alpha", default=1.0, show_default=True, help="MobileNetV2 width multiplier.")
+@click.option(
+    "--weights",
+    default="imagenet",
+    show_default=True,
+    help="imagenet (download), none, or PATH of a no-top Keras .h5 file.",
+)
+@click.option(
+    "--image-size", type=int, nargs=2, metavar="H W", help="Input size (default: the backbone's)."
+)
+@click.option("--batch-size", default=32, show_default=True)
+@click.option("--epochs", default=8, show_default=True, help="Phase 1 (frozen backbone) epochs.")
+@click.option("--fine-tune-epochs", default=8, show_default=True, help="Phase 2 epochs.")
+@click.option(
+    "--fine-tune-layers",
+    default=40,
+    show_default=True,
+    help="Top backbone layers phase 2 unfreezes (BatchNorm stays frozen).",
+)
+@click.option("--learning-rate", default=1e-3, show_default=True)
+@click.option("--fine-tune-lr", type=float, help="Phase 2 learning rate [default: lr / 10].")
+@click.option("--dropout", default=0.2, show_default=True)
+@click.option("--label-smoothing", default=0.1, show_default=True)
+@click.option("--val-split", default=0.2, show_default=True)
+@click.option(
+    "--train-fraction",
+    default=1.0,
+    show_default=True,
+    help="Stratified fraction of the training images to use.",
+)
+@click.option("--seed", default=42, show_default=True)
+@click.option("--augment/--no-augment", default=True, show_default=True)
+@click.option(
+    "--precision",
+    default="auto",
+    show_default=True,
+    type=click.Choice(["auto", "float32", "mixed_float16", "mixed_bfloat16"]),
+)
+@click.option("--force-precision", is_flag=True, help="Allow mixed_float16 without a GPU.")
+@click.option(
+    "--lr-schedule",
+    default="cosine",
+    show_default=True,
+    type=click.Choice(["constant", "cosine", "plateau"]),
+)
+@click.option(
+    "--patience",
+    default=4,
+    show_default=True,
+    help="Early stopping patience (epochs); 0 disables it.",
+)
+@click.option(
+    "--feature-cache/--no-feature-cache",
+    default=True,
+    show_default=True,
+    help="Train phase 1 on cached features when augmentation is off.",
+)
+@click.option("--from-run", type=click.Path(), help="Fine-tune the model of an existing run.")
+@click.option("--name", help="Run folder name (default: backbone, dataset and config hash).")
+@click.option("--output", default="runs", show_default=True, help="Folder of run folders.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing run of the same name.")
+@click.option("--quiet", is_flag=True, help="No per-epoch lines.")
+def train(quiet: bool, image_size: tuple[int, int] | None, **options) -> None:
+    """Train a classifier: frozen-backbone phase, then fine-tuning; writes runs/<name>/.
+
+    Re-running the same command resumes an interrupted run.
+
+    \b
+    Example:
+      tledge train --data photos/train --test photos/test --backbone mobilenetv2
+    """
+    from tledge.trainer.config import TrainConfig
+    from tledge.trainer.train import train as run_training
+
+    config = TrainConfig(image_size=tuple(image_size) if image_size else None, **options)
+    result = run_training(
+        config, log=lambda message: click.echo(message, err=True), verbose=0 if quiet else 2
+    )
+    click.echo(format_summary(result.run.root, result.metrics))
+
+
+def format_summary(run_root, metrics: dict) -> str:
+    """The few lines printed when training ends."""
+    lines = [f"run: {run_root}"]
+    final = metrics.get("test_accuracy")
+    first = metrics.get("feature_extraction_test_accuracy")
+    if final is not None:
+        start = f"{first:.1%} after phase 1 -> " if first is not None else ""
+        lines.append(
+            f"test accuracy: {start}{final:.1%} final ({metrics['num_test_images']} images)"
+        )
+    if metrics.get("best_val_accuracy") is not None:
+        lines.append(f"best val accuracy: {metrics['best_val_accuracy']:.1%}")
+    lines.append(f"training time: {metrics['train_seconds']:.0f} s")
+    if metrics.get("skipped_files"):
+        lines.append(f"skipped files: {metrics['skipped_files']}")
+    return "\n".join(lines)

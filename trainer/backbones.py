@@ -1,0 +1,112 @@
+"""The backbone registry: each entry owns its default input size and its preprocessing.
+
+Every tledge model takes raw 0-255 RGB pixels; a backbone's normalization is a layer
+inside the model (MobileNetV2: a Rescaling layer to [-1, 1]; EfficientNet: its own
+Rescaling + Normalization layers), so exported models need no outside preprocessing.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from tledge.edge.errors import TledgeError
+
+BACKBONE_NAME = "backbone"
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """One supported feature extractor.
+
+    Attributes:
+        name: Registry name, as given to `--backbone`.
+        default_size: Input (height, width) the ImageNet weights were trained at.
+        application: Name of the `keras.applications` constructor.
+        rescale: (scale, offset) of the in-model Rescaling layer mapping 0-255 pixels to
+            the backbone's range, or None when the backbone normalizes by itself.
+        has_alpha: Whether the width multiplier `--alpha` applies.
+    """
+
+    name: str
+    default_size: tuple[int, int]
+    application: str
+    rescale: tuple[float, float] | None
+    has_alpha: bool
+
+
+BACKBONES = {
+    spec.name: spec
+    for spec in (
+        BackboneSpec("mobilenetv2", (224, 224), "MobileNetV2", (1 / 127.5, -1.0), True),
+        BackboneSpec("efficientnetb0", (224, 224), "EfficientNetB0", None, False),
+    )
+}
+
+
+def get_backbone(name: str) -> BackboneSpec:
+    """Return the registry entry for `name`.
+
+    Raises:
+        TledgeError: for an unknown name, or "hub:..." without the `hub` extra.
+    """
+    if name.startswith("hub:"):
+        missing = [m for m in ("tensorflow_hub", "tf_keras") if importlib.util.find_spec(m) is None]
+        if missing:
+            raise TledgeError(
+                f"--backbone {name}: TF Hub backbones need the hub extra "
+                f"(pip install 'tledge[hub]'); missing: {', '.join(missing)}"
+            )
+        raise TledgeError(
+            f"--backbone {name}: TF Hub backbones are not supported by this trainer yet; "
+            f"use one of {', '.join(BACKBONES)}"
+        )
+    if name not in BACKBONES:
+        raise TledgeError(f"--backbone {name}: unknown backbone; use one of {', '.join(BACKBONES)}")
+    return BACKBONES[name]
+
+
+def build_base(
+    spec: BackboneSpec, image_size: tuple[int, int], alpha: float, weights: str
+) -> Callable:
+    """Build the headless backbone (global average pooled features), named "backbone".
+
+    Args:
+        spec: The registry entry.
+        image_size: Input (height, width).
+        alpha: MobileNetV2 width multiplier (ignored for backbones without one).
+        weights: "imagenet", "none", or the path of a no-top Keras .h5 weights file.
+
+    Returns:
+        A `keras.Model` mapping backbone-range images to pooled features.
+
+    Raises:
+        TledgeError: when the weights cannot be downloaded or do not fit the backbone.
+    """
+    import keras
+
+    constructor = getattr(keras.applications, spec.application)
+    kwargs = {"alpha": alpha} if spec.has_alpha else {}
+    if weights not in ("imagenet", "none") and not Path(weights).is_file():
+        raise TledgeError(f"--weights {weights}: file not found (or use imagenet / none)")
+    try:
+        return constructor(
+            input_shape=(*image_size, 3),
+            include_top=False,
+            weights=None if weights == "none" else weights,
+            pooling="avg",
+            name=BACKBONE_NAME,
+            **kwargs,
+        )
+    except Exception as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        if weights == "imagenet":
+            raise TledgeError(
+                f"--weights imagenet: could not get the ImageNet weights for {spec.name} "
+                f"(offline? {reason}); use --weights PATH (a no-top Keras .h5) or --weights none"
+            ) from None
+        raise TledgeError(
+            f"--weights {weights}: does not fit {spec.name} alpha={alpha} ({reason})"
+        ) from None

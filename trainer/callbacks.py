@@ -1,0 +1,110 @@
+"""Keras callbacks of a run: history.json, best checkpoint, learning-rate schedules.
+
+Each is small and does one thing; `trainer/phases.py` composes them with Keras' own
+(TensorBoard, CSVLogger, EarlyStopping, BackupAndRestore).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import keras
+
+from tledge.edge.atomic import atomic_write_text
+
+LOG_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
+
+
+def read_history(path: Path) -> dict:
+    """Return history.json, or an empty history when it does not exist yet."""
+    if not path.is_file():
+        return {"epochs": [], "phase_boundaries": []}
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+class HistoryRecorder(keras.callbacks.Callback):
+    """Appends one entry per finished epoch to history.json (rewritten atomically).
+
+    An epoch that is trained again after a resume replaces its earlier entry and any
+    later ones, so the file always describes one consistent training.
+
+    Args:
+        path: history.json.
+        phase: "feature_extraction" or "fine_tuning".
+        boundaries: The "phase_boundaries" list to store.
+    """
+
+    def __init__(self, path: Path, phase: str, boundaries: list[int]):
+        super().__init__()
+        self.path = path
+        self.phase = phase
+        self.boundaries = boundaries
+        self._started = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        entry = {"epoch": epoch + 1, "phase": self.phase}
+        entry.update({key: _number(logs.get(key)) for key in LOG_KEYS})
+        entry["learning_rate"] = float(
+            keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)
+        )
+        entry["seconds"] = round(time.perf_counter() - self._started, 3)
+        history = read_history(self.path)
+        epochs = [e for e in history["epochs"] if e["epoch"] <= epoch] + [entry]
+        record = {"epochs": epochs, "phase_boundaries": self.boundaries}
+        atomic_write_text(self.path, json.dumps(record, indent=2))
+
+
+class BestCheckpoint(keras.callbacks.Callback):
+    """Calls `save` whenever val_accuracy beats the best so far.
+
+    `save` writes the full model; the feature-cache path trains a head-only model, so
+    it passes a function that first copies the head into the full model.
+
+    Args:
+        save: Writes the checkpoint.
+        best: Best val_accuracy of earlier epochs or phases (-inf when none).
+    """
+
+    def __init__(self, save: Callable[[], None], best: float = -math.inf):
+        super().__init__()
+        self.save = save
+        self.best = best
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get("val_accuracy")
+        if value is not None and value > self.best:
+            self.best = float(value)
+            self.save()
+
+
+def lr_schedule_callback(schedule: str, base_lr: float, first_epoch: int, epochs: int):
+    """The callback for `--lr-schedule`, or None for "constant".
+
+    "cosine" decays from `base_lr` towards 0 over the phase's epochs `first_epoch` ..
+    `first_epoch + epochs - 1` (Keras' absolute epoch numbers); "plateau" divides the
+    rate by 5 when val_loss has not improved for 2 epochs.
+    """
+    if schedule == "cosine":
+
+        def cosine(epoch: int, lr: float) -> float:
+            progress = min(max(epoch - first_epoch, 0) / max(epochs, 1), 1.0)
+            return base_lr * 0.5 * (1 + math.cos(math.pi * progress))
+
+        return keras.callbacks.LearningRateScheduler(cosine)
+    if schedule == "plateau":
+        return keras.callbacks.ReduceLROnPlateau(
+            monitor="val_loss", factor=0.2, patience=2, min_lr=base_lr / 100
+        )
+    return None
+
+
+def _number(value) -> float | None:
+    return None if value is None else float(value)

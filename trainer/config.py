@@ -1,0 +1,146 @@
+"""`TrainConfig`: every choice a training run makes, stored as the run's config.json."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from tledge import __version__
+from tledge.edge.errors import TledgeError
+
+PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+LR_SCHEDULES = ("constant", "cosine", "plateau")
+
+# Fields that say where or how to write a run, not what the run is: they do not enter
+# the run name hash and may differ when a run is resumed.
+LOCATION_FIELDS = ("name", "output", "overwrite", "force_precision", "feature_cache")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyperparameters and inputs of one transfer-learning run.
+
+    Attributes:
+        data: Training folder with one sub-folder of images per class.
+        val: Validation folder (same classes); None holds out `val_split` of `data`.
+        test: Test folder (same classes); None skips the test metrics.
+        backbone: Registry name ("mobilenetv2", "efficientnetb0") or "hub:HANDLE" for a
+            TF Hub feature-vector model (URL or local SavedModel folder).
+        alpha: Width multiplier of MobileNetV2 (0.35, 0.5, 0.75, 1.0, 1.3, 1.4).
+        weights: "imagenet" (Keras download), "none" (random init) or the path of a
+            no-top Keras .h5 weights file.
+        image_size: Model input (height, width); None takes the backbone's default.
+        batch_size: Images per training step.
+        epochs: Phase 1 epochs (feature extraction: backbone frozen); 0 skips phase 1.
+        fine_tune_epochs: Phase 2 epochs (top of the backbone trainable); 0 skips it.
+        fine_tune_layers: How many of the backbone's top layers phase 2 unfreezes
+            (BatchNormalization layers stay frozen).
+        learning_rate: Phase 1 learning rate (Adam).
+        fine_tune_lr: Phase 2 learning rate; None means `learning_rate / 10`.
+        dropout: Dropout rate before the classification layer.
+        label_smoothing: Label smoothing of the cross-entropy loss.
+        val_split: Fraction of `data` held out for validation when `val` is None.
+        train_fraction: Stratified fraction of the training images to use (e.g. 0.1).
+        seed: Seed of every random choice (splits, shuffling, augmentation, init).
+        augment: Random flip, rotation, zoom, translation and contrast while training.
+        precision: "auto" (mixed_float16 on a GPU of compute capability >= 7.0, else
+            float32), "float32", "mixed_float16" or "mixed_bfloat16".
+        force_precision: Allow a mixed policy on a CPU, where it is much slower.
+        lr_schedule: "constant", "cosine" (decay to 0 over each phase) or "plateau"
+            (divide by 5 when val_loss stops improving).
+        patience: Early stopping patience in epochs (on val_accuracy); 0 disables it.
+        feature_cache: Train phase 1 on cached backbone features when `augment` is off.
+        from_run: Run folder whose model.keras phase 2 starts from (phase 1 skipped).
+        name: Run folder name; None derives one from the backbone, data and config.
+        output: Folder that holds the run folders.
+        overwrite: Replace an existing run folder of the same name.
+    """
+
+    data: str
+    val: str | None = None
+    test: str | None = None
+    backbone: str = "mobilenetv2"
+    alpha: float = 1.0
+    weights: str = "imagenet"
+    image_size: tuple[int, int] | None = None
+    batch_size: int = 32
+    epochs: int = 8
+    fine_tune_epochs: int = 8
+    fine_tune_layers: int = 40
+    learning_rate: float = 1e-3
+    fine_tune_lr: float | None = None
+    dropout: float = 0.2
+    label_smoothing: float = 0.1
+    val_split: float = 0.2
+    train_fraction: float = 1.0
+    seed: int = 42
+    augment: bool = True
+    precision: str = "auto"
+    force_precision: bool = False
+    lr_schedule: str = "cosine"
+    patience: int = 4
+    feature_cache: bool = True
+    from_run: str | None = None
+    name: str | None = None
+    output: str = "runs"
+    overwrite: bool = False
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.precision in PRECISIONS, f"--precision must be one of {PRECISIONS}"),
+            (self.lr_schedule in LR_SCHEDULES, f"--lr-schedule must be one of {LR_SCHEDULES}"),
+            (0 < self.train_fraction <= 1, "--train-fraction must be in (0, 1]"),
+            (0 <= self.val_split < 1, "--val-split must be in [0, 1)"),
+            (self.batch_size > 0, "--batch-size must be positive"),
+            (self.epochs >= 0 and self.fine_tune_epochs >= 0, "epochs must be >= 0"),
+            (self.epochs + self.fine_tune_epochs > 0, "--epochs and --fine-tune-epochs are 0"),
+            (self.fine_tune_layers > 0, "--fine-tune-layers must be positive"),
+            (0 <= self.dropout < 1, "--dropout must be in [0, 1)"),
+            (0 <= self.label_smoothing < 1, "--label-smoothing must be in [0, 1)"),
+            (self.alpha > 0, "--alpha must be positive"),
+            (self.patience >= 0, "--patience must be >= 0"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise TledgeError(message)
+        if self.image_size is not None and (len(self.image_size) != 2 or min(self.image_size) < 32):
+            raise TledgeError("--image-size must be two sides of at least 32 pixels")
+        if self.from_run is not None and self.fine_tune_epochs == 0:
+            raise TledgeError("--from-run starts phase 2: give --fine-tune-epochs > 0")
+
+    @property
+    def phase2_lr(self) -> float:
+        """The fine-tuning learning rate (`fine_tune_lr`, default `learning_rate / 10`)."""
+        return self.fine_tune_lr if self.fine_tune_lr is not None else self.learning_rate / 10
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the config as config.json stores it (plus "tledge_version")."""
+        values = dataclasses.asdict(self)
+        values["image_size"] = list(self.image_size) if self.image_size else None
+        values["fine_tune_lr"] = self.phase2_lr
+        values["tledge_version"] = __version__
+        return values
+
+    def identity(self) -> dict[str, Any]:
+        """The fields that define what the run computes (no location or version)."""
+        values = self.to_dict()
+        for key in (*LOCATION_FIELDS, "tledge_version"):
+            values.pop(key)
+        return values
+
+    def fingerprint(self) -> str:
+        """Short hash of `identity()`: the same command gives the same run name."""
+        text = json.dumps(self.identity(), sort_keys=True)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        """Build a config from config.json contents; unknown keys are ignored."""
+        known = {field.name for field in dataclasses.fields(cls)}
+        kept = {key: value for key, value in values.items() if key in known}
+        if kept.get("image_size") is not None:
+            kept["image_size"] = tuple(kept["image_size"])
+        return cls(**kept)

@@ -1,0 +1,206 @@
+"""Class-per-folder datasets: listing, checking, stratified splits and tf.data pipelines."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tledge.edge.errors import TledgeError
+from tledge.edge.images import list_class_folders
+from tledge.trainer.validation import check_images, describe_bad_files
+
+Warn = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Split:
+    """Images of one split: `paths[i]` (file fed to TensorFlow) has class `labels[i]`."""
+
+    paths: tuple[Path, ...]
+    labels: tuple[int, ...]
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+
+@dataclass(frozen=True)
+class DatasetSplits:
+    """The train / validation / optional test images of a run.
+
+    Attributes:
+        class_names: Sorted class folder names; label i is `class_names[i]`.
+        train: Training images (after `train_fraction`).
+        val: Validation images (the val folder or a stratified hold-out of train).
+        test: Test images, or None without a test folder.
+        skipped: Number of unreadable files left out of all splits.
+    """
+
+    class_names: tuple[str, ...]
+    train: Split
+    val: Split
+    test: Split | None
+    skipped: int
+
+
+def load_splits(
+    data: str,
+    val: str | None,
+    test: str | None,
+    *,
+    val_split: float,
+    train_fraction: float,
+    seed: int,
+    convert_dir: Path,
+    warn: Warn,
+) -> DatasetSplits:
+    """List, check and split the images of a run.
+
+    Args:
+        data: Training folder (one sub-folder per class).
+        val: Validation folder, or None to hold out `val_split` of the training images.
+        test: Test folder, or None.
+        val_split: Stratified fraction of the training images held out when `val` is None.
+        train_fraction: Stratified, seeded fraction of the training images to keep.
+        seed: Seed of the subset and hold-out choices.
+        convert_dir: Folder for converted copies of odd images (see `check_images`).
+        warn: Called with a message about skipped files.
+
+    Raises:
+        TledgeError: on an empty class folder, a class missing from val/test, no images,
+            or no validation images.
+    """
+    train_all, class_names, skipped = _checked_folder(data, None, convert_dir, warn, "--data")
+    rng = np.random.default_rng(seed)
+    if train_fraction < 1:
+        train_all = _subset(train_all, train_fraction, rng)
+    if val is not None:
+        val_split_images, _, bad = _checked_folder(val, class_names, convert_dir, warn, "--val")
+        skipped += bad
+        train_split = train_all
+    else:
+        if val_split == 0:
+            raise TledgeError("--val-split is 0 and there is no --val folder: nothing to validate")
+        val_split_images = _subset(train_all, val_split, rng)
+        held_out = set(val_split_images.paths)
+        train_split = _select(train_all, [p not in held_out for p in train_all.paths])
+        if len(train_split) == 0:
+            raise TledgeError(f"{data}: too few images to hold out --val-split {val_split}")
+    test_split = None
+    if test is not None:
+        test_split, _, bad = _checked_folder(test, class_names, convert_dir, warn, "--test")
+        skipped += bad
+    return DatasetSplits(class_names, train_split, val_split_images, test_split, skipped)
+
+
+def _checked_folder(
+    folder: str,
+    class_names: tuple[str, ...] | None,
+    convert_dir: Path,
+    warn: Warn,
+    option: str,
+) -> tuple[Split, tuple[str, ...], int]:
+    listing = list_class_folders(folder, class_names)
+    names = listing.class_names
+    counts = np.bincount(listing.labels, minlength=len(names)) if listing.labels else None
+    if counts is None:
+        raise TledgeError(f"{folder}: no images found ({option} expects {folder}/<class>/*.jpg)")
+    missing = [name for name, count in zip(names, counts, strict=True) if count == 0]
+    if missing:
+        what = "empty class folder" if class_names is None else "classes without images"
+        raise TledgeError(f"{folder}: {what}: {', '.join(missing)} ({option})")
+    checked = check_images(listing.paths, convert_dir)
+    if checked.bad:
+        warn(f"{option} {folder}: " + describe_bad_files(checked.bad))
+    labels = tuple(listing.labels[i] for i in checked.keep)
+    good_counts = np.bincount(labels, minlength=len(names)) if labels else np.zeros(len(names))
+    unreadable = [name for name, count in zip(names, good_counts, strict=True) if count == 0]
+    if unreadable:
+        raise TledgeError(f"{folder}: no readable images in: {', '.join(unreadable)} ({option})")
+    return Split(checked.paths, labels), names, len(checked.bad)
+
+
+def _subset(split: Split, fraction: float, rng: np.random.Generator) -> Split:
+    """A stratified random subset: `fraction` of each class, at least one image each."""
+    labels = np.array(split.labels)
+    chosen = np.zeros(len(labels), dtype=bool)
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        count = max(1, round(len(members) * fraction))
+        chosen[rng.permutation(members)[:count]] = True
+    return _select(split, chosen.tolist())
+
+
+def _select(split: Split, mask: Sequence[bool]) -> Split:
+    kept = [i for i, keep in enumerate(mask) if keep]
+    return Split(tuple(split.paths[i] for i in kept), tuple(split.labels[i] for i in kept))
+
+
+def image_dataset(
+    split: Split,
+    num_classes: int,
+    image_size: tuple[int, int],
+    batch_size: int,
+    *,
+    shuffle_seed: int | None = None,
+    augmenter=None,
+):
+    """A batched tf.data pipeline of (float32 0-255 RGB images, one-hot labels).
+
+    Files are decoded in parallel, resized (bilinear, whole image, like the model
+    contract's "stretch") and cached in memory as uint8; then shuffled each epoch when
+    `shuffle_seed` is given and augmented per batch when `augmenter` is given.
+
+    Args:
+        split: The images and labels.
+        num_classes: Length of the one-hot labels.
+        image_size: (height, width) to resize to.
+        batch_size: Batch size.
+        shuffle_seed: Seed of the per-epoch shuffle; None keeps the file order.
+        augmenter: A Keras layer applied to each batch with training=True.
+    """
+    import tensorflow as tf
+
+    def load(path, label):
+        data = tf.io.read_file(path)
+        image = tf.io.decode_image(data, channels=3, expand_animations=False)
+        image = tf.image.resize(image, image_size, method="bilinear", antialias=False)
+        image = tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
+        image.set_shape((*image_size, 3))
+        return image, tf.one_hot(label, num_classes)
+
+    paths = [str(path) for path in split.paths]
+    dataset = tf.data.Dataset.from_tensor_slices((paths, list(split.labels)))
+    dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE).cache()
+    if shuffle_seed is not None:
+        dataset = dataset.shuffle(len(split), seed=shuffle_seed, reshuffle_each_iteration=True)
+    dataset = dataset.batch(batch_size).map(
+        lambda image, label: (tf.cast(image, tf.float32), label)
+    )
+    if augmenter is not None:
+        dataset = dataset.map(
+            lambda image, label: (augmenter(image, training=True), label),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def build_augmenter(seed: int):
+    """The training augmentation: flip, small rotation, zoom, translation and contrast.
+
+    It runs in the tf.data pipeline, so saved models never contain it.
+    """
+    import keras
+
+    return keras.Sequential(
+        [
+            keras.layers.RandomFlip("horizontal", seed=seed),
+            keras.layers.RandomRotation(0.08, seed=seed + 1),
+            keras.layers.RandomZoom(0.15, seed=seed + 2),
+            keras.layers.RandomTranslation(0.1, 0.1, seed=seed + 3),
+            keras.layers.RandomContrast(0.2, seed=seed + 4),
+        ],
+        name="augmentation",
+    )

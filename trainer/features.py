@@ -1,0 +1,95 @@
+"""The feature-cache fast path of phase 1: run the frozen backbone once, train the head.
+
+With the backbone frozen and no augmentation, every epoch would push the same images
+through the same backbone. Instead the pooled features are computed once, cached on disk
+under a key of (files, sizes, modification times, backbone, weights, image size,
+precision), and only the small head is trained on them. The head's weights are then
+copied into the full model, so the result is the same backbone + head model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+from tledge.edge.atomic import atomic_path
+from tledge.trainer.data import Split, image_dataset
+from tledge.trainer.model import CLASSIFIER_NAME, classifier_head
+
+HEAD_INPUT_LAYER = "head_dropout"
+
+
+def feature_cache_key(split: Split, model_key: dict) -> str:
+    """Hash of the split's files (path, size, mtime) and what defines the features.
+
+    Args:
+        split: The images.
+        model_key: backbone, alpha, weights, image size, precision (JSON-serializable).
+    """
+    files = []
+    for path in split.paths:
+        stat = path.stat()
+        files.append([str(path.resolve()), stat.st_size, stat.st_mtime_ns])
+    weights = model_key.get("weights", "")
+    if weights not in ("imagenet", "none") and Path(weights).is_file():
+        stat = Path(weights).stat()
+        model_key = {**model_key, "weights_file": [stat.st_size, stat.st_mtime_ns]}
+    text = json.dumps({"files": files, "labels": list(split.labels), "model": model_key})
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]
+
+
+def pooled_features(
+    model, split: Split, image_size: tuple[int, int], batch_size: int, cache_file: Path | None
+) -> np.ndarray:
+    """Backbone features of every image of `split`, read from / written to `cache_file`.
+
+    Args:
+        model: A full model from `build_classifier` (its preprocessing and backbone run).
+        split: The images, in the order of the returned rows.
+        image_size: Model input (height, width).
+        batch_size: Images per inference batch.
+        cache_file: .npy file of the cache, or None to compute without caching.
+    """
+    import keras
+
+    if cache_file is not None and cache_file.is_file():
+        return np.load(cache_file)
+    extractor = keras.Model(model.inputs, model.get_layer(HEAD_INPUT_LAYER).input)
+    dataset = image_dataset(split, 1, image_size, batch_size).map(lambda image, _: image)
+    features = np.asarray(extractor.predict(dataset, verbose=0), dtype=np.float32)
+    if cache_file is not None:
+        with atomic_path(cache_file, suffix=".npy") as tmp:
+            np.save(tmp, features)
+    return features
+
+
+def feature_dataset(
+    features: np.ndarray, split: Split, num_classes: int, batch_size: int, shuffle_seed=None
+):
+    """A batched tf.data dataset of (features, one-hot labels), shuffled like `image_dataset`."""
+    import tensorflow as tf
+
+    dataset = tf.data.Dataset.from_tensor_slices((features, list(split.labels)))
+    dataset = dataset.map(lambda feature, label: (feature, tf.one_hot(label, num_classes)))
+    if shuffle_seed is not None:
+        dataset = dataset.shuffle(len(split), seed=shuffle_seed, reshuffle_each_iteration=True)
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def head_model(model, dropout: float):
+    """A model of only the head of `model`, starting from the same head weights."""
+    import keras
+
+    features = keras.Input(model.get_layer(HEAD_INPUT_LAYER).input.shape[1:], name="features")
+    num_classes = model.get_layer(CLASSIFIER_NAME).units
+    head = keras.Model(features, classifier_head(features, num_classes, dropout), name="head")
+    head.get_layer(CLASSIFIER_NAME).set_weights(model.get_layer(CLASSIFIER_NAME).get_weights())
+    return head
+
+
+def copy_head(head, model) -> None:
+    """Copy the trained head weights into the full model."""
+    model.get_layer(CLASSIFIER_NAME).set_weights(head.get_layer(CLASSIFIER_NAME).get_weights())

@@ -1,0 +1,103 @@
+"""The classifier model: raw-pixel input, in-model preprocessing, backbone, small head."""
+
+from __future__ import annotations
+
+from tledge.trainer.backbones import BACKBONE_NAME, BackboneSpec, build_base
+
+CLASSIFIER_NAME = "classifier"
+
+
+def build_classifier(
+    spec: BackboneSpec,
+    image_size: tuple[int, int],
+    alpha: float,
+    weights: str,
+    num_classes: int,
+    dropout: float,
+):
+    """Build the full model: 0-255 RGB in, class probabilities out.
+
+    The backbone is called with `training=False`, so its BatchNormalization layers stay
+    in inference mode in both phases. The output layers are float32 under any mixed
+    precision policy.
+
+    Example:
+        >>> model = build_classifier(get_backbone("mobilenetv2"), (224, 224), 1.0,
+        ...                          "none", num_classes=5, dropout=0.2)
+    """
+    import keras
+
+    base = build_base(spec, image_size, alpha, weights)
+    base.trainable = False
+    inputs = keras.Input((*image_size, 3), name="image")
+    x = inputs
+    if spec.rescale is not None:
+        scale, offset = spec.rescale
+        x = keras.layers.Rescaling(scale, offset=offset, name="preprocess")(x)
+    features = base(x, training=False)
+    outputs = classifier_head(features, num_classes, dropout)
+    return keras.Model(inputs, outputs, name=f"tledge_{spec.name}")
+
+
+def classifier_head(features, num_classes: int, dropout: float):
+    """Apply the classification head (dropout, dense, float32 softmax) to `features`."""
+    import keras
+
+    x = keras.layers.Dropout(dropout, name="head_dropout")(features)
+    x = keras.layers.Dense(num_classes, dtype="float32", name=CLASSIFIER_NAME)(x)
+    return keras.layers.Activation("softmax", dtype="float32", name="probabilities")(x)
+
+
+def backbone_of(model):
+    """Return the backbone sub-model of a model built by `build_classifier`."""
+    return model.get_layer(BACKBONE_NAME)
+
+
+def unfreeze_top(model, num_layers: int) -> int:
+    """Make the top `num_layers` backbone layers trainable, BatchNormalization excepted.
+
+    Returns:
+        How many layers are trainable afterwards.
+    """
+    import keras
+
+    base = backbone_of(model)
+    base.trainable = True
+    cutoff = max(0, len(base.layers) - num_layers)
+    trainable = 0
+    for index, layer in enumerate(base.layers):
+        layer.trainable = index >= cutoff and not isinstance(layer, keras.layers.BatchNormalization)
+        trainable += layer.trainable and bool(layer.weights)
+    return trainable
+
+
+def calibrate_batchnorm(model, images) -> None:
+    """Set the backbone's BatchNormalization statistics from a batch of `images`.
+
+    Only for randomly initialised backbones (`--weights none`): their stored statistics
+    (mean 0, variance 1) do not match the real activations, which then shrink layer by
+    layer until the frozen backbone outputs almost constant features. One forward pass
+    in training mode with momentum 0 stores the batch statistics of every layer (a
+    data-dependent initialisation); the weights are not changed.
+
+    Args:
+        model: A model from `build_classifier`.
+        images: A batch of 0-255 RGB images, shape (N, H, W, 3).
+    """
+    import keras
+
+    base = backbone_of(model)
+    norms = [layer for layer in base.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    momenta = [layer.momentum for layer in norms]
+    x = keras.ops.convert_to_tensor(images, dtype="float32")
+    if any(layer.name == "preprocess" for layer in model.layers):
+        x = model.get_layer("preprocess")(x)
+    base.trainable = True
+    try:
+        for layer in norms:
+            layer.momentum = 0.0
+        base(x, training=True)
+    finally:
+        for layer, momentum in zip(norms, momenta, strict=True):
+            layer.momentum = momentum
+        base.trainable = False

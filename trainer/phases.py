@@ -1,0 +1,134 @@
+"""Running one training phase: compile, compose the callbacks, fit, resume.
+
+Both phases (and the feature-cache head training) go through `fit_phase`, so they log
+the same history, TensorBoard and CSV records and resume the same way: BackupAndRestore
+keeps the weights and the epoch of the phase in `backup/<phase>/` after every epoch.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import keras
+
+from tledge.exporter.run_folder import RunFolder
+from tledge.trainer.callbacks import (
+    BestCheckpoint,
+    HistoryRecorder,
+    lr_schedule_callback,
+    read_history,
+)
+
+FEATURE_EXTRACTION = "feature_extraction"
+FINE_TUNING = "fine_tuning"
+
+
+@dataclass(frozen=True)
+class PhasePlan:
+    """What one phase trains.
+
+    Attributes:
+        phase: FEATURE_EXTRACTION or FINE_TUNING.
+        first_epoch: Epochs finished before this phase (Keras' `initial_epoch`).
+        epochs: Epochs this phase may run (early stopping can end it sooner).
+        learning_rate: Starting learning rate.
+        lr_schedule: "constant", "cosine" or "plateau".
+        label_smoothing: Label smoothing of the loss.
+        patience: EarlyStopping patience on val_accuracy; 0 disables it.
+        boundaries: The history's "phase_boundaries".
+    """
+
+    phase: str
+    first_epoch: int
+    epochs: int
+    learning_rate: float
+    lr_schedule: str
+    label_smoothing: float
+    patience: int
+    boundaries: tuple[int, ...]
+
+
+def compile_for(model, plan: PhasePlan) -> None:
+    """Compile `model` with Adam at the phase's rate and a (smoothed) cross-entropy."""
+    model.compile(
+        optimizer=keras.optimizers.Adam(plan.learning_rate),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=plan.label_smoothing),
+        metrics=["accuracy"],
+    )
+
+
+def fit_phase(
+    model,
+    train_data,
+    val_data,
+    plan: PhasePlan,
+    run: RunFolder,
+    save_best: Callable[[], None],
+    verbose: int | str = 0,
+) -> int:
+    """Compile and fit `model` for one phase, resuming from `run`'s backup if one exists.
+
+    Args:
+        model: The model to train (full model, or the head for the feature cache).
+        train_data: Training tf.data dataset.
+        val_data: Validation tf.data dataset.
+        plan: The phase.
+        run: The run folder (history, logs, checkpoints, backup).
+        save_best: Writes checkpoints/best.keras when val_accuracy improves.
+        verbose: Keras `fit` verbosity.
+
+    Returns:
+        The number of epochs finished at the end of the phase (absolute).
+    """
+    compile_for(model, plan)
+    run.logs.mkdir(parents=True, exist_ok=True)
+    history = read_history(run.history)
+    earlier = [e["val_accuracy"] for e in history["epochs"] if e["val_accuracy"] is not None]
+    backup_dir = run.backup / plan.phase
+    callbacks = [
+        HistoryRecorder(run.history, plan.phase, list(plan.boundaries)),
+        BestCheckpoint(save_best, max(earlier, default=-math.inf)),
+        keras.callbacks.CSVLogger(str(run.logs / "epochs.csv"), append=True),
+    ]
+    if tensorboard_available():
+        callbacks.append(
+            keras.callbacks.TensorBoard(log_dir=str(run.logs), write_graph=False, profile_batch=0)
+        )
+    schedule = lr_schedule_callback(
+        plan.lr_schedule, plan.learning_rate, plan.first_epoch, plan.epochs
+    )
+    if schedule is not None:
+        callbacks.append(schedule)
+    if plan.patience > 0:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_accuracy", patience=plan.patience, restore_best_weights=True
+            )
+        )
+    # Last, so an epoch is backed up only after its history entry is written.
+    callbacks.append(keras.callbacks.BackupAndRestore(str(backup_dir), delete_checkpoint=False))
+    model.fit(
+        train_data,
+        validation_data=val_data,
+        initial_epoch=plan.first_epoch,
+        epochs=plan.first_epoch + plan.epochs,
+        callbacks=callbacks,
+        verbose=verbose,
+        shuffle=False,  # the datasets shuffle themselves, with the run's seed
+    )
+    finished = read_history(run.history)["epochs"]
+    return max((e["epoch"] for e in finished if e["phase"] == plan.phase), default=plan.first_epoch)
+
+
+def tensorboard_available() -> bool:
+    """Keras' TensorBoard callback needs the `tensorboard` package (train extra)."""
+    return importlib.util.find_spec("tensorboard") is not None
+
+
+def discard_backup(run: RunFolder, phase: str) -> None:
+    """Remove a finished phase's BackupAndRestore folder (after its state is saved)."""
+    shutil.rmtree(run.backup / phase, ignore_errors=True)

@@ -1,0 +1,186 @@
+"""PNG plots for evaluations and comparisons, drawn with matplotlib's Agg backend.
+
+matplotlib is imported inside each function so importing tledge stays fast, and Agg
+needs no display (servers, CI, notebooks all work).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tledge.edge.atomic import atomic_path
+
+# Past this many classes the cells are too small for their numbers.
+ANNOTATE_MAX_CLASSES = 20
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(figure: Any, path: str | os.PathLike, dpi: int) -> Path:
+    plt = _pyplot()
+    with atomic_path(path, suffix=".png") as tmp:
+        figure.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
+    plt.close(figure)
+    return Path(path)
+
+
+def plot_confusion_matrix(
+    matrix: np.ndarray, labels: Sequence[str], path: str | os.PathLike, title: str = ""
+) -> Path:
+    """Draw a confusion matrix (rows: true, columns: predicted) and save it as PNG.
+
+    Colours show each row normalized to the class's recall, so rare and common classes
+    read alike; cells carry their counts up to 20 classes. Figure and fonts grow with the
+    number of classes so 101 labels stay readable.
+
+    Args:
+        matrix: (num_classes, num_classes) counts.
+        labels: Class names in matrix order.
+        path: The PNG to write (atomically).
+        title: Figure title.
+
+    Returns:
+        `path`.
+
+    Example:
+        >>> plot_confusion_matrix(evaluation.confusion_matrix, evaluation.labels, "cm.png")
+    """
+    plt = _pyplot()
+    count = len(labels)
+    side = max(6.0, 3.0 + 0.26 * count)
+    tick_font = float(np.clip(11 - count / 12, 7, 10))
+    title_font = 12 if count <= 40 else 18
+    figure, axis = plt.subplots(figsize=(side + 1.5, side))
+    totals = matrix.sum(axis=1, keepdims=True)
+    normalized = np.divide(matrix, totals, out=np.zeros(matrix.shape, float), where=totals > 0)
+    image = axis.imshow(normalized, cmap="Blues", vmin=0.0, vmax=1.0, interpolation="nearest")
+    colorbar = figure.colorbar(image, ax=axis, fraction=0.046, pad=0.04)
+    colorbar.set_label("fraction of the true class")
+    axis.set_xticks(range(count))
+    axis.set_yticks(range(count))
+    axis.set_xticklabels(
+        labels,
+        rotation=90 if count > 8 else 45,
+        ha="center" if count > 8 else "right",
+        fontsize=tick_font,
+    )
+    axis.set_yticklabels(labels, fontsize=tick_font)
+    axis.set_xlabel("predicted", fontsize=title_font)
+    axis.set_ylabel("true", fontsize=title_font)
+    if count <= ANNOTATE_MAX_CLASSES:
+        cell_font = float(np.clip(14 - count / 2, 7, 12))
+        for row in range(count):
+            for column in range(count):
+                if matrix[row, column] == 0:
+                    continue
+                dark = normalized[row, column] > 0.5
+                axis.text(
+                    column,
+                    row,
+                    str(matrix[row, column]),
+                    ha="center",
+                    va="center",
+                    fontsize=cell_font,
+                    color="white" if dark else "black",
+                )
+    correct, total = int(np.trace(matrix)), int(matrix.sum())
+    axis.set_title(title or f"{correct} / {total} correct", fontsize=title_font)
+    return _save(figure, path, dpi=110)
+
+
+def plot_most_wrong(
+    entries: Sequence[tuple[Path, str, str, float]], path: str | os.PathLike, columns: int = 4
+) -> Path:
+    """Draw a grid of images with their true label, wrong prediction and confidence.
+
+    Args:
+        entries: (image path, true label, predicted label, confidence) tuples, in the
+            order to show them (most confident first).
+        path: The PNG to write (atomically).
+        columns: Images per row.
+
+    Returns:
+        `path`.
+    """
+    from tledge.edge.errors import TledgeError
+    from tledge.edge.images import read_rgb, resize_image
+
+    plt = _pyplot()
+    columns = max(1, min(columns, len(entries)))
+    rows = -(-len(entries) // columns)
+    figure, axes = plt.subplots(
+        rows, columns, figsize=(3.4 * columns, 3.8 * rows), squeeze=False, layout="constrained"
+    )
+    for axis in axes.flat:
+        axis.axis("off")
+    for axis, (image_path, true, predicted, confidence) in zip(axes.flat, entries, strict=False):
+        try:
+            image = read_rgb(image_path)
+            scale = 256 / max(image.shape[:2])
+            if scale < 1:
+                size = (round(image.shape[0] * scale), round(image.shape[1] * scale))
+                image = resize_image(image, size, interpolation="area")
+            axis.imshow(image)
+        except TledgeError:
+            axis.text(0.5, 0.5, "unreadable", ha="center", va="center")
+        axis.set_title(
+            f"true: {true}\npred: {predicted} ({confidence:.0%})", color="firebrick", fontsize=10
+        )
+    figure.suptitle("Most confident wrong predictions", fontsize=13)
+    return _save(figure, path, dpi=90)
+
+
+def plot_learning_curves(
+    histories: Mapping[str, Mapping[str, Any]], path: str | os.PathLike
+) -> Path:
+    """Overlay the validation accuracy and loss of several runs, phase boundaries marked.
+
+    Args:
+        histories: run name -> history.json content ({"epochs": [...],
+            "phase_boundaries": [...]}).
+        path: The PNG to write (atomically).
+
+    Returns:
+        `path`.
+
+    Example:
+        >>> plot_learning_curves({"a": json.load(open("runs/a/history.json"))}, "curves.png")
+    """
+    from matplotlib.ticker import PercentFormatter
+
+    plt = _pyplot()
+    figure, (accuracy_axis, loss_axis) = plt.subplots(1, 2, figsize=(13, 5), layout="constrained")
+    colors = plt.get_cmap("tab10" if len(histories) <= 10 else "tab20")
+    for index, (name, history) in enumerate(histories.items()):
+        color = colors(index % colors.N)
+        epochs = history.get("epochs", [])
+        for axis, key in ((accuracy_axis, "val_accuracy"), (loss_axis, "val_loss")):
+            points = [(e["epoch"], e[key]) for e in epochs if e.get(key) is not None]
+            if points:
+                xs, ys = zip(*points, strict=True)
+                axis.plot(xs, ys, marker="o", markersize=3, color=color, label=name)
+            for boundary in history.get("phase_boundaries", []):
+                # A boundary of N means fine-tuning started after epoch N.
+                axis.axvline(boundary + 0.5, color=color, linestyle="--", alpha=0.6)
+    accuracy_axis.set_title("validation accuracy")
+    loss_axis.set_title("validation loss")
+    for axis in (accuracy_axis, loss_axis):
+        axis.set_xlabel("epoch")
+        axis.grid(alpha=0.3)
+        axis.xaxis.get_major_locator().set_params(integer=True)
+    accuracy_axis.yaxis.set_major_formatter(PercentFormatter(1.0))
+    accuracy_axis.legend(fontsize=8, loc="best")
+    figure.suptitle("dashed lines: fine-tuning starts", fontsize=9, color="gray")
+    return _save(figure, path, dpi=100)

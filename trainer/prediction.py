@@ -1,0 +1,363 @@
+"""Classifying image files with a run's Keras model or any exported .tflite, the same way.
+
+Both kinds of model get identical input: the file read as RGB (grayscale, alpha and CMYK
+converted), resized "stretch" / bilinear to the model's input size, raw 0-255 pixels.
+That is the tledge model contract; a .tflite's embedded contract can say otherwise
+(mean/std, centre crop, quantized input) and is then followed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tledge.edge.atomic import atomic_write_bytes
+from tledge.edge.contract import ModelContract, read_contract
+from tledge.edge.errors import TledgeError
+from tledge.edge.images import is_image_file, read_rgb, resize_image
+from tledge.edge.labels import read_labels
+
+DEFAULT_BATCH_SIZE = 32
+MIN_ANNOTATED_SIDE = 320
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A classifier ready to score batches of RGB images.
+
+    Attributes:
+        path: The model file (.keras or .tflite).
+        name: Short name for output folders and tables, e.g. "model" or "model_int8".
+        kind: "keras" or "tflite".
+        labels: Class names in output order.
+        contract: How images are prepared (input size, resize, mean/std).
+        prepare: Maps one HxWx3 uint8 RGB image of any size to the model's input (H, W, 3).
+        score_batch: Maps a stack of `prepare` outputs to an (N, num_classes) float32
+            array of probabilities.
+    """
+
+    path: Path
+    name: str
+    kind: str
+    labels: tuple[str, ...]
+    contract: ModelContract
+    prepare: Callable[[np.ndarray], np.ndarray]
+    score_batch: Callable[[np.ndarray], np.ndarray]
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        """(height, width) the images are resized to."""
+        return self.contract.input_size
+
+
+@dataclass(frozen=True)
+class ImagePrediction:
+    """The answer for one image.
+
+    Attributes:
+        path: The image file.
+        scores: Probability of every class, in label order.
+        top_k: The best (label, probability) pairs, best first.
+    """
+
+    path: Path
+    scores: np.ndarray
+    top_k: tuple[tuple[str, float], ...]
+
+    @property
+    def label(self) -> str:
+        """The predicted class."""
+        return self.top_k[0][0]
+
+    @property
+    def confidence(self) -> float:
+        """The probability of the predicted class."""
+        return self.top_k[0][1]
+
+
+@dataclass(frozen=True)
+class PredictionReport:
+    """Predictions for a set of files plus the files that could not be read.
+
+    Attributes:
+        model: The model that predicted.
+        predictions: One entry per readable image, in input order.
+        unreadable: (path, reason) for each file that was skipped.
+    """
+
+    model: LoadedModel
+    predictions: tuple[ImagePrediction, ...]
+    unreadable: tuple[tuple[Path, str], ...]
+
+
+def load_model(
+    path: str | os.PathLike,
+    num_threads: int | None = None,
+    labels: Sequence[str] | None = None,
+) -> LoadedModel:
+    """Load a run folder's model.keras, a .keras file or a .tflite file for prediction.
+
+    Labels come from `labels`, else the .tflite's embedded contract, else a labels.txt
+    beside the model file or in its run folder. A .tflite is fed by the edge client
+    (`tledge.edge.classifier.Classifier`), so scores match what the device computes.
+
+    Args:
+        path: A run folder, a .keras file or a .tflite file.
+        num_threads: CPU threads for a TFLite interpreter; None lets the runtime choose.
+        labels: Class names in output order, overriding the model's own.
+
+    Returns:
+        The model, with its labels and input contract.
+
+    Raises:
+        TledgeError: when the path is missing, of an unknown kind, or has no labels.
+
+    Example:
+        >>> model = load_model("runs/food/export/model_int8.tflite")
+        >>> report = predict_files(model, ["photos/pizza.jpg"], top_k=3)
+    """
+    file = Path(path)
+    if file.is_dir():
+        if not (file / "model.keras").is_file():
+            raise TledgeError(f"{file}: no model.keras in this folder (not a finished run?)")
+        file = file / "model.keras"
+    if not file.is_file():
+        raise TledgeError(f"{file}: model file not found")
+    suffix = file.suffix.lower()
+    if suffix == ".keras":
+        return _load_keras(file, labels)
+    if suffix == ".tflite":
+        return _load_tflite(file, num_threads, labels)
+    raise TledgeError(f"{file}: expected a run folder, a .keras or a .tflite file")
+
+
+def find_labels(model_file: Path) -> list[str]:
+    """Return the labels.txt beside `model_file` or in the run folder that holds it.
+
+    Raises:
+        TledgeError: when no labels.txt is found.
+    """
+    # model.keras and export/*.tflite sit one level below the run root; checkpoints/best.keras too.
+    for folder in (model_file.parent, model_file.parent.parent):
+        candidate = folder / "labels.txt"
+        if candidate.is_file():
+            return read_labels(candidate)
+    raise TledgeError(f"{model_file}: no labels.txt beside the model or in its run folder")
+
+
+def collect_images(paths: Iterable[str | os.PathLike]) -> list[Path]:
+    """Expand `paths` into image files: files are kept as given, folders are searched
+    recursively for image files (sorted).
+
+    Raises:
+        TledgeError: when a path does not exist.
+    """
+    found: list[Path] = []
+    for item in paths:
+        path = Path(item)
+        if path.is_dir():
+            found.extend(sorted(p for p in path.rglob("*") if p.is_file() and is_image_file(p)))
+        elif path.exists():
+            found.append(path)
+        else:
+            raise TledgeError(f"{path}: no such file or folder")
+    return found
+
+
+def iter_prepared_batches(
+    model: LoadedModel, paths: Sequence[Path], batch_size: int = DEFAULT_BATCH_SIZE
+) -> Iterator[tuple[list[int], np.ndarray, list[tuple[int, str]]]]:
+    """Read and resize images in batches.
+
+    Yields:
+        (indices of the readable images in `paths`, their (N, H, W, 3) uint8 batch,
+        (index, reason) of the unreadable ones), one tuple per batch of `batch_size` paths.
+    """
+    for start in range(0, len(paths), batch_size):
+        indices: list[int] = []
+        images: list[np.ndarray] = []
+        failed: list[tuple[int, str]] = []
+        for index in range(start, min(start + batch_size, len(paths))):
+            try:
+                images.append(model.prepare(read_rgb(paths[index])))
+                indices.append(index)
+            except TledgeError as error:
+                failed.append((index, str(error)))
+        height, width = model.input_size
+        batch = np.stack(images) if images else np.zeros((0, height, width, 3), np.uint8)
+        yield indices, batch, failed
+
+
+def predict_files(
+    model: LoadedModel,
+    paths: Iterable[str | os.PathLike],
+    top_k: int = 5,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> PredictionReport:
+    """Classify image files (folders are searched recursively).
+
+    Unreadable files are skipped and listed in the report's `unreadable`.
+
+    Args:
+        model: From `load_model`.
+        paths: Image files and folders.
+        top_k: How many (label, probability) pairs to keep per image.
+        batch_size: Images scored at once.
+
+    Returns:
+        A `PredictionReport`.
+
+    Raises:
+        TledgeError: when a path does not exist or `top_k` is below 1.
+    """
+    if top_k < 1:
+        raise TledgeError(f"--top-k {top_k}: must be at least 1")
+    files = collect_images(paths)
+    predictions: list[ImagePrediction] = []
+    unreadable: list[tuple[Path, str]] = []
+    for indices, batch, failed in iter_prepared_batches(model, files, batch_size):
+        unreadable.extend((files[index], reason) for index, reason in failed)
+        if not indices:
+            continue
+        for index, scores in zip(indices, model.score_batch(batch), strict=True):
+            predictions.append(_image_prediction(files[index], scores, model.labels, top_k))
+    return PredictionReport(model, tuple(predictions), tuple(unreadable))
+
+
+def write_annotated(
+    report: PredictionReport, folder: str | os.PathLike, max_side: int = 640
+) -> list[Path]:
+    """Write each predicted image with its top answers drawn on it, as JPEG.
+
+    Files keep their names (a number is added when two inputs share one); existing files
+    with those names are replaced atomically.
+
+    Args:
+        report: From `predict_files`.
+        folder: Output folder (created).
+        max_side: Longest side of the written images in pixels.
+
+    Returns:
+        The written files, in the order of `report.predictions`.
+    """
+    import cv2
+
+    output = Path(folder)
+    output.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    used: set[str] = set()
+    for prediction in report.predictions:
+        image = read_rgb(prediction.path)
+        # Small images are enlarged too, so the drawn text fits on them.
+        longest = max(image.shape[:2])
+        scale = min(max_side, max(longest, MIN_ANNOTATED_SIDE)) / longest
+        if scale != 1:
+            size = (round(image.shape[1] * scale), round(image.shape[0] * scale))
+            flag = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+            image = cv2.resize(image, size, interpolation=flag)
+        bgr = _draw_top_k(cv2.cvtColor(image, cv2.COLOR_RGB2BGR), prediction.top_k[:3])
+        name = _unique_name(f"{prediction.path.stem}.jpg", used)
+        ok, encoded = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 92])
+        if not ok:
+            raise TledgeError(f"{prediction.path}: cannot encode the annotated image")
+        written.append(atomic_write_bytes(output / name, encoded.tobytes()))
+    return written
+
+
+def _draw_top_k(bgr: np.ndarray, top_k: Sequence[tuple[str, float]]) -> np.ndarray:
+    import cv2
+
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    font_scale = max(0.4, min(1.0, bgr.shape[1] / 640))
+    line = int(28 * font_scale) + 6
+    banner = bgr.copy()
+    cv2.rectangle(banner, (0, 0), (bgr.shape[1], line * len(top_k) + 8), (0, 0, 0), -1)
+    # Blending with a copy that has a black box darkens only the box: text stays legible.
+    bgr = cv2.addWeighted(banner, 0.6, bgr, 0.4, 0)
+    for row, (label, score) in enumerate(top_k):
+        color = (255, 255, 255) if row == 0 else (200, 200, 200)
+        position = (8, line * (row + 1))
+        text = f"{label} {score:.1%}"
+        cv2.putText(bgr, text, position, font, font_scale, color, 2 if row == 0 else 1, cv2.LINE_AA)
+    return bgr
+
+
+def _unique_name(name: str, used: set[str]) -> str:
+    stem, suffix = os.path.splitext(name)
+    candidate, number = name, 2
+    while candidate in used:
+        candidate, number = f"{stem}_{number}{suffix}", number + 1
+    used.add(candidate)
+    return candidate
+
+
+def _image_prediction(
+    path: Path, scores: np.ndarray, labels: Sequence[str], top_k: int
+) -> ImagePrediction:
+    order = np.argsort(-scores, kind="stable")[:top_k]
+    pairs = tuple((labels[i], float(scores[i])) for i in order)
+    return ImagePrediction(path, scores, pairs)
+
+
+def _load_keras(file: Path, given_labels: Sequence[str] | None) -> LoadedModel:
+    import keras
+
+    from tledge.exporter.loading import load_keras_model
+
+    labels = tuple(given_labels) if given_labels is not None else tuple(find_labels(file))
+    network = load_keras_model(file)
+    height, width = network.input_shape[1:3]
+    if height is None or width is None:
+        raise TledgeError(f"{file}: model input has no fixed size; cannot resize images for it")
+    outputs = network.output_shape[-1]
+    if outputs != len(labels):
+        raise TledgeError(f"{file}: model has {outputs} outputs but {len(labels)} labels")
+    contract = ModelContract(labels=labels, input_size=(int(height), int(width)))
+
+    def prepare(rgb: np.ndarray) -> np.ndarray:
+        return resize_image(rgb, contract.input_size, contract.resize)
+
+    def score_batch(batch: np.ndarray) -> np.ndarray:
+        scores = network(batch.astype(np.float32), training=False)
+        return np.asarray(keras.ops.convert_to_numpy(scores), dtype=np.float32)
+
+    name = "model" if file.parent.name != "checkpoints" else f"checkpoint_{file.stem}"
+    return LoadedModel(file, name, "keras", labels, contract, prepare, score_batch)
+
+
+def _load_tflite(file: Path, num_threads: int | None, labels: Sequence[str] | None) -> LoadedModel:
+    from tledge.edge.classifier import Classifier
+
+    if labels is None and read_contract(file) is None:
+        labels = _optional_labels(file)
+    classifier = Classifier(file, labels=labels, num_threads=num_threads)
+    interpreter = classifier.interpreter
+    input_index = interpreter.get_input_details()[0]["index"]
+    output_index = interpreter.get_output_details()[0]["index"]
+
+    def prepare(rgb: np.ndarray) -> np.ndarray:
+        # The edge client's own preprocessing: the model gets exactly what it gets on a Pi.
+        return classifier.preprocess(rgb, is_bgr=False)[0].copy()
+
+    def score_batch(batch: np.ndarray) -> np.ndarray:
+        scores = np.zeros((len(batch), len(classifier.labels)), np.float32)
+        for row, image in enumerate(batch):
+            interpreter.set_tensor(input_index, image[np.newaxis])
+            interpreter.invoke()
+            scores[row] = classifier.scores_from_output(interpreter.get_tensor(output_index))
+        return scores
+
+    return LoadedModel(
+        file, file.stem, "tflite", classifier.labels, classifier.contract, prepare, score_batch
+    )
+
+
+def _optional_labels(model_file: Path) -> list[str] | None:
+    try:
+        return find_labels(model_file)
+    except TledgeError:
+        return None

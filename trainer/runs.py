@@ -1,0 +1,91 @@
+"""Creating, resuming and tracking run folders (`runs/<name>/`).
+
+A run is finished when metrics.json exists. An unfinished run with the same config is
+resumed; anything else is an error unless `overwrite` is set, so no run is replaced
+silently. state.json records which phase is done so a resumed run skips it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+from tledge.edge.atomic import atomic_write_text
+from tledge.edge.errors import TledgeError
+from tledge.exporter.run_folder import RunFolder
+from tledge.trainer.config import TrainConfig
+
+GENERIC_FOLDER_NAMES = {"train", "training", "images", "data"}
+
+
+def run_name(config: TrainConfig) -> str:
+    """`--name`, else "<backbone>_<dataset>_<config hash>" (the same command, the same name).
+
+    Example:
+        >>> run_name(TrainConfig(data="food/train"))  # doctest: +SKIP
+        'mobilenetv2_food_1a2b3c4d'
+    """
+    if config.name:
+        return config.name
+    folder = Path(config.data).resolve()
+    dataset = folder.parent.name if folder.name.lower() in GENERIC_FOLDER_NAMES else folder.name
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{config.backbone}_{dataset}").strip("-")
+    return f"{slug}_{config.fingerprint()}"
+
+
+def open_run(config: TrainConfig) -> tuple[RunFolder, bool]:
+    """Create the run folder for `config`, or find the unfinished one to resume.
+
+    Writes config.json for a new run.
+
+    Returns:
+        The run folder and whether an unfinished run is being resumed.
+
+    Raises:
+        TledgeError: when the folder holds a finished run, a run with other settings, or
+            something that is not a run (and `overwrite` is not set).
+    """
+    run = RunFolder(Path(config.output) / run_name(config))
+    root = run.root
+    exists = root.is_dir() and any(root.iterdir())
+    if exists and config.overwrite:
+        shutil.rmtree(root)
+        exists = False
+    if exists:
+        if run.metrics.is_file():
+            raise TledgeError(
+                f"{root}: a finished run already exists; use --name NEW or --overwrite"
+            )
+        if not run.config.is_file():
+            raise TledgeError(f"{root}: folder exists and is not a tledge run; use another --name")
+        stored = TrainConfig.from_dict(run.read_config())
+        if stored.identity() != config.identity():
+            raise TledgeError(
+                f"{root}: an unfinished run with different settings exists; "
+                "use --name NEW or --overwrite"
+            )
+        return run, True
+    root.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run.config, json.dumps(config.to_dict(), indent=2))
+    return run, False
+
+
+def state_path(run: RunFolder) -> Path:
+    """state.json: the phases a run has finished (for resuming)."""
+    return run.root / "state.json"
+
+
+def read_state(run: RunFolder) -> dict[str, Any]:
+    """Return state.json, or the state of a run that has not finished a phase."""
+    path = state_path(run)
+    if not path.is_file():
+        return {"phases_done": [], "phase_seconds": {}}
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def write_state(run: RunFolder, state: dict[str, Any]) -> None:
+    """Write state.json atomically."""
+    atomic_write_text(state_path(run), json.dumps(state, indent=2))

@@ -1,0 +1,353 @@
+"""`train(config)`: a whole transfer-learning run, from folders of images to a run folder.
+
+Phase 1 trains the head on a frozen backbone (on cached features when augmentation is
+off); phase 2 fine-tunes the top of the backbone. Each finished phase is recorded in
+state.json, and each finished epoch in a BackupAndRestore folder, so running the same
+command again after a crash or a kill continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tledge.edge.atomic import atomic_path, atomic_write_text
+from tledge.edge.errors import TledgeError
+from tledge.edge.labels import write_labels
+from tledge.exporter.run_folder import RunFolder
+from tledge.trainer.backbones import get_backbone
+from tledge.trainer.config import TrainConfig
+from tledge.trainer.data import DatasetSplits, build_augmenter, image_dataset, load_splits
+from tledge.trainer.features import (
+    copy_head,
+    feature_cache_key,
+    feature_dataset,
+    head_model,
+    pooled_features,
+)
+from tledge.trainer.metrics import classification_metrics
+from tledge.trainer.model import build_classifier, calibrate_batchnorm, unfreeze_top
+from tledge.trainer.phases import (
+    FEATURE_EXTRACTION,
+    FINE_TUNING,
+    PhasePlan,
+    discard_backup,
+    fit_phase,
+    tensorboard_available,
+)
+from tledge.trainer.precision import dtype_policy, resolve_precision
+from tledge.trainer.runs import open_run, read_state, write_state
+
+Log = Callable[[str], None]
+# Images whose statistics initialise a random backbone's BatchNorm layers.
+CALIBRATION_IMAGES = 64
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What `train` produced.
+
+    Attributes:
+        run: The run folder.
+        metrics: The contents of metrics.json.
+        resumed: True when an unfinished run was continued.
+    """
+
+    run: RunFolder
+    metrics: dict[str, Any]
+    resumed: bool
+
+
+def resolve_config(config: TrainConfig) -> TrainConfig:
+    """Fill in what "default" means on this machine: image size and precision.
+
+    Raises:
+        TledgeError: for an unknown backbone or an unusable precision.
+    """
+    spec = get_backbone(config.backbone)
+    return dataclasses.replace(
+        config,
+        image_size=tuple(config.image_size or spec.default_size),
+        precision=resolve_precision(config.precision, config.force_precision),
+    )
+
+
+def train(config: TrainConfig, log: Log | None = None, verbose: int | str = 0) -> TrainResult:
+    """Train (or resume) the run described by `config` and write its run folder.
+
+    Args:
+        config: The run's settings.
+        log: Called with progress notes and warnings (e.g. skipped files).
+        verbose: Keras `fit` verbosity (0 silent, 1 progress bar, 2 one line per epoch).
+
+    Returns:
+        The run folder, its metrics and whether it was resumed.
+
+    Raises:
+        TledgeError: on bad data, options or weights, or an existing run in the way.
+
+    Example:
+        >>> result = train(TrainConfig(data="photos/train", test="photos/test",
+        ...                            weights="none", image_size=(96, 96)))
+        >>> result.metrics["test_accuracy"]
+    """
+    import keras
+
+    log = log or (lambda message: None)
+    started = time.perf_counter()
+    config = resolve_config(config)
+    run, resumed = open_run(config)
+    log(f"{'resuming' if resumed else 'new'} run {run.root} (precision {config.precision})")
+    if not tensorboard_available():
+        log("tensorboard is not installed: no TensorBoard logs (pip install tensorboard)")
+    keras.utils.set_random_seed(config.seed)
+    splits = load_splits(
+        config.data,
+        config.val,
+        config.test,
+        val_split=config.val_split,
+        train_fraction=config.train_fraction,
+        seed=config.seed,
+        convert_dir=run.root / "converted",
+        warn=log,
+    )
+    write_labels(run.labels, splits.class_names)
+    log(
+        f"{len(splits.class_names)} classes: {len(splits.train)} train, {len(splits.val)} val, "
+        f"{len(splits.test) if splits.test else 0} test images"
+    )
+    state = read_state(run)
+    with dtype_policy(config.precision):
+        trainer = _Trainer(config, run, splits, state, log, verbose, started)
+        model = trainer.phase_one()
+        model = trainer.phase_two(model)
+        metrics = trainer.finish(model)
+    return TrainResult(run, metrics, resumed)
+
+
+class _Trainer:
+    """The steps of one `train` call, sharing its config, data and run folder."""
+
+    def __init__(self, config, run, splits: DatasetSplits, state, log, verbose, started):
+        self.config = config
+        self.run = run
+        self.splits = splits
+        self.state = state
+        self.log = log
+        self.verbose = verbose
+        self.started = started
+        self.phase_started = started
+        self.num_classes = len(splits.class_names)
+        self.image_size = tuple(config.image_size)
+        self.phase_one_file = run.root / "checkpoints" / "feature_extraction.keras"
+        self._test_data = None
+
+    def build(self):
+        spec = get_backbone(self.config.backbone)
+        model = build_classifier(
+            spec,
+            self.image_size,
+            self.config.alpha,
+            self.config.weights,
+            self.num_classes,
+            self.config.dropout,
+        )
+        if self.config.weights == "none":
+            sample = image_dataset(
+                self.splits.train, self.num_classes, self.image_size, CALIBRATION_IMAGES
+            )
+            images, _ = next(iter(sample))
+            calibrate_batchnorm(model, images)
+            self.log("random backbone: BatchNorm statistics calibrated on training images")
+        return model
+
+    def images(self, split, training: bool):
+        augmenter = build_augmenter(self.config.seed) if training and self.config.augment else None
+        return image_dataset(
+            split,
+            self.num_classes,
+            self.image_size,
+            self.config.batch_size,
+            shuffle_seed=self.config.seed if training else None,
+            augmenter=augmenter,
+        )
+
+    def phase_one(self):
+        """Train the head on the frozen backbone; return the model phase 2 starts from."""
+        import keras
+
+        config = self.config
+        if config.from_run:
+            self.log(f"phase 1 skipped: starting from {config.from_run}")
+            return self._load_from_run()
+        if config.epochs == 0:
+            return self.build()
+        if FEATURE_EXTRACTION in self.state["phases_done"]:
+            self.log("phase 1 already finished; loading it")
+            return keras.saving.load_model(self.phase_one_file)
+        model = self.build()
+        plan = self._plan(FEATURE_EXTRACTION, 0, config.epochs, config.learning_rate, ())
+        if config.feature_cache and not config.augment:
+            epochs = self._fit_on_features(model, plan)
+        else:
+            train_data = self.images(self.splits.train, training=True)
+            val_data = self.images(self.splits.val, training=False)
+            epochs = fit_phase(
+                model, train_data, val_data, plan, self.run, self._saver(model), self.verbose
+            )
+        self._save_model(model, self.phase_one_file)
+        self._phase_done(FEATURE_EXTRACTION, epochs, model)
+        return model
+
+    def phase_two(self, model):
+        """Fine-tune the top of the backbone; save and return the final model."""
+        import keras
+
+        config = self.config
+        if config.fine_tune_epochs == 0:
+            return model
+        if FINE_TUNING in self.state["phases_done"]:
+            return keras.saving.load_model(self.run.model)
+        first = self.state.get("epochs_finished", 0)
+        if not config.from_run and config.epochs > 0 and first == 0:
+            raise TledgeError(f"{self.run.root}: phase 1 finished no epoch")
+        trainable = unfreeze_top(model, config.fine_tune_layers)
+        self.log(f"phase 2: fine-tuning {trainable} backbone layers at lr {config.phase2_lr:g}")
+        plan = self._plan(FINE_TUNING, first, config.fine_tune_epochs, config.phase2_lr, (first,))
+        train_data = self.images(self.splits.train, training=True)
+        val_data = self.images(self.splits.val, training=False)
+        epochs = fit_phase(
+            model, train_data, val_data, plan, self.run, self._saver(model), self.verbose
+        )
+        self._save_model(model, self.run.model)
+        self._phase_done(FINE_TUNING, epochs, None)
+        return model
+
+    def finish(self, model) -> dict[str, Any]:
+        """Write metrics.json (and model.keras without phase 2); metrics.json comes last,
+        as it marks the run finished."""
+        if self.config.fine_tune_epochs == 0:
+            self._save_model(model, self.run.model)
+        history = json.loads(self.run.history.read_text(encoding="utf-8"))
+        val_accuracies = [e["val_accuracy"] for e in history["epochs"] if e["val_accuracy"]]
+        metrics: dict[str, Any] = {
+            "test_accuracy": None,
+            "test_loss": None,
+            "num_test_images": 0,
+            "per_class": {},
+        }
+        if self.splits.test is not None:
+            metrics.update(self._test_metrics(model))
+        seconds = self.state["phase_seconds"]
+        metrics.update(
+            best_val_accuracy=max(val_accuracies, default=None),
+            train_seconds=round(sum(seconds.values()), 3),
+            feature_extraction_test_accuracy=self.state.get("feature_extraction_test_accuracy"),
+            skipped_files=self.splits.skipped,
+            phase_seconds=seconds,
+            precision=self.config.precision,
+        )
+        atomic_write_text(self.run.metrics, json.dumps(metrics, indent=2))
+        return metrics
+
+    def _plan(self, phase, first, epochs, lr, boundaries) -> PhasePlan:
+        return PhasePlan(
+            phase=phase,
+            first_epoch=first,
+            epochs=epochs,
+            learning_rate=lr,
+            lr_schedule=self.config.lr_schedule,
+            label_smoothing=self.config.label_smoothing,
+            patience=self.config.patience,
+            boundaries=boundaries,
+        )
+
+    def _fit_on_features(self, model, plan: PhasePlan) -> int:
+        config = self.config
+        cache_dir = Path(config.output) / ".feature_cache"
+        model_key = {
+            "backbone": config.backbone,
+            "alpha": config.alpha,
+            "weights": config.weights,
+            "image_size": list(self.image_size),
+            "precision": config.precision,
+        }
+        arrays = []
+        for split in (self.splits.train, self.splits.val):
+            key = feature_cache_key(split, model_key)
+            arrays.append(
+                pooled_features(
+                    model, split, self.image_size, config.batch_size, cache_dir / f"{key}.npy"
+                )
+            )
+        self.log(f"phase 1 on cached backbone features ({cache_dir})")
+        head = head_model(model, config.dropout)
+        train_data = feature_dataset(
+            arrays[0], self.splits.train, self.num_classes, config.batch_size, config.seed
+        )
+        val_data = feature_dataset(arrays[1], self.splits.val, self.num_classes, config.batch_size)
+
+        def save_best() -> None:
+            copy_head(head, model)
+            self._save_model(model, self.run.best_checkpoint)
+
+        epochs = fit_phase(head, train_data, val_data, plan, self.run, save_best, self.verbose)
+        copy_head(head, model)
+        return epochs
+
+    def _saver(self, model) -> Callable[[], None]:
+        return lambda: self._save_model(model, self.run.best_checkpoint)
+
+    def _save_model(self, model, path: Path) -> None:
+        with atomic_path(path, suffix=".keras") as tmp:
+            model.save(tmp)
+
+    def _load_from_run(self):
+        import keras
+
+        source = RunFolder.open(self.config.from_run)
+        if tuple(source.read_labels()) != self.splits.class_names:
+            raise TledgeError(
+                f"--from-run {source.root}: its labels differ from {self.config.data}"
+            )
+        model = keras.saving.load_model(source.model)
+        if tuple(model.input_shape[1:3]) != self.image_size:
+            raise TledgeError(
+                f"--from-run {source.root}: its image size is {model.input_shape[1:3]}; "
+                f"pass --image-size {model.input_shape[1]} {model.input_shape[2]}"
+            )
+        if "feature_extraction_test_accuracy" not in self.state:
+            self.state["feature_extraction_test_accuracy"] = self._test_accuracy(model)
+            write_state(self.run, self.state)
+        return model
+
+    def _phase_done(self, phase: str, epochs: int, model) -> None:
+        now = time.perf_counter()
+        seconds = self.state["phase_seconds"]
+        seconds[phase] = round(seconds.get(phase, 0.0) + now - self.phase_started, 3)
+        self.phase_started = now
+        self.state["phases_done"].append(phase)
+        self.state["epochs_finished"] = epochs
+        if model is not None:
+            self.state["feature_extraction_test_accuracy"] = self._test_accuracy(model)
+        write_state(self.run, self.state)
+        discard_backup(self.run, phase)
+        self.log(f"{phase} finished after epoch {epochs} ({seconds[phase]:.0f} s)")
+
+    def _test_accuracy(self, model) -> float | None:
+        if self.splits.test is None:
+            return None
+        return self._test_metrics(model)["test_accuracy"]
+
+    def _test_metrics(self, model) -> dict[str, Any]:
+        if self._test_data is None:
+            self._test_data = self.images(self.splits.test, training=False)
+        probabilities = model.predict(self._test_data, verbose=0)
+        return classification_metrics(
+            probabilities, self.splits.test.labels, self.splits.class_names
+        )
