@@ -58,7 +58,11 @@ def find_runtime(name: str = "auto") -> Runtime:
         module_name = RUNTIME_MODULES[candidate]
         if not _spec_exists(module_name):
             continue
-        module = importlib.import_module(module_name)
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            # e.g. a tflite-runtime wheel built for numpy 1 under numpy 2: try the next.
+            continue
         return Runtime(candidate, _runtime_version(candidate), module.Interpreter)
     wanted = "no TFLite runtime found" if name == "auto" else f"runtime {name} is not installed"
     raise TledgeError(f"{wanted}: {INSTALL_HINT}")
@@ -96,9 +100,11 @@ def open_interpreter(
 
 
 def _spec_exists(module_name: str) -> bool:
+    # Only the top-level package is looked up: find_spec("tensorflow.lite") would import
+    # all of TensorFlow just to answer, which is what the edge client must never do.
     try:
-        return importlib.util.find_spec(module_name) is not None
-    except ModuleNotFoundError:
+        return importlib.util.find_spec(module_name.partition(".")[0]) is not None
+    except (ModuleNotFoundError, ValueError):
         return False
 
 

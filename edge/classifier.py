@@ -1,0 +1,427 @@
+"""Classifying images with a .tflite model on any TFLite runtime, without TensorFlow.
+
+A tledge model carries its `ModelContract` (labels, input size, normalization). A plain
+.tflite (e.g. a published ImageNet model) gets one derived from its input and output
+tensors: see `derive_contract`. Either way the model's own input scale and zero point
+quantize the pixels, and buffers are allocated once, so a call costs little more than
+`interpreter.invoke()`.
+
+Example:
+    >>> classifier = Classifier("model_int8.tflite", num_threads=2)
+    >>> result = classifier.classify(cv2.imread("cat.jpg"), top_k=3)
+    >>> result.label, result.score, result.timings.invoke_ms
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from tledge.edge.contract import ModelContract, Quantization, read_contract
+from tledge.edge.errors import TledgeError
+from tledge.edge.interpreter import open_interpreter
+from tledge.edge.labels import read_labels
+
+# Plain models get the ImageNet evaluation preprocessing: the central 87.5% of the
+# shorter side, resized bilinearly. On the published MobileNets it scores higher than
+# stretching the whole frame (e.g. cat_720p: 0.93 vs 0.88 for the right class).
+PLAIN_RESIZE = "center_crop"
+PLAIN_CROP_FRACTION = 0.875
+# Float-input plain models are assumed to want pixels in [-1, 1] (the MobileNet and
+# EfficientNet-Lite convention); integer inputs say what they want through their scale.
+PLAIN_FLOAT_MEAN = 127.5
+PLAIN_FLOAT_STD = 127.5
+# TFLite quantizes a softmax output with scale 1/256 (zero point 0 for uint8, -128 for
+# int8); a quantized output with other parameters holds logits.
+SOFTMAX_SCALE = 1.0 / 256.0
+
+
+@dataclass(frozen=True)
+class Timings:
+    """Milliseconds spent in each step of one classification."""
+
+    preprocess_ms: float
+    invoke_ms: float
+    postprocess_ms: float
+
+    @property
+    def total_ms(self) -> float:
+        """Sum of the three steps."""
+        return self.preprocess_ms + self.invoke_ms + self.postprocess_ms
+
+
+@dataclass(frozen=True)
+class Classification:
+    """The answer for one image.
+
+    Attributes:
+        top_k: (label, score) pairs, best first; only scores >= the threshold asked for.
+        scores: Probability of every label, in label order (float32).
+        timings: Time spent preprocessing, invoking and postprocessing.
+    """
+
+    top_k: tuple[tuple[str, float], ...]
+    scores: np.ndarray
+    timings: Timings
+
+    @property
+    def label(self) -> str | None:
+        """Best label, or None when no score passed the threshold."""
+        return self.top_k[0][0] if self.top_k else None
+
+    @property
+    def score(self) -> float | None:
+        """Score of the best label, or None when no score passed the threshold."""
+        return self.top_k[0][1] if self.top_k else None
+
+
+def rank(
+    scores: np.ndarray, labels: Sequence[str], top_k: int = 5, threshold: float = 0.0
+) -> tuple[tuple[str, float], ...]:
+    """Return the `top_k` best (label, score) pairs with score >= `threshold`, best first.
+
+    Example:
+        >>> rank(np.array([0.1, 0.7, 0.2]), ["a", "b", "c"], top_k=2)
+        (('b', 0.7...), ('c', 0.2...))
+    """
+    count = min(max(top_k, 0), scores.size)
+    # A stable sort is fast on quantized scores (mostly exact ties at 0), where
+    # argpartition degrades, and breaks ties by label order.
+    best = np.argsort(-scores, kind="stable")[:count]
+    return tuple((labels[i], float(scores[i])) for i in best if scores[i] >= threshold)
+
+
+class Classifier:
+    """A .tflite image classifier: frame in, top-k labels and timings out.
+
+    Not thread-safe: use one Classifier per thread.
+
+    Args:
+        model_path: A .tflite file, with an embedded tledge contract or plain.
+        labels: Class names in output order: a list, a labels file (one per line), or None
+            to use the contract's labels (plain models then get "0", "1", ...). Given
+            labels replace the contract's.
+        num_threads: Interpreter CPU threads; None lets the runtime choose.
+        runtime: "auto", "litert", "tflite-runtime" or "tensorflow".
+
+    Attributes:
+        contract: The embedded contract, or the one derived for a plain model.
+        has_embedded_contract: True when the file carries a tledge contract.
+        interpreter: The runtime's Interpreter, tensors allocated.
+        runtime: The runtime that loaded the model (name, version).
+        labels: Class names in output order.
+
+    Raises:
+        TledgeError: for a missing, corrupt or non-classifier model file, or labels whose
+            count does not match the model output.
+
+    Example:
+        >>> classifier = Classifier("mobilenet_v2_1.0_224_quant.tflite",
+        ...                         labels="imagenet_labels.txt", num_threads=2)
+        >>> classifier.classify(frame, top_k=1).label
+        'macaw'
+    """
+
+    def __init__(
+        self,
+        model_path: str | os.PathLike,
+        labels: Sequence[str] | str | os.PathLike | None = None,
+        num_threads: int | None = None,
+        runtime: str = "auto",
+    ) -> None:
+        self.model_path = Path(model_path)
+        embedded = read_contract(self.model_path)
+        self.has_embedded_contract = embedded is not None
+        self.interpreter, self.runtime = open_interpreter(self.model_path, num_threads, runtime)
+        self._input, self._output = _classifier_tensors(self.interpreter, self.model_path)
+        num_classes = int(np.prod(self._output["shape"]))
+        given = _load_labels(labels)
+        if embedded is None:
+            embedded = derive_contract(self.interpreter, given)
+        elif given is not None:
+            embedded = replace(embedded, labels=tuple(given))
+        self.contract: ModelContract = embedded
+        self.labels: tuple[str, ...] = self.contract.labels
+        _check_matches_model(self.contract, self._input, num_classes, self.model_path, given)
+        self._prepare_buffers()
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        """(height, width) of the model input."""
+        return self.contract.input_size
+
+    def classify(
+        self, bgr_frame: np.ndarray, top_k: int = 5, threshold: float = 0.0
+    ) -> Classification:
+        """Classify an OpenCV (BGR, uint8) image of any size.
+
+        Args:
+            bgr_frame: HxWx3 BGR image (HxW gray and HxWx4 BGRA are accepted too).
+            top_k: How many labels to return.
+            threshold: Leave out labels scoring below this.
+
+        Returns:
+            A `Classification`.
+        """
+        return self._classify(bgr_frame, top_k, threshold, is_bgr=True)
+
+    def classify_rgb(
+        self, rgb: np.ndarray, top_k: int = 5, threshold: float = 0.0
+    ) -> Classification:
+        """Classify an RGB uint8 image (e.g. from `tledge.edge.images.read_rgb`).
+
+        See `classify` for the arguments.
+        """
+        return self._classify(rgb, top_k, threshold, is_bgr=False)
+
+    def preprocess(self, image: np.ndarray, is_bgr: bool = True) -> np.ndarray:
+        """Fill and return the model input buffer (1xHxWx3, the model's dtype) for `image`.
+
+        The returned array is reused by the next call; copy it to keep it.
+        """
+        image = _as_three_channels(image, is_bgr)
+        contract = self.contract
+        if contract.resize == "center_crop":
+            image = _center_crop(image, contract.crop_fraction)
+        swap = is_bgr != (contract.color_order == "BGR")
+        target = self._input_image if self._pass_through else self._ordered
+        if image.shape[:2] != contract.input_size:
+            height, width = contract.input_size
+            into = self._resized if swap else target
+            image = cv2.resize(image, (width, height), dst=into, interpolation=self._flag)
+        if swap:
+            cv2.cvtColor(image, cv2.COLOR_BGR2RGB, dst=target)
+        elif image is not target:
+            np.copyto(target, image)
+        if self._flip_sign_bit:
+            np.bitwise_xor(self._ordered, 0x80, out=self._input_image.view(np.uint8))
+        elif not self._pass_through:
+            np.multiply(self._ordered, self._gain, out=self._work)
+            np.add(self._work, self._offset, out=self._work)
+            if self._integer_input:
+                np.rint(self._work, out=self._work)
+                np.clip(self._work, self._low, self._high, out=self._work)
+            np.copyto(self._input_image, self._work, casting="unsafe")
+        return self._input_tensor
+
+    def scores_from_output(self, raw: np.ndarray) -> np.ndarray:
+        """Turn the raw output tensor into a float32 probability vector (new array)."""
+        quantization = self.contract.output_quantization
+        scores = raw.reshape(-1).astype(np.float32)
+        if quantization.is_quantized:
+            scores -= quantization.zero_point
+            scores *= quantization.scale
+        if self.contract.output_kind == "logits":
+            scores -= scores.max()
+            np.exp(scores, out=scores)
+            scores /= scores.sum()
+        return scores
+
+    def _classify(
+        self, image: np.ndarray, top_k: int, threshold: float, is_bgr: bool
+    ) -> Classification:
+        start = time.perf_counter()
+        self.interpreter.set_tensor(self._input["index"], self.preprocess(image, is_bgr))
+        invoke_start = time.perf_counter()
+        self.interpreter.invoke()
+        invoke_end = time.perf_counter()
+        scores = self.scores_from_output(self.interpreter.get_tensor(self._output["index"]))
+        top = rank(scores, self.labels, top_k, threshold)
+        end = time.perf_counter()
+        timings = Timings(
+            (invoke_start - start) * 1e3,
+            (invoke_end - invoke_start) * 1e3,
+            (end - invoke_end) * 1e3,
+        )
+        return Classification(top, scores, timings)
+
+    def _prepare_buffers(self) -> None:
+        """Allocate the per-frame buffers once and choose the cheapest exact input path."""
+        height, width = self.contract.input_size
+        dtype = np.dtype(self._input["dtype"])
+        self._input_tensor = np.zeros((1, height, width, 3), dtype=dtype)
+        self._input_image = self._input_tensor[0]
+        self._resized = np.empty((height, width, 3), dtype=np.uint8)
+        self._ordered = np.empty((height, width, 3), dtype=np.uint8)
+        self._work = np.empty((height, width, 3), dtype=np.float32)
+        self._flag = cv2.INTER_AREA if self.contract.interpolation == "area" else cv2.INTER_LINEAR
+        scale, zero_point = _tensor_quantization(self._input)
+        mean = np.asarray(self.contract.mean, dtype=np.float64)
+        std = np.asarray(self.contract.std, dtype=np.float64)
+        self._integer_input = np.issubdtype(dtype, np.integer)
+        if self._integer_input:
+            info = np.iinfo(dtype)
+            self._low, self._high = float(info.min), float(info.max)
+            gain = 1.0 / (std * scale)
+            offset = zero_point - mean * gain
+        else:
+            gain, offset = 1.0 / std, -mean / std
+        self._gain = gain.astype(np.float32)
+        self._offset = offset.astype(np.float32)
+        # When the affine map moves no 0-255 pixel by half a step, rounding makes it the
+        # identity (or a shift by -128 for int8), so pixels are copied instead of computed.
+        self._pass_through = dtype == np.uint8 and _max_error(gain, offset, 0.0) < 0.5
+        self._flip_sign_bit = dtype == np.int8 and _max_error(gain, offset, -128.0) < 0.5
+
+
+def derive_contract(interpreter: Any, labels: Sequence[str] | None = None) -> ModelContract:
+    """Build the contract of a plain .tflite classifier from its tensors.
+
+    Integer inputs are fed raw pixels as their scale and zero point imply (uint8 with
+    scale 1/128 and zero point 128 means the model computes (pixel - 128) / 128 itself);
+    float inputs get pixels scaled to [-1, 1]. Images are center-cropped to 87.5% like
+    ImageNet evaluation. The output holds probabilities when it is quantized like a
+    softmax, or (float outputs) when it sums to 1 on a gray image; otherwise logits.
+
+    Args:
+        interpreter: An interpreter with allocated tensors, e.g. from `open_interpreter`.
+        labels: Class names; None names the classes "0", "1", ...
+    """
+    input_detail = interpreter.get_input_details()[0]
+    output_detail = interpreter.get_output_details()[0]
+    height, width = (int(v) for v in input_detail["shape"][1:3])
+    input_quantization = _quantization(input_detail)
+    output_quantization = _quantization(output_detail)
+    if input_quantization.is_quantized:
+        mean = float(input_quantization.zero_point)
+        std = 1.0 / input_quantization.scale
+        if input_detail["dtype"] == np.int8:
+            mean += 128.0
+    else:
+        mean, std = PLAIN_FLOAT_MEAN, PLAIN_FLOAT_STD
+    num_classes = int(np.prod(output_detail["shape"]))
+    names = tuple(labels) if labels is not None else tuple(str(i) for i in range(num_classes))
+    return ModelContract(
+        labels=names,
+        input_size=(height, width),
+        mean=(mean,) * 3,
+        std=(std,) * 3,
+        resize=PLAIN_RESIZE,
+        crop_fraction=PLAIN_CROP_FRACTION,
+        input_quantization=input_quantization,
+        output_quantization=output_quantization,
+        output_kind=_detect_output_kind(interpreter, input_detail, output_detail),
+    )
+
+
+def _detect_output_kind(interpreter: Any, input_detail: dict, output_detail: dict) -> str:
+    quantization = _quantization(output_detail)
+    if quantization.is_quantized:
+        softmax_zero = -128 if output_detail["dtype"] == np.int8 else 0
+        looks_softmax = (
+            abs(quantization.scale - SOFTMAX_SCALE) < 1e-6
+            and quantization.zero_point == softmax_zero
+        )
+        return "probabilities" if looks_softmax else "logits"
+    # 128 is mid-gray for uint8 inputs; 0 is mid-range for int8 and [-1, 1] float inputs.
+    level = 128 if input_detail["dtype"] == np.uint8 else 0
+    gray = np.full(input_detail["shape"], level, dtype=input_detail["dtype"])
+    interpreter.set_tensor(input_detail["index"], gray)
+    interpreter.invoke()
+    output = interpreter.get_tensor(output_detail["index"]).astype(np.float64)
+    sums_to_one = output.min() >= -1e-6 and abs(output.sum() - 1.0) < 0.02
+    return "probabilities" if sums_to_one else "logits"
+
+
+def _classifier_tensors(interpreter: Any, path: Path) -> tuple[dict, dict]:
+    inputs = interpreter.get_input_details()
+    outputs = interpreter.get_output_details()
+    input_shapes = [list(d["shape"]) for d in inputs]
+    output_shapes = [list(d["shape"]) for d in outputs]
+    problem = (
+        len(inputs) != 1
+        or len(outputs) != 1
+        or len(inputs[0]["shape"]) != 4
+        or inputs[0]["shape"][0] != 1
+        or inputs[0]["shape"][3] != 3
+        or outputs[0]["shape"][0] != 1
+        or int(np.prod(outputs[0]["shape"])) < 2
+        or int(np.prod(outputs[0]["shape"])) != max(outputs[0]["shape"])
+    )
+    if problem:
+        raise TledgeError(
+            f"{path}: not an image classifier (needs one 1xHxWx3 input and one 1xN output; "
+            f"it has inputs {input_shapes}, outputs {output_shapes})"
+        )
+    return inputs[0], outputs[0]
+
+
+def _check_matches_model(
+    contract: ModelContract,
+    input_detail: dict,
+    num_classes: int,
+    path: Path,
+    given_labels: Sequence[str] | None,
+) -> None:
+    model_size = tuple(int(v) for v in input_detail["shape"][1:3])
+    if tuple(contract.input_size) != model_size:
+        raise TledgeError(
+            f"{path}: embedded contract says input {contract.input_size} but the model "
+            f"takes {model_size}; re-export the model"
+        )
+    if len(contract.labels) != num_classes:
+        source = "--labels" if given_labels is not None else "embedded contract"
+        hint = (
+            " (ImageNet models with 1001 outputs need 'background' as label 0)"
+            if num_classes == len(contract.labels) + 1
+            else ""
+        )
+        raise TledgeError(
+            f"{path}: {source} has {len(contract.labels)} labels but the model has "
+            f"{num_classes} outputs{hint}"
+        )
+
+
+def _load_labels(labels: Sequence[str] | str | os.PathLike | None) -> list[str] | None:
+    if labels is None:
+        return None
+    if isinstance(labels, (str, os.PathLike)):
+        return read_labels(labels)
+    return [str(label) for label in labels]
+
+
+def _quantization(detail: dict) -> Quantization:
+    scale, zero_point = _tensor_quantization(detail)
+    return Quantization(np.dtype(detail["dtype"]).name, scale, zero_point)
+
+
+def _tensor_quantization(detail: dict) -> tuple[float, int]:
+    parameters = detail.get("quantization_parameters") or {}
+    scales = parameters.get("scales")
+    if scales is not None and len(scales) > 1:
+        raise TledgeError("model input/output has per-channel quantization; not a classifier")
+    scale, zero_point = detail["quantization"]
+    return float(scale), int(zero_point)
+
+
+def _max_error(gain: np.ndarray, offset: np.ndarray, shift: float) -> float:
+    """Largest |gain * p + offset - (p + shift)| over pixel values p in [0, 255]."""
+    at_zero = np.abs(offset - shift)
+    at_top = np.abs(gain * 255.0 + offset - (255.0 + shift))
+    return float(max(at_zero.max(), at_top.max()))
+
+
+def _center_crop(image: np.ndarray, fraction: float) -> np.ndarray:
+    height, width = image.shape[:2]
+    side = max(1, round(min(height, width) * fraction))
+    top, left = (height - side) // 2, (width - side) // 2
+    return image[top : top + side, left : left + side]
+
+
+def _as_three_channels(image: np.ndarray, is_bgr: bool) -> np.ndarray:
+    if image.dtype != np.uint8:
+        raise TledgeError(f"image has dtype {image.dtype}; expected uint8 pixels")
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    if image.ndim == 3 and image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR if is_bgr else cv2.COLOR_RGBA2RGB)
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise TledgeError(f"image has shape {image.shape}; expected HxWx3")
+    return image

@@ -1,0 +1,159 @@
+"""Tiny .tflite models built with the flatbuffer schema that ships with ai-edge-litert.
+
+No TensorFlow is needed: each model is one or two builtin ops, small enough to build in
+milliseconds, and its answer can be computed by hand.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+
+def _schema():
+    return pytest.importorskip(
+        "ai_edge_litert.schema_py_generated", reason="ai-edge-litert is not installed"
+    )
+
+
+COLOR_LABELS = ["red", "green", "blue"]
+TYPE_NAMES = {"float32": "FLOAT32", "uint8": "UINT8", "int8": "INT8", "int32": "INT32"}
+
+
+def _tensor(shape, dtype, buffer, name, scale=None, zero_point=None):
+    schema = _schema()
+    tensor = schema.TensorT()
+    tensor.shape = list(shape)
+    tensor.type = getattr(schema.TensorType, TYPE_NAMES[dtype])
+    tensor.buffer = buffer
+    tensor.name = name
+    if scale is not None:
+        quantization = schema.QuantizationParametersT()
+        quantization.scale = [scale]
+        quantization.zeroPoint = [zero_point]
+        tensor.quantization = quantization
+    return tensor
+
+
+def _operator(opcode_index, inputs, outputs, options_type=0, options=None):
+    operator = _schema().OperatorT()
+    operator.opcodeIndex = opcode_index
+    operator.inputs = inputs
+    operator.outputs = outputs
+    operator.builtinOptionsType = options_type
+    operator.builtinOptions = options
+    return operator
+
+
+def _model(tensors, operators, opcodes, inputs, outputs, buffers) -> bytes:
+    schema = _schema()
+    codes = []
+    for op in opcodes:
+        code = schema.OperatorCodeT()
+        code.builtinCode = op
+        code.deprecatedBuiltinCode = min(op, 127)
+        code.version = 1
+        codes.append(code)
+    subgraph = schema.SubGraphT()
+    subgraph.tensors = tensors
+    subgraph.operators = operators
+    subgraph.inputs = inputs
+    subgraph.outputs = outputs
+    model = schema.ModelT()
+    model.version = 3
+    model.operatorCodes = codes
+    model.subgraphs = [subgraph]
+    model.buffers = []
+    for data in buffers:
+        buffer = schema.BufferT()
+        buffer.data = list(data) if data else None
+        model.buffers.append(buffer)
+    import flatbuffers
+
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def channel_mean_model(size: int = 8, dtype: str = "float32", scale=None, zero_point=None) -> bytes:
+    """A 3-class "classifier" whose logits are the mean of each input channel.
+
+    Integer inputs are dequantized first, so the logits are mean(scale * (q - zero_point)).
+    """
+    schema = _schema()
+    axes = np.array([1, 2], dtype=np.int32).tobytes()
+    tensors = [_tensor([1, size, size, 3], dtype, 0, "image", scale, zero_point)]
+    operators, opcodes = [], []
+    pixels = 0
+    if dtype != "float32":
+        tensors.append(_tensor([1, size, size, 3], "float32", 0, "real"))
+        operators.append(_operator(len(opcodes), [0], [1]))
+        opcodes.append(schema.BuiltinOperator.DEQUANTIZE)
+        pixels = 1
+    tensors.append(_tensor([2], "int32", 1, "axes"))
+    tensors.append(_tensor([1, 3], "float32", 0, "logits"))
+    options = schema.ReducerOptionsT()
+    options.keepDims = False
+    operators.append(
+        _operator(
+            len(opcodes),
+            [pixels, len(tensors) - 2],
+            [len(tensors) - 1],
+            schema.BuiltinOptions.ReducerOptions,
+            options,
+        )
+    )
+    opcodes.append(schema.BuiltinOperator.MEAN)
+    return _model(tensors, operators, opcodes, [0], [len(tensors) - 1], [b"", axes])
+
+
+def image_to_image_model(size: int = 8) -> bytes:
+    """Not a classifier: output = input + input, an image."""
+    schema = _schema()
+    tensors = [
+        _tensor([1, size, size, 3], "float32", 0, "image"),
+        _tensor([1, size, size, 3], "float32", 0, "doubled"),
+    ]
+    operators = [_operator(0, [0, 0], [1], schema.BuiltinOptions.AddOptions, schema.AddOptionsT())]
+    return _model(tensors, operators, [schema.BuiltinOperator.ADD], [0], [1], [b""])
+
+
+@pytest.fixture
+def make_model(tmp_path: Path):
+    """Factory writing a tiny model to tmp_path and returning its path.
+
+    make_model("color", dtype="float32" | "uint8" | "int8", scale=..., zero_point=...,
+    contract=ModelContract | None, name="model.tflite"): the channel-mean classifier
+    (labels red/green/blue), optionally with an embedded contract;
+    make_model("image"): the image-to-image model.
+    """
+    from tledge.edge.contract import embed_contract
+
+    def make(
+        kind="color",
+        dtype="float32",
+        scale=None,
+        zero_point=None,
+        contract=None,
+        name="model.tflite",
+        size=8,
+    ):
+        if kind == "image":
+            data = image_to_image_model(size)
+        else:
+            data = channel_mean_model(size, dtype, scale, zero_point)
+        if contract is not None:
+            data = embed_contract(data, contract)
+        path = tmp_path / name
+        path.write_bytes(data)
+        return path
+
+    return make
+
+
+@pytest.fixture
+def color_model(make_model) -> Path:
+    """Float 8x8 model: logits = channel means of (pixel - 127.5) / 127.5 (red/green/blue)."""
+    return make_model()

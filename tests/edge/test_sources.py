@@ -1,0 +1,186 @@
+import importlib.util
+import itertools
+import threading
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from tledge.edge.errors import TledgeError
+from tledge.edge.sources import (
+    Backoff,
+    ImageFolderSource,
+    LiveSource,
+    SimulatedCamera,
+    VideoFileSource,
+    open_source,
+    simulated_live_source,
+)
+
+FAST_BACKOFF = Backoff(initial=0.01, maximum=0.04)
+
+
+def numbered_frame(index: int, shape=(48, 64)) -> np.ndarray:
+    """A frame whose gray level encodes its index (survives MJPEG compression)."""
+    return np.full((*shape, 3), 4 * index, dtype=np.uint8)
+
+
+def frame_number(image: np.ndarray) -> int:
+    return round(float(image.mean()) / 4)
+
+
+@pytest.fixture
+def video_40(tmp_path):
+    path = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, (64, 48))
+    for index in range(40):
+        writer.write(numbered_frame(index))
+    writer.release()
+    return path
+
+
+def test_video_file_returns_every_frame_in_order_then_ends(video_40):
+    with open_source(str(video_40)) as source:
+        assert isinstance(source, VideoFileSource) and not source.is_live
+        assert source.fps == pytest.approx(25)
+        frames = list(source)
+        assert source.finished and source.read() is None
+    assert [frame.index for frame in frames] == list(range(40))
+    assert [frame_number(frame.image) for frame in frames] == list(range(40))
+    assert all(a.timestamp <= b.timestamp for a, b in itertools.pairwise(frames))
+
+
+def test_image_folder_is_read_sorted_and_skips_unreadable_files(tmp_path):
+    for index in (2, 0, 1):
+        cv2.imwrite(str(tmp_path / f"img{index}.png"), numbered_frame(index + 1))
+    (tmp_path / "img1b.jpg").write_bytes(b"not an image")
+    (tmp_path / "notes.txt").write_text("ignored")
+    with open_source(str(tmp_path)) as source:
+        frames = list(source)
+    assert [frame_number(frame.image) for frame in frames] == [1, 2, 3]
+    assert [frame.index for frame in frames] == [0, 1, 3]
+    assert [path.name for path in source.skipped] == ["img1b.jpg"]
+    single = open_source(str(tmp_path / "img0.png"))
+    assert isinstance(single, ImageFolderSource) and len(list(single)) == 1
+
+
+def test_live_source_hands_out_only_the_newest_frame(video_40):
+    """A consumer slower than the camera gets the newest frame, never a queued one."""
+    lags = []
+    with simulated_live_source(video_40, fps=100, loop=True) as source:
+        assert source.is_live
+        previous = -1
+        for _ in range(8):
+            frame = source.read(timeout=2.0)
+            lags.append(source.latest_index - frame.index)
+            assert frame.index > previous
+            assert frame_number(frame.image) == frame.index % 40
+            previous = frame.index
+            time.sleep(0.05)  # "inference" 5x slower than the camera
+        assert source.captured > source.delivered + 10
+    # At read time the frame is the newest one; one more may arrive while we look.
+    assert max(lags) <= 1
+
+
+def test_simulated_camera_without_loop_ends_the_live_source():
+    frames = [numbered_frame(i, (8, 8)) for i in range(5)]
+    with simulated_live_source(frames, fps=500, loop=False) as source:
+        seen = list(source)
+        assert source.finished
+    assert 1 <= len(seen) <= 5 and seen[-1].index <= 4
+
+
+def test_simulated_camera_keeps_its_rate():
+    camera = SimulatedCamera([numbered_frame(0, (4, 4))], fps=200)
+    start = time.monotonic()
+    for _ in range(20):
+        camera.grab()
+    assert 0.08 <= time.monotonic() - start < 0.5
+
+
+class FlakyCamera:
+    """Delivers `good` frames, then fails once (None or an exception)."""
+
+    finished = False
+
+    def __init__(self, good: int, raise_error: bool) -> None:
+        self.left, self.raise_error = good, raise_error
+
+    def grab(self):
+        if self.left == 0:
+            if self.raise_error:
+                raise RuntimeError("USB device vanished")
+            return None
+        self.left -= 1
+        time.sleep(0.002)
+        return numbered_frame(1, (4, 4))
+
+    def close(self):
+        pass
+
+
+def test_live_source_reconnects_with_backoff_after_read_failures():
+    opened = []
+
+    def open_camera():
+        opened.append(time.monotonic())
+        if len(opened) == 3:
+            raise OSError("device busy")  # a failed reconnect is retried later
+        return FlakyCamera(good=3, raise_error=len(opened) % 2 == 0)
+
+    with LiveSource(open_camera, name="flaky", backoff=FAST_BACKOFF) as source:
+        indexes = []
+        while len(indexes) < 12:
+            frame = source.read(timeout=2.0)
+            assert frame is not None, source.last_error
+            indexes.append(frame.index)
+        assert source.reconnects >= 3
+        assert source.last_error
+    assert indexes == sorted(set(indexes))
+    gaps = np.diff(opened)
+    assert gaps.min() >= FAST_BACKOFF.initial * 0.9
+
+
+def test_first_open_failure_is_a_clear_error():
+    def broken():
+        raise TledgeError("--source 7: cannot open camera (check the device or URL)")
+
+    with pytest.raises(TledgeError, match="cannot open camera"):
+        LiveSource(broken, name="7")
+
+
+def test_close_unblocks_a_waiting_reader():
+    source = simulated_live_source([numbered_frame(0, (4, 4))], fps=4)
+    source.read(timeout=1.0)
+    results = []
+    reader = threading.Thread(target=lambda: results.append(source.read()))
+    reader.start()
+    time.sleep(0.1)
+    source.close()
+    reader.join(timeout=2.0)
+    assert results == [None] and source.finished
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("no/such/clip.mp4", "no such file, folder or camera"),
+        ("picamera2", "sudo apt install python3-picamera2"),
+        ("/dev/video99", "cannot open camera"),
+        ("99", "cannot open camera"),
+    ],
+)
+def test_unusable_sources_are_one_line_errors(spec, message):
+    if spec == "picamera2" and importlib.util.find_spec("picamera2") is not None:
+        pytest.skip("picamera2 is installed here; the missing-module message cannot show")
+    with pytest.raises(TledgeError, match=message) as info:
+        open_source(spec)
+    assert "\n" not in str(info.value)
+
+
+def test_corrupt_video_is_an_error(tmp_path):
+    path = tmp_path / "broken.mp4"
+    path.write_bytes(b"\x00" * 100)
+    with pytest.raises(TledgeError, match="cannot open as a video"):
+        open_source(str(path))
