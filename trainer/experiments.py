@@ -26,6 +26,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
+import types
+import typing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -203,6 +205,10 @@ def load_plan(
         if any(name == run.name.removesuffix(suffix) for run in runs):
             raise TledgeError(f"{source}: two runs are named {name!r}")
         own = _check_fields(source, f"run {name}", {k: v for k, v in entry.items() if k != "name"})
+        if "data" not in {**defaults, **own, **extra}:
+            raise TledgeError(
+                f"{source}: run {name}: no `data` folder; set it in [defaults] or the run"
+            )
         settings = {
             **_resolve_paths(defaults, base),
             **_resolve_paths(own, base),
@@ -376,12 +382,36 @@ def _check_fields(source: Path, where: str, values: Any) -> dict[str, Any]:
     unknown = sorted(set(values) - known)
     if unknown:
         raise TledgeError(
-            f"{source}: {where} has unknown keys {unknown}; valid: {', '.join(sorted(known))}"
+            f"{source}: {where} has unknown keys {unknown}; "
+            f"valid: {', '.join(sorted(known - set(RESERVED_FIELDS)))}"
         )
+    hints = typing.get_type_hints(TrainConfig)
+    for key, value in values.items():
+        if not _has_type(value, hints[key]):
+            expected = getattr(hints[key], "__name__", str(hints[key]))
+            raise TledgeError(f"{source}: {where}: {key} = {value!r} is not of type {expected}")
     values = dict(values)
     if isinstance(values.get("image_size"), list):
         values["image_size"] = tuple(values["image_size"])
     return values
+
+
+def _has_type(value: Any, hint: Any) -> bool:
+    """True when a TOML value fits a TrainConfig field type (ints pass for floats)."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_has_type(value, option) for option in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if origin is tuple:
+        return isinstance(value, (list, tuple)) and all(_has_type(item, int) for item in value)
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, hint)
 
 
 def _resolve_paths(values: Mapping[str, Any], base: Path) -> dict[str, Any]:
