@@ -1,0 +1,283 @@
+"""The edge client's run loop: read a frame, classify, smooth, draw, hand to the outputs.
+
+`run_edge` is what `tledge edge` calls; the outputs (JSON lines, video file, web view,
+window) are opened from `EdgeOptions` and all closed, finalized, however the loop ends:
+end of file, `--max-frames`, Ctrl-C / SIGTERM, or `q` in the window.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from tledge.edge.classifier import Classifier, rank
+from tledge.edge.errors import TledgeError
+from tledge.edge.outputs import AnnotatedVideoWriter, JsonlWriter
+from tledge.edge.overlay import draw_overlay
+from tledge.edge.server import PreviewServer
+from tledge.edge.smoothing import ScoreSmoother
+from tledge.edge.sources import Source
+
+WINDOW_NAME = "tledge edge"
+FPS_WINDOW = 30
+# How long a read waits before checking for a stop request again.
+READ_TIMEOUT_S = 0.25
+
+
+@dataclass(frozen=True)
+class EdgeOptions:
+    """What to do with each frame.
+
+    Attributes:
+        top_k: Labels reported per frame.
+        threshold: Labels scoring below this are left out.
+        smooth: Average scores over this many frames (1 = no smoothing).
+        display: Show an OpenCV window (needs a display and OpenCV with GUI support).
+        jsonl: Path for one JSON line per frame, "-" for stdout, None for none.
+        save: Path of an annotated video to write, None for none.
+        serve: "[HOST:]PORT" of a live web view, None for none.
+        max_frames: Stop after this many classified frames; None runs to the end.
+    """
+
+    top_k: int = 5
+    threshold: float = 0.0
+    smooth: int = 1
+    display: bool = False
+    jsonl: str | None = None
+    save: str | None = None
+    serve: str | None = None
+    max_frames: int | None = None
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """How a run went.
+
+    Attributes:
+        frames: Frames classified.
+        seconds: Wall time from the first read to the end.
+        mean_fps: frames / seconds.
+        mean_invoke_ms: Mean `invoke()` time.
+        mean_classify_ms: Mean time of the whole classify call.
+        dropped: Live frames skipped because a newer one arrived (0 for files).
+        reconnects: Times a live source reopened its camera.
+        skipped: Unreadable files an image-folder source skipped.
+        stop_reason: "end", "max-frames", "stop" (signal or `stop.set()`) or "window".
+    """
+
+    frames: int
+    seconds: float
+    mean_fps: float
+    mean_invoke_ms: float
+    mean_classify_ms: float
+    dropped: int = 0
+    reconnects: int = 0
+    skipped: int = 0
+    stop_reason: str = "end"
+
+    def describe(self) -> str:
+        """One line for people, e.g. "120 frames in 4.1 s: 29.3 FPS, invoke 4.2 ms"."""
+        text = (
+            f"{self.frames} frames in {self.seconds:.1f} s: {self.mean_fps:.1f} FPS, "
+            f"invoke {self.mean_invoke_ms:.1f} ms, classify {self.mean_classify_ms:.1f} ms"
+        )
+        extras = [
+            f"{count} {name}"
+            for count, name in (
+                (self.dropped, "stale frames dropped"),
+                (self.reconnects, "reconnects"),
+                (self.skipped, "unreadable files skipped"),
+            )
+            if count
+        ]
+        return ", ".join([text, *extras]) + f" (stopped: {self.stop_reason})"
+
+
+@dataclass
+class FpsMeter:
+    """Frames per second over the last `window` frames."""
+
+    window: int = FPS_WINDOW
+    _stamps: deque = field(default_factory=deque)
+
+    def tick(self, now: float | None = None) -> float | None:
+        """Record a frame; return the current rate, None until two frames were seen."""
+        self._stamps.append(time.monotonic() if now is None else now)
+        if len(self._stamps) > self.window:
+            self._stamps.popleft()
+        span = self._stamps[-1] - self._stamps[0]
+        return (len(self._stamps) - 1) / span if span > 0 else None
+
+
+def run_edge(
+    classifier: Classifier,
+    source: Source,
+    options: EdgeOptions,
+    stop: threading.Event | None = None,
+    on_serve: Callable[[str], None] | None = None,
+) -> RunSummary:
+    """Classify frames from `source` until it ends, `max_frames`, or a stop request.
+
+    SIGINT and SIGTERM (when called from the main thread) and `stop.set()` from another
+    thread end the loop after the current frame; every output is then finalized.
+
+    Args:
+        classifier: The model.
+        source: Frames to classify; closed at the end.
+        options: Outputs and per-frame settings.
+        stop: Set it to stop the loop from another thread.
+        on_serve: Called with the web view's URL once it listens.
+
+    Returns:
+        A `RunSummary`.
+
+    Raises:
+        TledgeError: when an output cannot be opened.
+    """
+    stop = stop or threading.Event()
+    smoother = ScoreSmoother(options.smooth)
+    meter = FpsMeter()
+    frames, invoke_total, classify_total, reason = 0, 0.0, 0.0, "end"
+    with contextlib.ExitStack() as stack:
+        stack.callback(source.close)
+        jsonl, video, server, window = _open_outputs(options, source, stack)
+        if server is not None and on_serve is not None:
+            on_serve(server.url)
+        stack.enter_context(_stop_on_signals(stop))
+        started = time.monotonic()
+        while not stop.is_set():
+            if options.max_frames is not None and frames >= options.max_frames:
+                reason = "max-frames"
+                break
+            frame = source.read(timeout=READ_TIMEOUT_S)
+            if frame is None:
+                if source.finished:
+                    break
+                continue
+            # Ranking waits for smoothing, so the classifier itself ranks nothing.
+            result = classifier.classify(frame.image, top_k=0)
+            scores = smoother.update(result.scores)
+            top_k = rank(scores, classifier.labels, options.top_k, options.threshold)
+            fps = meter.tick()
+            frames += 1
+            invoke_total += result.timings.invoke_ms
+            classify_total += result.timings.total_ms
+            record = _record(frame.index, frame.timestamp, top_k, result.timings, fps)
+            if jsonl is not None:
+                jsonl.write(record)
+            if video is None and server is None and window is None:
+                continue
+            annotated = draw_overlay(frame.image, top_k, result.timings.invoke_ms, fps)
+            if video is not None:
+                video.write(annotated, frame.timestamp)
+            if server is not None:
+                server.publish(annotated, record)
+            if window is not None and not _show(annotated):
+                reason = "window"
+                break
+        else:
+            reason = "stop"
+        seconds = time.monotonic() - started
+    return RunSummary(
+        frames=frames,
+        seconds=seconds,
+        mean_fps=frames / seconds if seconds > 0 else 0.0,
+        mean_invoke_ms=invoke_total / frames if frames else 0.0,
+        mean_classify_ms=classify_total / frames if frames else 0.0,
+        dropped=max(0, getattr(source, "captured", 0) - getattr(source, "delivered", 0)),
+        reconnects=getattr(source, "reconnects", 0),
+        skipped=len(getattr(source, "skipped", [])),
+        stop_reason=reason,
+    )
+
+
+def display_available() -> bool:
+    """True when a window can be shown: a display exists and OpenCV has GUI support."""
+    has_screen = sys.platform in ("win32", "darwin") or bool(
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    )
+    return has_screen and opencv_has_gui()
+
+
+def opencv_has_gui() -> bool:
+    """False for opencv-python-headless and other builds without a GUI backend."""
+    for line in cv2.getBuildInformation().splitlines():
+        if line.strip().startswith("GUI:"):
+            return line.split(":", 1)[1].strip().upper() not in ("NONE", "")
+    return False
+
+
+def _record(index, timestamp, top_k, timings, fps) -> dict:
+    return {
+        "timestamp": round(timestamp, 6),
+        "frame": index,
+        "top_k": [{"label": label, "score": round(score, 5)} for label, score in top_k],
+        "timings_ms": {
+            "preprocess": round(timings.preprocess_ms, 3),
+            "invoke": round(timings.invoke_ms, 3),
+            "postprocess": round(timings.postprocess_ms, 3),
+        },
+        "fps": round(fps, 2) if fps else None,
+    }
+
+
+def _open_outputs(options: EdgeOptions, source: Source, stack: contextlib.ExitStack):
+    jsonl = video = server = window = None
+    if options.jsonl is not None:
+        jsonl = JsonlWriter(options.jsonl)
+        stack.callback(jsonl.close)
+    if options.save is not None:
+        # File sources are saved at their own rate; live ones at the measured rate.
+        video = AnnotatedVideoWriter(options.save, fps=None if source.is_live else source.fps)
+        stack.callback(video.close)
+    if options.serve is not None:
+        server = PreviewServer(options.serve)
+        stack.callback(server.close)
+    if options.display:
+        if not display_available():
+            raise TledgeError(
+                "--display: no display or OpenCV without GUI support (opencv-python-headless); "
+                "use --no-display with --serve or --jsonl, or install opencv-python"
+            )
+        cv2.namedWindow(WINDOW_NAME, cv2.WINDOW_NORMAL)
+        window = WINDOW_NAME
+        stack.callback(cv2.destroyAllWindows)
+    return jsonl, video, server, window
+
+
+def _show(image: np.ndarray) -> bool:
+    """Show the frame; False when the user pressed q or Esc, or closed the window."""
+    cv2.imshow(WINDOW_NAME, image)
+    key = cv2.waitKey(1) & 0xFF
+    closed = cv2.getWindowProperty(WINDOW_NAME, cv2.WND_PROP_VISIBLE) < 1
+    return key not in (ord("q"), 27) and not closed
+
+
+@contextlib.contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """Turn SIGINT/SIGTERM into `stop.set()`; a second signal interrupts at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def request_stop(signum: int, _frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -1,0 +1,104 @@
+import json
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from tledge.cli import cli
+from tledge.edge.doctor import _install_hint, has_working_runtime, run_checks
+
+
+def write_images(folder, colors_bgr):
+    folder.mkdir()
+    for index, color in enumerate(colors_bgr):
+        cv2.imwrite(str(folder / f"{index:02d}.png"), np.full((40, 40, 3), color, np.uint8))
+    return folder
+
+
+@pytest.fixture
+def labels_file(tmp_path):
+    path = tmp_path / "labels.txt"
+    path.write_text("red\ngreen\nblue\n")
+    return path
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def test_edge_on_an_image_folder_prints_json_lines_and_a_summary(
+    color_model, labels_file, tmp_path
+):
+    images = write_images(tmp_path / "images", [(0, 0, 255), (255, 0, 0), (0, 255, 0)])
+    result = run("edge", color_model, "--source", images, "--labels", labels_file, "--top-k", 1)
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["top_k"][0]["label"] for r in records] == ["red", "blue", "green"]
+    assert "3 frames in" in result.stderr and "(stopped: end)" in result.stderr
+
+
+def test_edge_writes_jsonl_file_and_summary_to_stdout(color_model, labels_file, tmp_path):
+    images = write_images(tmp_path / "images", [(0, 0, 255)] * 4)
+    out = tmp_path / "out" / "frames.jsonl"
+    result = run(
+        "edge", color_model, "--source", images, "--labels", labels_file,
+        "--jsonl", out, "--max-frames", 2, "--no-display",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert len(out.read_text().splitlines()) == 2
+    assert "2 frames in" in result.stdout and "max-frames" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("missing", "missing.tflite: model file not found"),
+        ("corrupt", "corrupt.tflite: not a TFLite model"),
+        ("not_classifier", "image.tflite: not an image classifier"),
+        ("labels", "--labels has 2 labels but the model has 3 outputs"),
+        ("source", "--source nowhere: no such file, folder or camera"),
+        ("serve", "--serve web: expected [HOST:]PORT"),
+        ("display", "--display: no display"),
+    ],
+)
+def test_bad_input_is_a_one_line_error(case, message, color_model, make_model, tmp_path):
+    images = write_images(tmp_path / "images", [(0, 0, 255)])
+    two_labels = tmp_path / "two.txt"
+    two_labels.write_text("a\nb\n")
+    corrupt = tmp_path / "corrupt.tflite"
+    corrupt.write_bytes(b"garbage" * 100)
+    model = {
+        "missing": tmp_path / "missing.tflite",
+        "corrupt": corrupt,
+        "not_classifier": make_model("image", name="image.tflite"),
+    }.get(case, color_model)
+    extra = {
+        "labels": ["--labels", two_labels],
+        "source": ["--source", "nowhere"],
+        "serve": ["--serve", "web"],
+        "display": ["--display"],
+    }.get(case, [])
+    args = ["edge", model, "--source", images, *extra]
+    result = CliRunner(env={"DISPLAY": "", "WAYLAND_DISPLAY": ""}).invoke(
+        cli, [str(a) for a in args]
+    )
+    assert result.exit_code == 1
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("Error: ")
+    assert message in result.stderr
+
+
+def test_doctor_reports_runtime_versions_and_cameras():
+    result = run("doctor")
+    assert result.exit_code == 0, result.output
+    assert "runtime litert" in result.stdout or "runtime tflite-runtime" in result.stdout
+    assert "tledge edge will use" in result.stdout
+    for name in ("numpy", "opencv", "cpu", "cameras v4l2", "cameras picamera2"):
+        assert name in result.stdout
+    assert has_working_runtime(run_checks())
+
+
+def test_doctor_install_hints_name_the_right_wheel():
+    assert "ai-edge-litert" in _install_hint("aarch64")
+    armv7 = _install_hint("armv7l")
+    assert "no wheels for 32-bit armv7l" in armv7 and "64-bit" in armv7 and "numpy<2" in armv7

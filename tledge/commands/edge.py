@@ -1,0 +1,96 @@
+"""`tledge edge`: classify a camera, video, image folder or stream live, without TensorFlow."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option(
+    "--source",
+    default="0",
+    show_default=True,
+    help="Camera index, /dev/videoN, picamera2, video file, image file or folder, rtsp:// URL.",
+)
+@click.option("--labels", type=click.Path(dir_okay=False), help="Labels file for a plain .tflite.")
+@click.option("--threads", type=click.IntRange(min=1), help="Interpreter CPU threads.")
+@click.option(
+    "--runtime",
+    type=click.Choice(["auto", "litert", "tflite-runtime", "tensorflow"]),
+    default="auto",
+    show_default=True,
+)
+@click.option("--top-k", type=click.IntRange(min=1), default=3, show_default=True)
+@click.option(
+    "--threshold",
+    type=click.FloatRange(0.0, 1.0),
+    default=0.0,
+    show_default=True,
+    help="Hide labels scoring below this.",
+)
+@click.option(
+    "--smooth",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Average scores over N frames.",
+)
+@click.option(
+    "--display/--no-display",
+    default=None,
+    help="Show a window (default: when a display and OpenCV GUI support exist).",
+)
+@click.option("--jsonl", help="Write one JSON line per frame to PATH, or - for stdout.")
+@click.option(
+    "--save", type=click.Path(dir_okay=False), help="Write the annotated video (.mp4/.avi)."
+)
+@click.option("--serve", metavar="[HOST:]PORT", help="Live web view, e.g. 8080 or 0.0.0.0:8080.")
+@click.option("--max-frames", type=click.IntRange(min=1), help="Stop after N frames.")
+def edge(
+    model: str,
+    source: str,
+    labels: str | None,
+    threads: int | None,
+    runtime: str,
+    top_k: int,
+    threshold: float,
+    smooth: int,
+    display: bool | None,
+    jsonl: str | None,
+    save: str | None,
+    serve: str | None,
+    max_frames: int | None,
+) -> None:
+    """Classify frames from --source with MODEL (.tflite) and show or log the results.
+
+    With no window, --jsonl, --save or --serve, JSON lines go to stdout. Stop with
+    Ctrl-C (or SIGTERM); outputs are finalized.
+    """
+    from tledge.edge.app import EdgeOptions, display_available, run_edge
+    from tledge.edge.classifier import Classifier
+    from tledge.edge.sources import open_source
+
+    if display is None:
+        display = display_available()
+    if not (display or jsonl or save or serve):
+        jsonl = "-"
+    classifier = Classifier(model, labels=labels, num_threads=threads, runtime=runtime)
+    options = EdgeOptions(
+        top_k=top_k,
+        threshold=threshold,
+        smooth=smooth,
+        display=display,
+        jsonl=jsonl,
+        save=save,
+        serve=serve,
+        max_frames=max_frames,
+    )
+    frames = open_source(source)
+    summary = run_edge(
+        classifier,
+        frames,
+        options,
+        on_serve=lambda url: click.echo(f"Serving the live view at {url}", err=True),
+    )
+    click.echo(summary.describe(), err=jsonl == "-")
