@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import os
 import platform
+import struct
 import sys
 from dataclasses import dataclass
 from importlib import metadata
@@ -47,7 +48,7 @@ def run_checks() -> list[Check]:
     machine = platform.machine().lower()
     checks = [
         Check("python", INFO, f"{platform.python_version()} ({sys.executable})"),
-        Check("machine", INFO, f"{machine}, {_os_name()}" + _board_suffix()),
+        _machine_check(machine),
         Check("cpu", INFO, f"{_cpu_model()}, {_usable_cores()} of {os.cpu_count()} cores usable"),
         _numpy_check(),
         _opencv_check(),
@@ -56,6 +57,21 @@ def run_checks() -> list[Check]:
         _picamera2_check(),
     ]
     return checks
+
+
+def _machine_check(machine: str) -> Check:
+    bits = struct.calcsize("P") * 8
+    detail = f"{machine}, {bits}-bit Python, {_os_name()}{_board_suffix()}"
+    if bits == 32 and machine in LITERT_MACHINES:
+        # A 32-bit Raspberry Pi OS on a 64-bit kernel reports aarch64, but pip needs
+        # armv7l wheels for its Python, and ai-edge-litert has none.
+        return Check(
+            "machine",
+            WARN,
+            detail,
+            "32-bit userland: install Raspberry Pi OS (64-bit) for ai-edge-litert wheels",
+        )
+    return Check("machine", INFO, detail)
 
 
 def has_working_runtime(checks: list[Check]) -> bool:
@@ -144,16 +160,23 @@ def _v4l2_check() -> Check:
 
 
 def _picamera2_check() -> Check:
-    if importlib.util.find_spec("picamera2") is not None:
-        return Check("cameras picamera2", OK, f"picamera2 {_version('picamera2')}")
-    is_pi = "raspberry pi" in _board_suffix().lower()
-    hint = (
-        "sudo apt install python3-picamera2 and make the venv with --system-site-packages "
-        "(docs/raspberry-pi.md)"
-        if is_pi
-        else ""
-    )
-    return Check("cameras picamera2", INFO, "not importable (needed for the Pi camera only)", hint)
+    from tledge.edge.sources import PICAMERA2_HELP, PICAMERA2_NUMPY_HELP
+
+    if importlib.util.find_spec("picamera2") is None:
+        is_pi = "raspberry pi" in _board_suffix().lower()
+        return Check(
+            "cameras picamera2",
+            INFO,
+            "not installed (needed for the Pi camera module only)",
+            PICAMERA2_HELP if is_pi else "",
+        )
+    try:
+        importlib.import_module("picamera2")
+    except Exception as error:  # e.g. ValueError from simplejpeg built for numpy 1
+        hint = PICAMERA2_NUMPY_HELP if isinstance(error, ValueError) else PICAMERA2_HELP
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error)
+        return Check("cameras picamera2", WARN, f"import failed: {first_line}", hint)
+    return Check("cameras picamera2", OK, f"picamera2 {_version('picamera2')}")
 
 
 def _version(distribution: str) -> str:

@@ -38,6 +38,9 @@ PICAMERA2_HELP = (
     "on Raspberry Pi OS run `sudo apt install python3-picamera2` and create the venv with "
     "`python3 -m venv --system-site-packages` (see docs/raspberry-pi.md)"
 )
+PICAMERA2_NUMPY_HELP = (
+    "run `pip install --force-reinstall simplejpeg` in the venv (see docs/raspberry-pi.md)"
+)
 # Network streams must not block the capture thread forever when the server goes away.
 STREAM_TIMEOUT_MS = 5000
 
@@ -390,6 +393,11 @@ class Picamera2Camera:
         except ImportError:
             raise TledgeError(
                 f"--source picamera2: picamera2 is not installed; {PICAMERA2_HELP}"
+            ) from None
+        except ValueError as error:
+            # apt's simplejpeg is built for Debian's numpy 1.x; a venv with numpy 2 breaks it.
+            raise TledgeError(
+                f"--source picamera2: picamera2 failed to import ({error}); {PICAMERA2_NUMPY_HELP}"
             ) from None
         try:
             self._camera = Picamera2()

@@ -1,5 +1,6 @@
 import importlib.util
 import itertools
+import sys
 import threading
 import time
 
@@ -184,3 +185,90 @@ def test_corrupt_video_is_an_error(tmp_path):
     path.write_bytes(b"\x00" * 100)
     with pytest.raises(TledgeError, match="cannot open as a video"):
         open_source(str(path))
+
+
+def test_http_mjpeg_stream_is_live_and_reconnects_after_the_server_restarts():
+    """A real network stream (our own web view) read through OpenCV's FFmpeg backend."""
+    from tledge.edge.server import PreviewServer
+
+    servers = [PreviewServer("127.0.0.1:0")]
+    port = servers[0].url.rsplit(":", 1)[1].strip("/")
+    publishing = threading.Event()
+
+    def publish():
+        index = 0
+        while not publishing.is_set():
+            servers[-1].publish(numbered_frame(index % 60), {"frame": index})
+            index += 1
+            time.sleep(0.02)
+
+    threading.Thread(target=publish, daemon=True).start()
+    try:
+        with open_source(servers[0].url + "stream.mjpg", backoff=FAST_BACKOFF) as source:
+            assert source.is_live
+            first = source.read(timeout=10)
+            assert first is not None and first.image.shape == (48, 64, 3)
+            servers[0].close()
+            time.sleep(0.3)
+            assert source.last_error
+            servers.append(PreviewServer(f"127.0.0.1:{port}"))
+            after = [source.read(timeout=10) for _ in range(2)]
+            assert all(frame is not None for frame in after), source.last_error
+            assert source.reconnects >= 1 and after[-1].index > first.index
+    finally:
+        publishing.set()
+        servers[-1].close()
+
+
+FAKE_PICAMERA2 = """
+import numpy as np
+
+class Picamera2:
+    def create_video_configuration(self, main):
+        return {"main": main}
+
+    def configure(self, config):
+        self.size = config["main"]["size"]
+        assert config["main"]["format"] == "RGB888"
+
+    def start(self):
+        self.frames = 0
+
+    def capture_array(self, name):
+        self.frames += 1
+        width, height = self.size
+        return np.full((height, width, 3), self.frames % 256, np.uint8)
+
+    def stop(self):
+        pass
+
+    def close(self):
+        pass
+"""
+
+
+def install_fake_picamera2(tmp_path, monkeypatch, body):
+    package = tmp_path / "fake" / "picamera2"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text(body)
+    monkeypatch.syspath_prepend(str(package.parent))
+    monkeypatch.delitem(sys.modules, "picamera2", raising=False)
+
+
+def test_picamera2_source_reads_frames_through_the_picamera2_api(tmp_path, monkeypatch):
+    install_fake_picamera2(tmp_path, monkeypatch, FAKE_PICAMERA2)
+    with open_source("picamera2") as source:
+        assert source.is_live and source.name == "picamera2"
+        frame = source.read(timeout=5)
+    assert frame.image.shape == (480, 640, 3)
+
+
+def test_picamera2_broken_by_numpy_2_points_to_simplejpeg(tmp_path, monkeypatch):
+    message = "numpy.dtype size changed, may indicate binary incompatibility"
+    install_fake_picamera2(tmp_path, monkeypatch, f"raise ValueError({message!r})")
+    with pytest.raises(TledgeError, match="pip install --force-reinstall simplejpeg"):
+        open_source("picamera2")
+    from tledge.edge.doctor import run_checks
+
+    check = next(c for c in run_checks() if c.name == "cameras picamera2")
+    assert check.status == "warn" and "simplejpeg" in check.hint and message in check.detail
