@@ -161,3 +161,24 @@ def test_agrees_with_independent_invoke_loop(shared_data: Path) -> None:
         times.append((time.perf_counter() - start) * 1000)
     independent = statistics.median(times)
     assert independent / 3 < result.p50_ms < independent * 3
+
+
+@pytest.mark.slow
+def test_keras_model_is_timed_in_its_own_process(tmp_path: Path) -> None:
+    """A run's model.keras is timed (batch 1, tf.function) and keeps its drift.json accuracy."""
+    keras = pytest.importorskip("keras")
+    run = tmp_path / "tiny"
+    (run / "export").mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"backbone": "test", "image_size": [32, 32]}))
+    (run / "labels.txt").write_text("a\nb\nc\n")
+    (run / "export" / "drift.json").write_text(json.dumps({"keras": {"accuracy": 0.5}}))
+    inputs = keras.Input((32, 32, 3))
+    features = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(inputs))
+    keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(features)).save(
+        run / "model.keras"
+    )
+    (result,) = measure_latency(find_variants([run]), threads=[1], runs=3, warmup=1)
+    assert (result.variant, result.kind, result.accuracy) == ("keras", "keras", 0.5)
+    assert result.runtime.startswith("tensorflow ")
+    assert result.input == "1x32x32x3 float32"
+    assert 0 < result.p50_ms <= result.p99_ms
