@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from tledge.edge.classifier import Classifier, rank
+from tledge.edge.classifier import Classifier, Timings, rank
 from tledge.edge.errors import TledgeError
 from tledge.edge.outputs import AnnotatedVideoWriter, JsonlWriter
 from tledge.edge.overlay import draw_overlay
@@ -217,7 +217,13 @@ def opencv_has_gui() -> bool:
     return False
 
 
-def _record(index, timestamp, top_k, timings, fps) -> dict:
+def _record(
+    index: int,
+    timestamp: float,
+    top_k: tuple[tuple[str, float], ...],
+    timings: Timings,
+    fps: float | None,
+) -> dict:
     return {
         "timestamp": round(timestamp, 6),
         "frame": index,
@@ -231,7 +237,9 @@ def _record(index, timestamp, top_k, timings, fps) -> dict:
     }
 
 
-def _open_outputs(options: EdgeOptions, source: Source, stack: contextlib.ExitStack):
+def _open_outputs(
+    options: EdgeOptions, source: Source, stack: contextlib.ExitStack
+) -> tuple[JsonlWriter | None, AnnotatedVideoWriter | None, PreviewServer | None, str | None]:
     jsonl = video = server = window = None
     if options.jsonl is not None:
         jsonl = JsonlWriter(options.jsonl)

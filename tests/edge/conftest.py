@@ -77,10 +77,13 @@ def _model(tensors, operators, opcodes, inputs, outputs, buffers) -> bytes:
     return bytes(builder.Output())
 
 
-def channel_mean_model(size: int = 8, dtype: str = "float32", scale=None, zero_point=None) -> bytes:
+def channel_mean_model(
+    size: int = 8, dtype: str = "float32", scale=None, zero_point=None, softmax=False
+) -> bytes:
     """A 3-class "classifier" whose logits are the mean of each input channel.
 
     Integer inputs are dequantized first, so the logits are mean(scale * (q - zero_point)).
+    With `softmax` the model outputs probabilities instead of logits.
     """
     schema = _schema()
     axes = np.array([1, 2], dtype=np.int32).tobytes()
@@ -106,6 +109,20 @@ def channel_mean_model(size: int = 8, dtype: str = "float32", scale=None, zero_p
         )
     )
     opcodes.append(schema.BuiltinOperator.MEAN)
+    if softmax:
+        tensors.append(_tensor([1, 3], "float32", 0, "probabilities"))
+        options = schema.SoftmaxOptionsT()
+        options.beta = 1.0
+        operators.append(
+            _operator(
+                len(opcodes),
+                [len(tensors) - 2],
+                [len(tensors) - 1],
+                schema.BuiltinOptions.SoftmaxOptions,
+                options,
+            )
+        )
+        opcodes.append(schema.BuiltinOperator.SOFTMAX)
     return _model(tensors, operators, opcodes, [0], [len(tensors) - 1], [b"", axes])
 
 
@@ -127,6 +144,7 @@ def make_model(tmp_path: Path):
     make_model("color", dtype="float32" | "uint8" | "int8", scale=..., zero_point=...,
     contract=ModelContract | None, name="model.tflite"): the channel-mean classifier
     (labels red/green/blue), optionally with an embedded contract;
+    make_model("softmax"): the same with a softmax at the end (probabilities out);
     make_model("image"): the image-to-image model.
     """
     from tledge.edge.contract import embed_contract
@@ -143,7 +161,7 @@ def make_model(tmp_path: Path):
         if kind == "image":
             data = image_to_image_model(size)
         else:
-            data = channel_mean_model(size, dtype, scale, zero_point)
+            data = channel_mean_model(size, dtype, scale, zero_point, softmax=kind == "softmax")
         if contract is not None:
             data = embed_contract(data, contract)
         path = tmp_path / name

@@ -34,6 +34,13 @@ def test_plain_float_model_gets_minus_one_to_one_pixels_rgb_order_and_softmax(co
     assert min(result.timings.preprocess_ms, result.timings.invoke_ms) >= 0
 
 
+def test_float_model_with_softmax_inside_is_not_softmaxed_twice(make_model):
+    classifier = Classifier(make_model("softmax"), labels=LABELS)
+    assert classifier.contract.output_kind == "probabilities"
+    result = classifier.classify(bgr(255, 0, 51))
+    np.testing.assert_allclose(result.scores, softmax([1.0, -1.0, (51 - 127.5) / 127.5]), rtol=1e-5)
+
+
 @pytest.mark.parametrize(
     ("dtype", "scale", "zero_point", "to_real"),
     [

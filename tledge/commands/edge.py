@@ -20,8 +20,11 @@ import click
     type=click.Choice(["auto", "litert", "tflite-runtime", "tensorflow"]),
     default="auto",
     show_default=True,
+    help="TFLite runtime; auto prefers litert, then tflite-runtime.",
 )
-@click.option("--top-k", type=click.IntRange(min=1), default=3, show_default=True)
+@click.option(
+    "--top-k", type=click.IntRange(min=1), default=3, show_default=True, help="Labels per frame."
+)
 @click.option(
     "--threshold",
     type=click.FloatRange(0.0, 1.0),
@@ -41,7 +44,9 @@ import click
     default=None,
     help="Show a window (default: when a display and OpenCV GUI support exist).",
 )
-@click.option("--jsonl", help="Write one JSON line per frame to PATH, or - for stdout.")
+@click.option(
+    "--jsonl", metavar="PATH", help="Write one JSON line per frame to PATH, or - for stdout."
+)
 @click.option(
     "--save", type=click.Path(dir_okay=False), help="Write the annotated video (.mp4/.avi)."
 )
@@ -66,6 +71,12 @@ def edge(
 
     With no window, --jsonl, --save or --serve, JSON lines go to stdout. Stop with
     Ctrl-C (or SIGTERM); outputs are finalized.
+
+    \b
+    Examples:
+      tledge edge model_int8.tflite --source picamera2 --serve 0.0.0.0:8080
+      tledge edge model_int8.tflite --source clip.mp4 --save annotated.mp4
+      tledge edge mobilenet.tflite --labels imagenet_labels.txt --source photos/
     """
     from tledge.edge.app import EdgeOptions, display_available, run_edge
     from tledge.edge.classifier import Classifier
