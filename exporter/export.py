@@ -1,0 +1,473 @@
+"""`export_model`: a trained Keras model to verified TFLite files with an accuracy-drift gate.
+
+Order of work, chosen so a failure never costs a good file: convert every requested
+variant first (a conversion error stops before anything is written), then for each
+variant measure drift on held-out images, embed the model contract, check that the
+runtimes load it, and only then write it under its final name atomically. A variant
+that fails a check is written as `model_<variant>.rejected.tflite` instead, so the
+previous good `model_<variant>.tflite`, if any, stays in place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tledge import __version__
+from tledge.edge.atomic import atomic_write_bytes, atomic_write_text
+from tledge.edge.contract import ModelContract, embed_contract
+from tledge.edge.errors import TledgeError
+from tledge.edge.labels import write_labels
+from tledge.exporter.capture import import_tensorflow_quietly
+from tledge.exporter.convert import IO_TYPES, VARIANTS, convert_variant, export_saved_model
+from tledge.exporter.datasets import (
+    ImageSet,
+    ProgressCallback,
+    calibration_per_class,
+    load_image_set,
+)
+from tledge.exporter.drift import Drift, measure_drift, top1_accuracy
+from tledge.exporter.float32_twin import float32_twin, uses_low_precision
+from tledge.exporter.graph import GraphReport, full_integer_problems, inspect_graph
+from tledge.exporter.inference import predict_keras, predict_tflite, softmax
+from tledge.exporter.loading import ExportSource, load_keras_model, resolve_source
+from tledge.exporter.runtime_check import check_runtimes, runtime_warnings
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """How to export.
+
+    Attributes:
+        variants: Any of "fp32", "fp16", "dynamic", "int8".
+        io_type: Input/output dtype of the int8 variant: "uint8", "int8" or "float32".
+        calibration_size: Calibration images for int8 (class-balanced; fewer when the
+            data has fewer).
+        max_drift_pp: Largest top-1 accuracy drop against Keras, in percentage points,
+            that a variant may show and still be written under its final name.
+        allow_float_ops: Accept an int8 model in which some ops stay float.
+        seed: Seed of the calibration draw.
+        num_threads: Interpreter threads while evaluating; None lets the runtime choose.
+    """
+
+    variants: tuple[str, ...] = ("int8",)
+    io_type: str = "uint8"
+    calibration_size: int = 200
+    max_drift_pp: float = 1.0
+    allow_float_ops: bool = False
+    seed: int = 0
+    num_threads: int | None = None
+
+
+@dataclass(frozen=True)
+class VariantResult:
+    """One exported variant.
+
+    Attributes:
+        variant: "fp32", "fp16", "dynamic" or "int8".
+        path: The file written: `model_<variant>.tflite`, or `.rejected.tflite`.
+        accepted: True when every check passed and `path` is the final name.
+        problems: Why the variant was rejected (empty when accepted).
+        drift: Accuracy against the Keras model on the held-out images.
+        size_bytes: Size of the written file.
+        runtimes: {runtime: loaded and ran one inference}.
+        graph: Op counts and tensor types of the converted graph.
+        warnings: Non-fatal findings (float ops allowed, runtime incompatibilities).
+    """
+
+    variant: str
+    path: Path
+    accepted: bool
+    problems: tuple[str, ...]
+    drift: Drift
+    size_bytes: int
+    runtimes: dict[str, bool]
+    graph: GraphReport
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """Everything `export_model` wrote and measured.
+
+    Attributes:
+        export_dir: Folder holding the models, labels.txt and drift.json.
+        keras_accuracy: Top-1 accuracy of the Keras model on the held-out images.
+        num_images: Number of held-out images.
+        variants: One result per requested variant, in request order.
+        labels_file: The labels.txt written beside the models.
+        drift_file: The drift.json report.
+        float32_twin: True when the model was rebuilt in float32 from a mixed policy.
+        calibration_images: Images used to calibrate int8 (0 without int8).
+        warnings: Non-fatal findings over all variants.
+    """
+
+    export_dir: Path
+    keras_accuracy: float
+    num_images: int
+    variants: tuple[VariantResult, ...]
+    labels_file: Path
+    drift_file: Path
+    float32_twin: bool
+    calibration_images: int
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def rejected(self) -> tuple[VariantResult, ...]:
+        """The variants that failed a check."""
+        return tuple(result for result in self.variants if not result.accepted)
+
+
+@dataclass(frozen=True)
+class _Baseline:
+    """The held-out images and the Keras model's answers that every variant is held to."""
+
+    held_out: ImageSet
+    reference: np.ndarray
+    output_kind: str
+    input_size: tuple[int, int]
+
+
+def export_model(
+    path: str | os.PathLike,
+    options: ExportOptions = ExportOptions(),
+    *,
+    labels_file: str | os.PathLike | None = None,
+    calibration_data: str | os.PathLike | None = None,
+    eval_data: str | os.PathLike | None = None,
+    output_dir: str | os.PathLike | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> ExportResult:
+    """Export a run folder (or `.keras` file) to TFLite variants, gated on accuracy drift.
+
+    Args:
+        path: A run folder or a `.keras` file.
+        options: Variants and checks, see `ExportOptions`.
+        labels_file: labels.txt, needed for a bare `.keras` file.
+        calibration_data: Class-per-folder images for int8 calibration (default: the
+            run's training data).
+        eval_data: Class-per-folder held-out images (default: the run's test set).
+        output_dir: Where to write (default: `<run>/export`).
+        on_progress: Called as `on_progress(stage, done, total)` while working.
+
+    Returns:
+        An `ExportResult`; check `.rejected` - a rejected variant is not an exception.
+
+    Raises:
+        TledgeError: on bad input or a failed conversion (nothing is written then).
+
+    Example:
+        >>> result = export_model("runs/food", ExportOptions(variants=("fp32", "int8")))
+        >>> [(v.variant, v.accepted, v.drift.top1_drift_pp) for v in result.variants]
+    """
+    _check_options(options)
+    source = resolve_source(path, labels_file, calibration_data, eval_data, output_dir)
+    progress = on_progress or _ignore_progress
+    if source.eval_data is None:
+        raise TledgeError(
+            f"{path}: no held-out images for the drift check (the run has no test or val "
+            "folder); pass --eval-data DIR"
+        )
+    if "int8" in options.variants and source.calibration_data is None:
+        raise TledgeError(f"{path}: int8 needs calibration images; pass --calibration-data DIR")
+
+    progress("loading model", 0, 1)
+    import_tensorflow_quietly()
+    model = load_keras_model(source.model_path)
+    input_size = _input_size(model, source)
+    twin = source.precision != "float32" or uses_low_precision(model)
+    if twin:
+        model = float32_twin(model)
+    output_kind = _output_kind(model)
+    progress("loading model", 1, 1)
+
+    held_out = load_image_set(
+        source.eval_data, source.labels, input_size, stage="reading held-out", on_progress=progress
+    )
+    calibration = _calibration_set(source, options, input_size, progress)
+    reference = predict_keras(model, held_out.images, stage="keras", on_progress=progress)
+    if output_kind == "logits":
+        reference = softmax(reference)
+    baseline = _Baseline(held_out, reference, output_kind, input_size)
+
+    with tempfile.TemporaryDirectory(prefix="tledge-export-") as scratch_name:
+        scratch = Path(scratch_name)
+        converted = _convert_all(model, input_size, options, calibration, scratch, progress)
+        results = [
+            _check_and_write(variant, model_bytes, source, options, baseline, scratch, progress)
+            for variant, model_bytes in converted.items()
+        ]
+    labels_path = write_labels(source.export_dir / "labels.txt", source.labels)
+    drift_path = _write_drift_json(source, options, baseline, results)
+    warnings = [warning for result in results for warning in result.warnings]
+    if not any(result.runtimes.get("tflite-runtime") is not None for result in results):
+        warnings.append(
+            "tflite-runtime is not installed here, so the models were not checked with it "
+            "(tflite-runtime 2.14 also needs numpy<2)"
+        )
+    return ExportResult(
+        export_dir=source.export_dir,
+        keras_accuracy=top1_accuracy(reference, held_out.labels),
+        num_images=len(held_out.labels),
+        variants=tuple(results),
+        labels_file=labels_path,
+        drift_file=drift_path,
+        float32_twin=twin,
+        calibration_images=0 if calibration is None else len(calibration.images),
+        warnings=tuple(warnings),
+    )
+
+
+def _check_options(options: ExportOptions) -> None:
+    if not options.variants:
+        raise TledgeError("nothing to export: pick --fp32, --fp16, --dynamic, --int8 or --all")
+    unknown = [v for v in options.variants if v not in VARIANTS]
+    if unknown:
+        raise TledgeError(f"unknown variants {unknown}; choose from {', '.join(VARIANTS)}")
+    if options.io_type not in IO_TYPES:
+        raise TledgeError(f"--io-type {options.io_type}: choose from {', '.join(IO_TYPES)}")
+    if options.calibration_size < 1:
+        raise TledgeError("--calibration-size must be at least 1")
+    if options.max_drift_pp < 0:
+        raise TledgeError("--max-drift must be 0 or more percentage points")
+
+
+def _ignore_progress(stage: str, done: int, total: int) -> None:
+    """Progress callback used when the caller passes none."""
+
+
+def _input_size(model: Any, source: ExportSource) -> tuple[int, int]:
+    shape = tuple(model.inputs[0].shape) if getattr(model, "inputs", None) else ()
+    if len(shape) != 4 or shape[3] != 3 or shape[1] is None or shape[2] is None:
+        raise TledgeError(
+            f"{source.model_path}: expected one RGB image input of fixed size, got shape {shape}"
+        )
+    classes = model.outputs[0].shape[-1]
+    if classes != len(source.labels):
+        raise TledgeError(
+            f"{source.model_path}: the model has {classes} outputs but there are "
+            f"{len(source.labels)} labels; check --labels"
+        )
+    return int(shape[1]), int(shape[2])
+
+
+def _output_kind(model: Any) -> str:
+    """ "probabilities" when the model ends in a softmax, else "logits"."""
+    last = model.layers[-1]
+    activation = getattr(last, "activation", None)
+    name = getattr(activation, "__name__", "")
+    if name == "softmax" or type(last).__name__ == "Softmax":
+        return "probabilities"
+    return "logits"
+
+
+def _calibration_set(
+    source: ExportSource,
+    options: ExportOptions,
+    input_size: tuple[int, int],
+    progress: ProgressCallback,
+) -> ImageSet | None:
+    if "int8" not in options.variants or source.calibration_data is None:
+        return None
+    picked = load_image_set(
+        source.calibration_data,
+        source.labels,
+        input_size,
+        limit_per_class=calibration_per_class(options.calibration_size, len(source.labels)),
+        seed=options.seed,
+        stage="reading calibration",
+        on_progress=progress,
+    )
+    size = min(options.calibration_size, len(picked.images))
+    return ImageSet(picked.images[:size], picked.labels[:size], picked.paths[:size])
+
+
+def _convert_all(
+    model: Any,
+    input_size: tuple[int, int],
+    options: ExportOptions,
+    calibration: ImageSet | None,
+    scratch: Path,
+    progress: ProgressCallback,
+) -> dict[str, bytes]:
+    progress("saving batch-1 SavedModel", 0, 1)
+    saved_model = export_saved_model(model, scratch / "saved_model", input_size)
+    progress("saving batch-1 SavedModel", 1, 1)
+
+    def representative_data():
+        for image in calibration.images:
+            yield image[None].astype(np.float32)
+
+    converted = {}
+    for variant in [v for v in VARIANTS if v in options.variants]:
+        progress(f"converting {variant}", 0, 1)
+        converted[variant] = convert_variant(
+            saved_model,
+            variant,
+            representative_data if variant == "int8" else None,
+            io_type=options.io_type,
+            allow_float_ops=options.allow_float_ops,
+        )
+        progress(f"converting {variant}", 1, 1)
+    return converted
+
+
+def _check_and_write(
+    variant: str,
+    model_bytes: bytes,
+    source: ExportSource,
+    options: ExportOptions,
+    baseline: _Baseline,
+    scratch: Path,
+    progress: ProgressCallback,
+) -> VariantResult:
+    graph = inspect_graph(model_bytes)
+    problems: list[str] = []
+    warnings = runtime_warnings(variant, graph)
+    if variant == "int8":
+        integer_problems = full_integer_problems(graph, options.io_type, options.allow_float_ops)
+        problems.extend(f"not full integer: {problem}" for problem in integer_problems)
+        if options.allow_float_ops and graph.float_ops:
+            kept = ", ".join(graph.float_ops)
+            warnings.append(f"int8: float ops kept (--allow-float-ops): {kept}")
+
+    plain_file = scratch / f"model_{variant}.plain.tflite"
+    plain_file.write_bytes(model_bytes)
+    scores = predict_tflite(
+        plain_file,
+        baseline.held_out.images,
+        num_threads=options.num_threads,
+        stage=f"evaluating {variant}",
+        on_progress=progress,
+    )
+    if baseline.output_kind == "logits":
+        scores = softmax(scores)
+    drift = measure_drift(baseline.reference, scores, baseline.held_out.labels, source.labels)
+    if drift.top1_drift_pp > options.max_drift_pp:
+        problems.append(
+            f"top-1 accuracy dropped {drift.top1_drift_pp:.2f} pp against Keras "
+            f"(--max-drift {options.max_drift_pp:g})"
+        )
+
+    contract = _contract(variant, source, baseline, graph, drift, options)
+    final_bytes = embed_contract(model_bytes, contract)
+    candidate = scratch / f"model_{variant}.tflite"
+    candidate.write_bytes(final_bytes)
+    runtimes = check_runtimes(candidate)
+    if not runtimes.get("litert", True):
+        problems.append("LiteRT cannot load and run it")
+
+    final = source.export_dir / f"model_{variant}.tflite"
+    rejected = source.export_dir / f"model_{variant}.rejected.tflite"
+    target = rejected if problems else final
+    atomic_write_bytes(target, final_bytes)
+    if not problems:
+        rejected.unlink(missing_ok=True)
+    return VariantResult(
+        variant=variant,
+        path=target,
+        accepted=not problems,
+        problems=tuple(problems),
+        drift=drift,
+        size_bytes=len(final_bytes),
+        runtimes=runtimes,
+        graph=graph,
+        warnings=tuple(warnings),
+    )
+
+
+def _contract(
+    variant: str,
+    source: ExportSource,
+    baseline: _Baseline,
+    graph: GraphReport,
+    drift: Drift,
+    options: ExportOptions,
+) -> ModelContract:
+    return ModelContract(
+        labels=source.labels,
+        input_size=baseline.input_size,
+        input_quantization=graph.input_quantization,
+        output_quantization=graph.output_quantization,
+        output_kind=baseline.output_kind,
+        backbone=source.backbone,
+        variant=variant,
+        tledge_version=__version__,
+        source_run=source.source_run,
+        drift={
+            "keras_accuracy": round(drift.reference_accuracy, 6),
+            "accuracy": round(drift.accuracy, 6),
+            "top1_drift_pp": round(drift.top1_drift_pp, 4),
+            "agreement": round(drift.agreement, 6),
+            "mean_abs_prob_diff": round(drift.mean_abs_prob_diff, 6),
+            "num_images": drift.num_images,
+            "max_drift_pp": options.max_drift_pp,
+        },
+    )
+
+
+def _write_drift_json(
+    source: ExportSource, options: ExportOptions, baseline: _Baseline, results: list[VariantResult]
+) -> Path:
+    """Write drift.json; entries of variants not exported this time are kept when they
+    were measured on the same held-out images and their file is still there."""
+    keras_entry = {
+        "accuracy": top1_accuracy(baseline.reference, baseline.held_out.labels),
+        "num_images": len(baseline.held_out.labels),
+        "eval_data": str(source.eval_data),
+    }
+    path = source.export_dir / "drift.json"
+    variants = _previous_variants(path, keras_entry)
+    for result in results:
+        variants[result.variant] = _variant_entry(result, options)
+    report = {
+        "keras": keras_entry,
+        "variants": {v: variants[v] for v in VARIANTS if v in variants},
+        "max_drift_pp": options.max_drift_pp,
+        "tledge_version": __version__,
+        "source_run": source.source_run,
+    }
+    return atomic_write_text(path, json.dumps(report, indent=2) + "\n")
+
+
+def _previous_variants(path: Path, keras_entry: dict[str, Any]) -> dict[str, Any]:
+    try:
+        previous = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(previous, dict) or previous.get("keras") != keras_entry:
+        return {}
+    return {
+        variant: entry
+        for variant, entry in previous.get("variants", {}).items()
+        if isinstance(entry, dict) and (path.parent / str(entry.get("file", ""))).is_file()
+    }
+
+
+def _variant_entry(result: VariantResult, options: ExportOptions) -> dict[str, Any]:
+    entry = {
+        "file": result.path.name,
+        "accuracy": result.drift.accuracy,
+        "top1_drift_pp": result.drift.top1_drift_pp,
+        "agreement": result.drift.agreement,
+        "mean_abs_prob_diff": result.drift.mean_abs_prob_diff,
+        "per_class_accuracy_delta": result.drift.per_class_accuracy_delta,
+        "size_bytes": result.size_bytes,
+        "accepted": result.accepted,
+        "problems": list(result.problems),
+        "runtimes": result.runtimes,
+        "op_counts": result.graph.op_counts,
+        "input_dtype": result.graph.input_quantization.dtype,
+        "output_dtype": result.graph.output_quantization.dtype,
+    }
+    if result.variant == "int8":
+        entry["full_integer"] = result.graph.is_full_integer
+        entry["float_ops"] = list(result.graph.float_ops)
+        entry["io_type"] = options.io_type
+    return entry

@@ -1,0 +1,113 @@
+"""End-to-end export of a small trained model to every variant."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from tledge.edge.contract import read_contract
+from tledge.edge.interpreter import open_interpreter
+from tledge.edge.labels import read_labels
+from tledge.exporter.graph import full_integer_problems, inspect_graph
+from tledge.exporter.inference import predict_tflite_files
+
+pytestmark = pytest.mark.slow
+
+VARIANTS = ("fp32", "fp16", "dynamic", "int8")
+
+
+def test_every_variant_is_written_and_runs_in_litert(exported_run):
+    run, result, _ = exported_run
+    assert [v.variant for v in result.variants] == list(VARIANTS)
+    for variant in result.variants:
+        assert variant.accepted, variant.problems
+        assert variant.path == run / "export" / f"model_{variant.variant}.tflite"
+        assert variant.runtimes["litert"] is True
+        interpreter, runtime = open_interpreter(variant.path, runtime="litert")
+        assert runtime.name == "litert"
+        assert list(interpreter.get_input_details()[0]["shape"]) == [1, 32, 32, 3]
+    leftovers = [p.name for p in (run / "export").iterdir() if p.name.startswith(".")]
+    assert leftovers == []
+
+
+def test_int8_graph_is_full_integer_with_uint8_io(exported_run):
+    run, result, _ = exported_run
+    int8 = next(v for v in result.variants if v.variant == "int8")
+    report = inspect_graph((run / "export" / "model_int8.tflite").read_bytes())
+    assert report.is_full_integer
+    assert full_integer_problems(report, "uint8") == []
+    assert report.input_quantization.dtype == "uint8"
+    assert report.output_quantization.dtype == "uint8"
+    assert report.op_counts["CONV_2D"] == 2
+    assert int8.graph.op_counts == report.op_counts
+    assert "FLOAT32" not in report.tensor_types
+
+
+def test_float_graph_is_reported_as_not_integer(exported_run):
+    run, _, _ = exported_run
+    report = inspect_graph((run / "export" / "model_fp32.tflite").read_bytes())
+    problems = full_integer_problems(report, "uint8")
+    assert any("CONV_2D" in problem for problem in problems)
+    assert any("input is float32" in problem for problem in problems)
+
+
+def test_contract_is_embedded_and_labels_written(exported_run):
+    run, result, _ = exported_run
+    labels = read_labels(run / "labels.txt")
+    assert read_labels(run / "export" / "labels.txt") == labels
+    for variant in result.variants:
+        contract = read_contract(variant.path)
+        assert contract is not None
+        assert list(contract.labels) == labels
+        assert contract.input_size == (32, 32)
+        assert (contract.mean, contract.std) == ((0.0,) * 3, (1.0,) * 3)
+        assert (contract.resize, contract.interpolation) == ("stretch", "bilinear")
+        assert contract.variant == variant.variant
+        assert contract.backbone == "tiny"
+        assert contract.output_kind == "probabilities"
+        assert contract.source_run == str(run.resolve())
+        assert contract.drift["top1_drift_pp"] == pytest.approx(variant.drift.top1_drift_pp)
+    int8 = read_contract(run / "export" / "model_int8.tflite")
+    assert int8.input_quantization.dtype == "uint8"
+    assert int8.input_quantization.scale > 0
+    assert int8.output_quantization.is_quantized
+
+
+def test_drift_json_matches_the_agreed_format(exported_run):
+    run, result, _ = exported_run
+    report = json.loads((run / "export" / "drift.json").read_text())
+    assert report["keras"]["num_images"] == 32
+    assert report["keras"]["accuracy"] == pytest.approx(result.keras_accuracy)
+    assert report["max_drift_pp"] == 1.0
+    assert list(report["variants"]) == list(VARIANTS)
+    for name, entry in report["variants"].items():
+        assert entry["file"] == f"model_{name}.tflite"
+        assert entry["accepted"] is True
+        assert entry["size_bytes"] == (run / "export" / entry["file"]).stat().st_size
+        assert entry["runtimes"]["litert"] is True
+        assert set(entry["per_class_accuracy_delta"]) == set(read_labels(run / "labels.txt"))
+        assert 0.0 <= entry["agreement"] <= 1.0
+        assert entry["top1_drift_pp"] <= 1.0
+        assert sum(entry["op_counts"].values()) > 0
+    assert report["variants"]["int8"]["full_integer"] is True
+    assert report["variants"]["fp32"]["agreement"] == 1.0
+
+
+def test_progress_reaches_every_stage_end(exported_run):
+    _, _, stages = exported_run
+    finished = {stage for stage, done, total in stages if done == total}
+    assert {"keras", "converting int8", "evaluating int8", "evaluating fp16"} <= finished
+
+
+def test_predict_files_matches_the_drift_check(exported_run, tiny_dataset):
+    run, result, _ = exported_run
+    paths = sorted((tiny_dataset / "test" / "circle").glob("*.jpg"))
+    scores = predict_tflite_files(run / "export" / "model_fp32.tflite", paths)
+    assert scores.shape == (len(paths), 4)
+    np.testing.assert_allclose(scores.sum(axis=1), 1.0, atol=1e-4)
+    circle_accuracy = float(np.mean(scores.argmax(axis=1) == 0))
+    fp32 = next(v for v in result.variants if v.variant == "fp32")
+    assert fp32.drift.per_class_accuracy_delta["circle"] == 0.0
+    assert circle_accuracy > 0.25
