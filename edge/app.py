@@ -182,7 +182,7 @@ def run_edge(
                 video.write(annotated, frame.timestamp)
             if server is not None:
                 server.publish(annotated, record)
-            if window is not None and not _show(annotated):
+            if window is not None and not window.show(annotated):
                 reason = "window"
                 break
         else:
@@ -239,7 +239,7 @@ def _record(
 
 def _open_outputs(
     options: EdgeOptions, source: Source, stack: contextlib.ExitStack
-) -> tuple[JsonlWriter | None, AnnotatedVideoWriter | None, PreviewServer | None, str | None]:
+) -> tuple[JsonlWriter | None, AnnotatedVideoWriter | None, PreviewServer | None, _Window | None]:
     jsonl = video = server = window = None
     if options.jsonl is not None:
         jsonl = JsonlWriter(options.jsonl)
@@ -257,18 +257,32 @@ def _open_outputs(
                 "--display: no display or OpenCV without GUI support (opencv-python-headless); "
                 "use --no-display with --serve or --jsonl, or install opencv-python"
             )
-        cv2.namedWindow(WINDOW_NAME, cv2.WINDOW_NORMAL)
-        window = WINDOW_NAME
-        stack.callback(cv2.destroyAllWindows)
+        window = _Window()
+        stack.callback(window.close)
     return jsonl, video, server, window
 
 
-def _show(image: np.ndarray) -> bool:
-    """Show the frame; False when the user pressed q or Esc, or closed the window."""
-    cv2.imshow(WINDOW_NAME, image)
-    key = cv2.waitKey(1) & 0xFF
-    closed = cv2.getWindowProperty(WINDOW_NAME, cv2.WND_PROP_VISIBLE) < 1
-    return key not in (ord("q"), 27) and not closed
+class _Window:
+    """The OpenCV window; `show` returns False once the user wants to stop."""
+
+    def __init__(self) -> None:
+        cv2.namedWindow(WINDOW_NAME, cv2.WINDOW_NORMAL)
+        self._was_visible = False
+
+    def show(self, image: np.ndarray) -> bool:
+        """Show the frame; False after q or Esc, or when the window was closed."""
+        cv2.imshow(WINDOW_NAME, image)
+        key = cv2.waitKey(1) & 0xFF
+        visible = cv2.getWindowProperty(WINDOW_NAME, cv2.WND_PROP_VISIBLE) >= 1
+        # Some backends map the window a few frames late: only a window that was
+        # visible and is gone now counts as closed by the user.
+        closed = self._was_visible and not visible
+        self._was_visible = self._was_visible or visible
+        return key not in (ord("q"), 27) and not closed
+
+    def close(self) -> None:
+        """Destroy the window."""
+        cv2.destroyAllWindows()
 
 
 @contextlib.contextmanager
