@@ -236,8 +236,8 @@ class LiveSource(Source):
         self.name = name
         self._open_camera = open_camera
         self._backoff = backoff
-        self._camera: Camera | None = open_camera()
-        self.fps = getattr(self._camera, "fps", None)
+        camera = open_camera()
+        self.fps = getattr(camera, "fps", None)
         self.captured = 0
         self.delivered = 0
         self.reconnects = 0
@@ -247,7 +247,9 @@ class LiveSource(Source):
         self._ended = False
         self._closed = threading.Event()
         self._changed = threading.Condition()
-        self._thread = threading.Thread(target=self._capture_loop, name=f"capture-{name}")
+        self._thread = threading.Thread(
+            target=self._capture_loop, args=(camera,), name=f"capture-{name}"
+        )
         self._thread.daemon = True
         self._thread.start()
 
@@ -293,8 +295,8 @@ class LiveSource(Source):
     def _all_read(self) -> bool:
         return self._latest is None or self._latest.index <= self._last_returned
 
-    def _capture_loop(self) -> None:
-        camera, delay = self._camera, self._backoff.initial
+    def _capture_loop(self, camera: Camera | None) -> None:
+        delay = self._backoff.initial
         while not self._closed.is_set():
             if camera is None:
                 camera = self._reopen()
