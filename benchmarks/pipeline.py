@@ -190,7 +190,7 @@ def measure_pipeline(
         labels: Labels for a plain .tflite.
         threads: Interpreter threads.
         frames: Frames to time per measurement.
-        camera_fps: Rate of the simulated camera; default twice the model's invoke rate,
+        camera_fps: Rate of the simulated camera; default 1.5x the model's invoke rate,
             so the camera is faster than inference, as on a Raspberry Pi.
         progress: Called with a description before each measurement.
     """
@@ -199,7 +199,7 @@ def measure_pipeline(
 
     classifier = Classifier(model_path, labels=labels, num_threads=threads)
     if camera_fps is None:
-        camera_fps = round(2 * _invoke_rate(classifier), -1)
+        camera_fps = round(1.5 * _invoke_rate(classifier), -1)
     results = []
     if progress is not None:
         progress("video file")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -106,8 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "pipeline" in steps:
         if int8 is None:
             raise TledgeError("the pipeline step needs --run with an exported int8 model")
-        video = pipeline.write_video(output / "clip.mp4", photos, args.frames + 40)
-        try:
+        with tempfile.TemporaryDirectory() as scratch:
+            video = pipeline.write_video(Path(scratch) / "clip.mp4", photos, args.frames + 40)
             rows = pipeline.measure_pipeline(
                 int8,
                 video,
@@ -115,8 +116,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                 frames=args.frames,
                 progress=lambda text: say(f"pipeline: {text}"),
             )
-        finally:
-            video.unlink(missing_ok=True)
         sections["pipeline"] = {"stages": list(pipeline.STAGES), "rows": rows}
         notes.append(
             f"Pipeline: {int8.name}, 2 threads, {CAMERA_SIZE[1]}x{CAMERA_SIZE[0]} "
@@ -158,4 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except TledgeError as error:
+        sys.exit(f"Error: {error}")

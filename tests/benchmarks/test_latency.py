@@ -182,3 +182,23 @@ def test_keras_model_is_timed_in_its_own_process(tmp_path: Path) -> None:
     assert result.runtime.startswith("tensorflow ")
     assert result.input == "1x32x32x3 float32"
     assert 0 < result.p50_ms <= result.p99_ms
+
+
+@pytest.mark.integration
+def test_run_all_writes_one_report(shared_data: Path, tmp_path: Path) -> None:
+    from tledge.benchmarks import run_all
+
+    run = fake_run(tmp_path, shared_data)
+    reference = tmp_path / "reference"
+    reference.mkdir()
+    for name in (SMALL_MODEL, LABELS):
+        (reference / Path(name).name).symlink_to(shared_data / name)
+    arguments = ["--run", str(run), "--reference", str(reference), "--only", "latency"]
+    arguments += ["--runs", "3", "--threads", "1", "--output", str(tmp_path / "results")]
+    assert run_all.main(arguments) == 0
+    report = json.loads((tmp_path / "results" / "results.json").read_text())
+    models = [(row["model"], row["variant"]) for row in report["latency"]]
+    assert models == [("food", "fp32"), ("food", "int8"), ("mobilenet_v1_0.25_128_quant", "tflite")]
+    assert "client_overhead" not in report and "Latency:" in report["notes"][0]
+    for name in ("results.md", "latency.png", "accuracy_latency.png"):
+        assert (tmp_path / "results" / name).is_file()
