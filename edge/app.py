@@ -72,7 +72,8 @@ class RunSummary:
         dropped: Live frames skipped because a newer one arrived (0 for files).
         reconnects: Times a live source reopened its camera.
         skipped: Unreadable files an image-folder source skipped.
-        stop_reason: "end", "max-frames", "stop" (signal or `stop.set()`) or "window".
+        stop_reason: "end", "max-frames", "stop" (signal or `stop.set()`), "window", or
+            "output-closed" (the reader of `--jsonl -` went away).
     """
 
     frames: int
@@ -173,8 +174,9 @@ def run_edge(
             invoke_total += result.timings.invoke_ms
             classify_total += result.timings.total_ms
             record = _record(frame.index, frame.timestamp, top_k, result.timings, fps)
-            if jsonl is not None:
-                jsonl.write(record)
+            if jsonl is not None and not jsonl.write(record):
+                reason = "output-closed"
+                break
             if video is None and server is None and window is None:
                 continue
             annotated = draw_overlay(frame.image, top_k, result.timings.invoke_ms, fps)

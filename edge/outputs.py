@@ -45,10 +45,23 @@ class JsonlWriter:
                 raise TledgeError(f"--jsonl {target}: cannot write ({error.strerror})") from None
             self._owned = True
 
-    def write(self, record: dict[str, Any]) -> None:
-        """Append `record` as one line and flush."""
-        self._stream.write(json.dumps(record, separators=(",", ":")) + "\n")
-        self._stream.flush()
+    def write(self, record: dict[str, Any]) -> bool:
+        """Append `record` as one line and flush; False once the reader of a pipe left.
+
+        `tledge edge ... --jsonl - | head -5` must end quietly when `head` exits.
+        """
+        try:
+            self._stream.write(json.dumps(record, separators=(",", ":")) + "\n")
+            self._stream.flush()
+        except BrokenPipeError:
+            if not self._owned:
+                # Python flushes stdout again at exit; point it at /dev/null so that
+                # flush cannot fail a second time with a traceback.
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, sys.stdout.fileno())
+                os.close(devnull)
+            return False
+        return True
 
     def close(self) -> None:
         """Close the file (stdout stays open)."""

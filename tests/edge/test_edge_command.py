@@ -1,4 +1,7 @@
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -102,3 +105,22 @@ def test_doctor_install_hints_name_the_right_wheel():
     assert "ai-edge-litert" in _install_hint("aarch64")
     armv7 = _install_hint("armv7l")
     assert "no wheels for 32-bit armv7l" in armv7 and "64-bit" in armv7 and "numpy<2" in armv7
+
+
+def test_jsonl_to_a_pipe_that_closes_ends_quietly(color_model, labels_file, tmp_path):
+    # More lines than a pipe buffers (64 KiB), so writing must hit the closed pipe.
+    images = write_images(tmp_path / "images", [(0, 0, 255)] * 400)
+    tledge = Path(sys.executable).with_name("tledge")
+    command = f"'{tledge}' edge '{color_model}' --source '{images}' --labels '{labels_file}'"
+    result = subprocess.run(
+        f"set -o pipefail; {command} --jsonl - | head -n 2",
+        shell=True,
+        executable="/bin/bash",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.splitlines()) == 2
+    assert "Traceback" not in result.stderr and "BrokenPipe" not in result.stderr
+    assert "(stopped: output-closed)" in result.stderr
