@@ -26,7 +26,7 @@ from tledge.edge.outputs import AnnotatedVideoWriter, JsonlWriter
 from tledge.edge.overlay import draw_overlay
 from tledge.edge.server import PreviewServer
 from tledge.edge.smoothing import ScoreSmoother
-from tledge.edge.sources import Source
+from tledge.edge.sources import Frame, Source
 
 WINDOW_NAME = "tledge edge"
 FPS_WINDOW = 30
@@ -173,7 +173,7 @@ def run_edge(
             frames += 1
             invoke_total += result.timings.invoke_ms
             classify_total += result.timings.total_ms
-            record = _record(frame.index, frame.timestamp, top_k, result.timings, fps)
+            record = _record(frame, top_k, result.timings, fps)
             if jsonl is not None and not jsonl.write(record):
                 reason = "output-closed"
                 break
@@ -220,15 +220,11 @@ def opencv_has_gui() -> bool:
 
 
 def _record(
-    index: int,
-    timestamp: float,
-    top_k: tuple[tuple[str, float], ...],
-    timings: Timings,
-    fps: float | None,
+    frame: Frame, top_k: tuple[tuple[str, float], ...], timings: Timings, fps: float | None
 ) -> dict:
-    return {
-        "timestamp": round(timestamp, 6),
-        "frame": index,
+    record = {
+        "timestamp": round(frame.timestamp, 6),
+        "frame": frame.index,
         "top_k": [{"label": label, "score": round(score, 5)} for label, score in top_k],
         "timings_ms": {
             "preprocess": round(timings.preprocess_ms, 3),
@@ -237,6 +233,9 @@ def _record(
         },
         "fps": round(fps, 2) if fps else None,
     }
+    if frame.path:
+        record["path"] = frame.path
+    return record
 
 
 def _open_outputs(

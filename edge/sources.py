@@ -41,6 +41,8 @@ PICAMERA2_HELP = (
 PICAMERA2_NUMPY_HELP = (
     "run `pip install --force-reinstall simplejpeg` in the venv (see docs/raspberry-pi.md)"
 )
+# Enough for 224-pixel models; larger frames only cost capture and resize time.
+PICAMERA2_SIZE = (640, 480)
 # Network streams must not block the capture thread forever when the server goes away.
 STREAM_TIMEOUT_MS = 5000
 
@@ -54,11 +56,13 @@ class Frame:
         index: Position in the source: frame number in a file, or the count of frames
             the camera delivered so far (gaps mean a live source dropped stale frames).
         timestamp: `time.time()` when the frame was captured (read, for files).
+        path: The image file it came from (image sources), else "".
     """
 
     image: np.ndarray
     index: int
     timestamp: float
+    path: str = ""
 
 
 @dataclass(frozen=True)
@@ -194,7 +198,7 @@ class ImageFolderSource(Source):
             if image is None:
                 self.skipped.append(path)
                 continue
-            return Frame(image, index, time.time())
+            return Frame(image, index, time.time(), str(path))
         return None
 
     def close(self) -> None:
@@ -389,7 +393,7 @@ class Picamera2Camera:
 
     finished = False
 
-    def __init__(self, size: tuple[int, int] = (640, 480)) -> None:
+    def __init__(self, size: tuple[int, int] = PICAMERA2_SIZE) -> None:
         try:
             from picamera2 import Picamera2
         except ImportError:
@@ -492,8 +496,9 @@ def open_source(spec: str, backoff: Backoff = Backoff()) -> Source:
     """Open a source from its command-line spelling.
 
     Args:
-        spec: A camera index ("0"), a device path ("/dev/video0"), "picamera2", a video
-            file, an image file, a folder of images, or a stream URL (rtsp://, http://, ...).
+        spec: A camera index ("0"), a device path ("/dev/video0"), "picamera2" (or
+            "picamera2:1280x720"), a video file, an image file, a folder of images, or a
+            stream URL (rtsp://, http://, ...).
         backoff: Reconnect delays for live sources.
 
     Raises:
@@ -502,8 +507,9 @@ def open_source(spec: str, backoff: Backoff = Backoff()) -> Source:
     text = spec.strip()
     if text.isdigit():
         return LiveSource(lambda: OpenCVCamera(int(text)), name=text, backoff=backoff)
-    if text.lower() == "picamera2":
-        return LiveSource(Picamera2Camera, name="picamera2", backoff=backoff)
+    if text.lower().startswith("picamera2"):
+        size = _picamera2_size(text)
+        return LiveSource(lambda: Picamera2Camera(size), name=text, backoff=backoff)
     if text.startswith(STREAM_PREFIXES) or text.startswith("/dev/video"):
         return LiveSource(lambda: OpenCVCamera(text), name=text, backoff=backoff)
     path = Path(text)
@@ -517,6 +523,17 @@ def open_source(spec: str, backoff: Backoff = Backoff()) -> Source:
         f"--source {spec}: no such file, folder or camera; use a camera index (0), "
         "/dev/videoN, picamera2, a video file, an image folder or an rtsp:// URL"
     )
+
+
+def _picamera2_size(spec: str) -> tuple[int, int]:
+    """(width, height) from "picamera2" or "picamera2:WIDTHxHEIGHT"."""
+    _, _, size = spec.partition(":")
+    if not size:
+        return PICAMERA2_SIZE
+    width, _, height = size.lower().partition("x")
+    if not (width.isdigit() and height.isdigit() and int(width) > 0 and int(height) > 0):
+        raise TledgeError(f"--source {spec}: expected picamera2 or picamera2:WIDTHxHEIGHT")
+    return int(width), int(height)
 
 
 def _open_capture(target: int | str) -> cv2.VideoCapture | None:

@@ -38,6 +38,7 @@ def test_edge_on_an_image_folder_prints_json_lines_and_a_summary(
     assert result.exit_code == 0, result.output
     records = [json.loads(line) for line in result.stdout.splitlines()]
     assert [r["top_k"][0]["label"] for r in records] == ["red", "blue", "green"]
+    assert [Path(r["path"]).name for r in records] == ["00.png", "01.png", "02.png"]
     assert "3 frames in" in result.stderr and "(stopped: end)" in result.stderr
 
 

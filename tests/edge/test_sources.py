@@ -3,6 +3,7 @@ import itertools
 import sys
 import threading
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -61,6 +62,7 @@ def test_image_folder_is_read_sorted_and_skips_unreadable_files(tmp_path):
         frames = list(source)
     assert [frame_number(frame.image) for frame in frames] == [1, 2, 3]
     assert [frame.index for frame in frames] == [0, 1, 3]
+    assert [Path(frame.path).name for frame in frames] == ["img0.png", "img1.png", "img2.png"]
     assert [path.name for path in source.skipped] == ["img1b.jpg"]
     single = open_source(str(tmp_path / "img0.png"))
     assert isinstance(single, ImageFolderSource) and len(list(single)) == 1
@@ -261,6 +263,10 @@ def test_picamera2_source_reads_frames_through_the_picamera2_api(tmp_path, monke
         assert source.is_live and source.name == "picamera2"
         frame = source.read(timeout=5)
     assert frame.image.shape == (480, 640, 3)
+    with open_source("picamera2:320x240") as source:
+        assert source.read(timeout=5).image.shape == (240, 320, 3)
+    with pytest.raises(TledgeError, match="picamera2:WIDTHxHEIGHT"):
+        open_source("picamera2:big")
 
 
 def test_picamera2_broken_by_numpy_2_points_to_simplejpeg(tmp_path, monkeypatch):
