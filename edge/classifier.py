@@ -253,6 +253,8 @@ class Classifier:
         self._work = np.empty((height, width, 3), dtype=np.float32)
         self._flag = cv2.INTER_AREA if self.contract.interpolation == "area" else cv2.INTER_LINEAR
         scale, zero_point = _tensor_quantization(self._input)
+        if scale == 0.0:
+            scale, zero_point = 1.0, 0  # an unquantized integer input stores values as-is
         mean = np.asarray(self.contract.mean, dtype=np.float64)
         std = np.asarray(self.contract.std, dtype=np.float64)
         self._integer_input = np.issubdtype(dtype, np.integer)
@@ -289,11 +291,13 @@ def derive_contract(interpreter: Any, labels: Sequence[str] | None = None) -> Mo
     height, width = (int(v) for v in input_detail["shape"][1:3])
     input_quantization = _quantization(input_detail)
     output_quantization = _quantization(output_detail)
+    int8_shift = 128.0 if input_detail["dtype"] == np.int8 else 0.0
     if input_quantization.is_quantized:
-        mean = float(input_quantization.zero_point)
+        mean = float(input_quantization.zero_point) + int8_shift
         std = 1.0 / input_quantization.scale
-        if input_detail["dtype"] == np.int8:
-            mean += 128.0
+    elif np.issubdtype(input_detail["dtype"], np.integer):
+        # Integer input without quantization parameters: it takes the pixels themselves.
+        mean, std = int8_shift, 1.0
     else:
         mean, std = PLAIN_FLOAT_MEAN, PLAIN_FLOAT_STD
     num_classes = int(np.prod(output_detail["shape"]))
@@ -424,4 +428,8 @@ def _as_three_channels(image: np.ndarray, is_bgr: bool) -> np.ndarray:
         return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR if is_bgr else cv2.COLOR_RGBA2RGB)
     if image.ndim != 3 or image.shape[2] != 3:
         raise TledgeError(f"image has shape {image.shape}; expected HxWx3")
+    if min(image.strides) < 0 or image.strides[2] != 1:
+        # OpenCV reads row and column slices in place but not reversed or strided
+        # channels (e.g. `bgr[..., ::-1]`); those alone pay for a copy.
+        return np.ascontiguousarray(image)
     return image

@@ -82,7 +82,8 @@ def channel_mean_model(
 ) -> bytes:
     """A 3-class "classifier" whose logits are the mean of each input channel.
 
-    Integer inputs are dequantized first, so the logits are mean(scale * (q - zero_point)).
+    Integer inputs are dequantized first, so the logits are mean(scale * (q - zero_point)),
+    or cast when they have no quantization parameters (logits = mean(q)).
     With `softmax` the model outputs probabilities instead of logits.
     """
     schema = _schema()
@@ -93,7 +94,9 @@ def channel_mean_model(
     if dtype != "float32":
         tensors.append(_tensor([1, size, size, 3], "float32", 0, "real"))
         operators.append(_operator(len(opcodes), [0], [1]))
-        opcodes.append(schema.BuiltinOperator.DEQUANTIZE)
+        # Without quantization parameters the integers are the values: a plain cast.
+        cast = scale is None
+        opcodes.append(schema.BuiltinOperator.CAST if cast else schema.BuiltinOperator.DEQUANTIZE)
         pixels = 1
     tensors.append(_tensor([2], "int32", 1, "axes"))
     tensors.append(_tensor([1, 3], "float32", 0, "logits"))

@@ -29,7 +29,7 @@ def test_plain_float_model_gets_minus_one_to_one_pixels_rgb_order_and_softmax(co
     np.testing.assert_allclose(result.scores, expected, rtol=1e-5)
     assert [label for label, _ in result.top_k] == ["red", "blue", "green"]
     assert result.label == "red" and result.score == pytest.approx(expected[0], rel=1e-5)
-    rgb_result = classifier.classify_rgb(np.ascontiguousarray(bgr(255, 0, 51)[..., ::-1]))
+    rgb_result = classifier.classify_rgb(bgr(255, 0, 51)[..., ::-1])  # a reversed view
     np.testing.assert_allclose(rgb_result.scores, expected, rtol=1e-5)
     assert min(result.timings.preprocess_ms, result.timings.invoke_ms) >= 0
 
@@ -59,6 +59,12 @@ def test_plain_integer_models_are_quantized_with_their_own_parameters(
     pixels = (200, 7, 128)
     result = classifier.classify(bgr(*pixels))
     np.testing.assert_allclose(result.scores, softmax([to_real(p) for p in pixels]), rtol=1e-4)
+
+
+def test_plain_integer_input_without_quantization_takes_raw_pixels(make_model):
+    classifier = Classifier(make_model(dtype="uint8"))
+    result = classifier.classify(bgr(3, 1, 2, shape=(20, 20)))
+    np.testing.assert_allclose(result.scores, softmax([3.0, 1.0, 2.0]), rtol=1e-5)
 
 
 def test_embedded_contract_normalization_is_applied_and_rounded_into_the_input_type(make_model):
