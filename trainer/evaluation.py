@@ -218,11 +218,13 @@ def default_data(run: RunFolder) -> Path:
     """The run's test folder from config.json.
 
     Raises:
-        TledgeError: when the run was trained without a test folder.
+        TledgeError: when the run was trained without a test folder or it is gone.
     """
     test = run.read_config().get("test")
     if not test:
         raise TledgeError(f"{run.root}: the run has no test folder; pass --data DIR")
+    if not Path(test).is_dir():
+        raise TledgeError(f"{run.root}: its test folder {test} is not found here; pass --data DIR")
     return Path(test)
 
 

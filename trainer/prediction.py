@@ -141,12 +141,14 @@ def find_labels(model_file: Path) -> list[str]:
     Raises:
         TledgeError: when no labels.txt is found.
     """
-    # model.keras and export/*.tflite sit one level below the run root; checkpoints/best.keras too.
+    # model.keras sits in the run folder; export/*.tflite and checkpoints/*.keras one below.
     for folder in (model_file.parent, model_file.parent.parent):
         candidate = folder / "labels.txt"
         if candidate.is_file():
             return read_labels(candidate)
-    raise TledgeError(f"{model_file}: no labels.txt beside the model or in its run folder")
+    raise TledgeError(
+        f"{model_file}: no labels.txt beside the model or in its run folder; pass --labels FILE"
+    )
 
 
 def collect_images(paths: Iterable[str | os.PathLike]) -> list[Path]:

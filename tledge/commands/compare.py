@@ -25,7 +25,10 @@ SORT_CHOICES = ["test_accuracy", "best_val_accuracy", "int8_drift", "train_secon
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
 def compare(runs, sort, plot, as_json):
-    """Compare training runs: RUNS are run folders or folders holding runs.
+    """Rank runs by a metric, with their settings and learning curves.
+
+    RUNS are run folders or folders holding runs. Also writes the overlaid validation
+    curves (PNG) and prints the TensorBoard command that shows every run.
 
     \b
     Examples:

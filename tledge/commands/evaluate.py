@@ -19,8 +19,10 @@ import click
 @click.option("--batch-size", default=32, show_default=True, help="Images scored at once.")
 @click.option("--threads", type=int, help="CPU threads for a .tflite interpreter.")
 def evaluate(run, data, model, batch_size, threads):
-    """Evaluate RUN's model (Keras or any exported .tflite) on a labelled image folder.
+    """Score a run's model (Keras or .tflite) on labelled images.
 
+    RUN's model.keras by default, or any exported .tflite with --model; images from
+    the run's test folder by default, or --data DIR (one sub-folder per class).
     Writes metrics.json, predictions.csv, confusion_matrix.png and most_wrong.png to
     RUN/evaluation/<model name>/.
 

@@ -25,10 +25,11 @@ import click
 @click.option("--example", is_flag=True, help="Print the example plan (seed's Model 0-4) and exit.")
 @click.option("--verbose", "-v", is_flag=True, help="Show Keras progress for every epoch.")
 def experiments(plan, overrides, max_epochs, output, only, dry_run, example, verbose):
-    """Train the runs of PLAN (TOML) that are not finished yet, then compare them all.
+    """Train a series of runs from a plan file, then compare them.
 
-    Finished runs are skipped and interrupted ones resume, so re-running a plan only
-    does what is missing.
+    Trains the runs of PLAN (TOML) that are not finished yet: finished runs are
+    skipped and interrupted ones resume, so re-running a plan only does what is
+    missing.
 
     \b
     Examples:

@@ -22,11 +22,11 @@ from tledge.edge.errors import TledgeError
 @click.option("--labels", type=click.Path(exists=True), help="labels.txt for a plain .tflite.")
 @click.option("--threads", type=int, help="CPU threads for a .tflite interpreter.")
 def predict(model, paths, top_k, as_json, annotate, labels, threads):
-    """Classify images (files or folders, searched recursively) with MODEL.
+    """Top-k classes of your own photos with a run, .keras or .tflite.
 
-    MODEL is a run folder (its model.keras), a .keras file or a .tflite file. Unreadable
-    files are named and skipped; the exit status is non-zero only when no image could
-    be read.
+    PATHS are image files or folders (searched recursively). MODEL is a run folder
+    (its model.keras), a .keras file or a .tflite file. Unreadable files are named
+    and skipped; the exit status is non-zero only when no image could be read.
 
     \b
     Examples:
