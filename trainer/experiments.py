@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import sys
 import types
 import typing
@@ -44,6 +45,8 @@ RESERVED_FIELDS = ("name", "output", "overwrite")
 PATH_FIELDS = ("data", "val", "test", "from_run")
 WEIGHT_KEYWORDS = ("imagenet", "none")
 EXAMPLE_PLAN = "seed_series.toml"
+# Run names become folder names (and TensorBoard run names).
+RUN_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 
 Log = Callable[[str], None]
 
@@ -202,6 +205,10 @@ def load_plan(
         if not isinstance(entry, dict) or not entry.get("name"):
             raise TledgeError(f"{source}: run #{index + 1} has no name")
         name = str(entry["name"])
+        if not RUN_NAME.fullmatch(name):
+            raise TledgeError(
+                f"{source}: run name {name!r}: use letters, digits, '.', '_' and '-' only"
+            )
         if any(name == run.name.removesuffix(suffix) for run in runs):
             raise TledgeError(f"{source}: two runs are named {name!r}")
         own = _check_fields(source, f"run {name}", {k: v for k, v in entry.items() if k != "name"})

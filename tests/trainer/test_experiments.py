@@ -88,6 +88,7 @@ def test_max_epochs_caps_phases_and_renames_runs(tmp_path: Path):
         ("[[run]]\nname = 'a'\n[[run]]\nname = 'a'\n", "two runs are named 'a'"),
         ("[[run]]\ntrain_fraction = 0.5\n", "run #1 has no name"),
         ("", "no runs"),
+        ("[[run]]\nname = '../a'\n", "run name '../a'"),
         ("[[run]]\nname = 'a'\nepochs = '10'\n", "run a: epochs = '10' is not of type int"),
         ("[[run]]\nname = 'a'\nimage_size = [96, 'x']\n", "image_size = \\[96, 'x'\\]"),
         ("[[run]]\nname = 'a'\ntrain_fraction = 2.0\n", "run a: --train-fraction"),

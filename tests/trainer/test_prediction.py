@@ -172,3 +172,25 @@ def test_load_model_names_what_is_wrong(tmp_path: Path):
     shutil.copy(tmp_path / "weights.h5", copy / "model.keras")
     with pytest.raises(TledgeError, match="no labels.txt"):
         load_model(copy)
+
+
+@pytest.mark.integration
+def test_plain_published_tflite_with_labels_file(shared_data: Path):
+    folder = shared_data / "tflite"
+    result = CliRunner().invoke(
+        cli,
+        [
+            "predict",
+            str(folder / "mobilenet_v2_1.0_224_quant.tflite"),
+            str(folder / "sanity_images" / "parrot.jpg"),
+            str(folder / "sanity_images" / "hot_dog.jpg"),
+            "--labels",
+            str(folder / "imagenet_labels.txt"),
+            "--json",
+            "--threads",
+            "1",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    best = [p["top_k"][0]["label"] for p in json.loads(result.stdout)["predictions"]]
+    assert best[0] == "macaw" and best[1].startswith("hotdog")
