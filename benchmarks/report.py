@@ -149,13 +149,13 @@ def pipeline_table(section: dict[str, Any]) -> str:
 
 def training_table(section: dict[str, Any]) -> str:
     """Markdown table of naive vs cached-feature frozen-phase training."""
-    headers = ["method", "epochs", "seconds", "test top-1 %", "speed-up"]
+    headers = ["method", "epochs", "seconds", "held-out top-1 %", "speed-up"]
     body = [
         [
             row["method"],
             row["epochs"],
             round(row["seconds"], 1),
-            _percent(row["test_accuracy"]),
+            _percent(row["accuracy"]),
             round(row["speedup"], 1),
         ]
         for row in section["rows"]
