@@ -7,6 +7,7 @@ Each subcommand lives in `tledge/commands/<name>.py` and imports its heavy depen
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 
 import click
