@@ -57,23 +57,23 @@ def to_markdown(report: dict[str, Any]) -> str:
     lines = [
         f"Machine: {machine['cpu_model']}, {machine['cpu_cores']} cores, {machine['os']}, "
         f"Python {machine['python']}; {versions}.",
-        f"Load average at the end (1/5/15 min): {', '.join(f'{v:.2f}' for v in load)}."
-        if load
-        else "",
+        "",
+    ]
+    if load:
+        # Other processes slow a benchmark down; the load says how busy the machine was.
+        lines += [
+            f"Load average when written (1/5/15 min): {', '.join(f'{v:.2f}' for v in load)}.",
+            "",
+        ]
+    lines += [
         f"Command: `{report['command']}` ({report['created']}, tledge {report['tledge_version']})",
         "",
     ]
-    renderers = {
-        "latency": latency_table,
-        "client_overhead": client_overhead_table,
-        "pipeline": pipeline_table,
-        "training": training_table,
-    }
-    for name, render in renderers.items():
+    for name, (title, render) in SECTIONS.items():
         if name in report:
-            lines += [render(report[name]), ""]
+            lines += [f"### {title}", "", render(report[name]), ""]
     lines += [f"- {note}" for note in report.get("notes", [])]
-    return "\n".join(line for line in lines if line is not None).rstrip() + "\n"
+    return "\n".join(lines).rstrip() + "\n"
 
 
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -187,3 +187,11 @@ def _plain(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     return value
+
+
+SECTIONS = {
+    "latency": ("Model latency", latency_table),
+    "client_overhead": ("Edge client overhead", client_overhead_table),
+    "pipeline": ("Camera pipeline", pipeline_table),
+    "training": ("Training: frozen phase", training_table),
+}

@@ -36,6 +36,32 @@ def say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
+def independent_check(row, runs: int) -> dict:
+    """Time `row`'s model with a plain invoke() loop here, to compare with the benchmark."""
+    import statistics
+    import time
+
+    from tledge.edge.interpreter import open_interpreter
+
+    interpreter, _ = open_interpreter(row.path, num_threads=row.threads)
+    for _ in range(10):
+        interpreter.invoke()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        interpreter.invoke()
+        times.append((time.perf_counter() - start) * 1e3)
+    median = statistics.median(times)
+    return {
+        "model": row.model,
+        "variant": row.variant,
+        "threads": row.threads,
+        "bench_p50_ms": row.p50_ms,
+        "plain_loop_median_ms": median,
+        "ratio": row.p50_ms / median,
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the chosen benchmarks and write results.{json,md} and the plots."""
     parser = argparse.ArgumentParser(prog="python -m tledge.benchmarks.run_all")
@@ -80,6 +106,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         notes.append(
             f"Latency: {args.runs} timed runs after 10 warm-up runs, each model and "
             "thread count in a fresh process; input tensor set once, invoke() timed."
+        )
+        check = independent_check(next(r for r in rows if r.kind == "tflite"), args.runs)
+        sections["latency_check"] = check
+        notes.append(
+            f"Check: a plain in-process invoke() loop on {check['model']} {check['variant']} at "
+            f"{check['threads']} threads gave a median of {check['plain_loop_median_ms']:.3f} ms "
+            f"vs the benchmark's p50 {check['bench_p50_ms']:.3f} ms "
+            f"(ratio {check['ratio']:.2f})."
         )
 
     if "client" in steps:

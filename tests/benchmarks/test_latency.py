@@ -200,5 +200,6 @@ def test_run_all_writes_one_report(shared_data: Path, tmp_path: Path) -> None:
     models = [(row["model"], row["variant"]) for row in report["latency"]]
     assert models == [("food", "fp32"), ("food", "int8"), ("mobilenet_v1_0.25_128_quant", "tflite")]
     assert "client_overhead" not in report and "Latency:" in report["notes"][0]
+    assert report["latency_check"]["plain_loop_median_ms"] > 0 and "Check:" in report["notes"][1]
     for name in ("results.md", "latency.png", "accuracy_latency.png"):
         assert (tmp_path / "results" / name).is_file()
