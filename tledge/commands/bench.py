@@ -75,10 +75,7 @@ def bench(
         click.echo(f"[{done}/{total}] {description}", err=True)
 
     results = measure_latency(variants, thread_counts, runs, warmup, runtime, progress)
-    command = (
-        shlex.join(["tledge", "bench", *sys.argv[2:]]) if len(sys.argv) > 1 else "tledge bench"
-    )
-    report = build_report(command, notes=notes, latency=results)
+    report = build_report(_command_line(), notes=notes, latency=results)
     folder = output or _default_output(targets)
     written = write_report(report, folder, "bench")
     written.append(latency_plot(report["latency"], folder / "latency.png"))
