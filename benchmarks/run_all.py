@@ -73,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--threads", default="1,2,4")
     parser.add_argument("--client-runs", type=int, default=300)
     parser.add_argument("--frames", type=int, default=300)
-    parser.add_argument("--train-fraction", type=float, default=0.5)
+    parser.add_argument("--train-per-class", type=int, default=40)
     parser.add_argument("--train-size", type=int, default=128)
     parser.add_argument("--only", default=",".join(STEPS))
     parser.add_argument("--output", type=Path, default=Path("benchmarks/results"))
@@ -169,7 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             test=str(args.data / "test"),
             weights=args.weights,
             image_size=(args.train_size, args.train_size),
-            train_fraction=args.train_fraction,
+            per_class=args.train_per_class,
         )
         section = training.measure_frozen_phase(setup, progress=lambda text: say(text))
         sections["training"] = section

@@ -14,19 +14,18 @@ from tledge.benchmarks import training
 def test_training_script_compares_naive_and_cached(tiny_dataset: Path, tmp_path: Path) -> None:
     pytest.importorskip("tensorflow")
     arguments = ["--data", str(tiny_dataset / "train"), "--test", str(tiny_dataset / "test")]
-    arguments += ["--alpha", "0.35", "--image-size", "32", "--train-fraction", "0.5"]
-    arguments += ["--epochs", "2"]
+    arguments += ["--alpha", "0.35", "--image-size", "32", "--per-class", "4", "--epochs", "2"]
     assert training.main([*arguments, "--output", str(tmp_path)]) == 0
     report = json.loads((tmp_path / "training.json").read_text())
     section = report["training"]
     naive, cold, warm = section["rows"]
-    assert section["num_train_images"] == 48  # half of the 4 x 24 training images
+    assert section["num_train_images"] == 16 and section["num_test_images"] == 32
     assert all(row["epochs"] == 2 and row["seconds"] > 0 for row in section["rows"])
     assert all(0 <= row["accuracy"] <= 1 for row in section["rows"])
     assert section["speedup"] == pytest.approx(naive["seconds"] / cold["seconds"])
     assert warm["speedup"] == pytest.approx(naive["seconds"] / warm["seconds"])
-    # The warm rerun is the cold path without the backbone pass.
-    assert warm["seconds"] == pytest.approx(cold["seconds"] - section["feature_seconds"])
+    # Same seed, same features: the warm rerun trains the same head as the cold run.
+    assert warm["accuracy"] == cold["accuracy"]
     assert "skipped" in section["precision"] or section["precision"]["images_per_s"]
     markdown = (tmp_path / "training.md").read_text()
     assert "| naive fit (frozen backbone) | 2 |" in markdown and "Cached features" in markdown
