@@ -130,6 +130,30 @@ def train(config: TrainConfig, log: Log | None = None, verbose: int | str = 0) -
     return TrainResult(run, metrics, resumed)
 
 
+def build_model(config: TrainConfig, splits: DatasetSplits, log: Log):
+    """Build the untrained classifier of `config` for `splits`' classes.
+
+    A random backbone (`weights="none"`) gets BatchNorm statistics calibrated on the
+    first training images (see `calibrate_batchnorm`).
+    """
+    num_classes = len(splits.class_names)
+    image_size = tuple(config.image_size or get_backbone(config.backbone).default_size)
+    model = build_classifier(
+        get_backbone(config.backbone),
+        image_size,
+        config.alpha,
+        config.weights,
+        num_classes,
+        config.dropout,
+    )
+    if config.weights == "none":
+        sample = image_dataset(splits.train, num_classes, image_size, CALIBRATION_IMAGES)
+        images, _ = next(iter(sample))
+        calibrate_batchnorm(model, images)
+        log("random backbone: BatchNorm statistics calibrated on training images")
+    return model
+
+
 class _Trainer:
     """The steps of one `train` call, sharing its config, data and run folder."""
 
@@ -148,23 +172,7 @@ class _Trainer:
         self._test_data = None
 
     def build(self):
-        spec = get_backbone(self.config.backbone)
-        model = build_classifier(
-            spec,
-            self.image_size,
-            self.config.alpha,
-            self.config.weights,
-            self.num_classes,
-            self.config.dropout,
-        )
-        if self.config.weights == "none":
-            sample = image_dataset(
-                self.splits.train, self.num_classes, self.image_size, CALIBRATION_IMAGES
-            )
-            images, _ = next(iter(sample))
-            calibrate_batchnorm(model, images)
-            self.log("random backbone: BatchNorm statistics calibrated on training images")
-        return model
+        return build_model(self.config, self.splits, self.log)
 
     def images(self, split, training: bool):
         augmenter = build_augmenter(self.config.seed) if training and self.config.augment else None

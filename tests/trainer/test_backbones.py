@@ -1,0 +1,110 @@
+"""The backbone registry and the built classifier model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tledge.edge.errors import TledgeError
+from tledge.trainer.backbones import BACKBONES, build_base, get_backbone
+from tledge.trainer.model import backbone_of, build_classifier, calibrate_batchnorm, unfreeze_top
+
+WEIGHTS = "weights/mobilenet_v2_1.0_224_no_top.from_slim_npy.h5"
+
+
+def test_registry_entries() -> None:
+    assert set(BACKBONES) >= {"mobilenetv2", "efficientnetb0"}
+    assert get_backbone("mobilenetv2").default_size == (224, 224)
+    with pytest.raises(TledgeError, match="unknown backbone; use one of"):
+        get_backbone("resnet")
+
+
+def test_hub_backbone_without_extra_is_one_line_error(monkeypatch) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name: None if name == "tensorflow_hub" else real(name)
+    )
+    with pytest.raises(TledgeError, match=r"tledge\[hub\]"):
+        get_backbone("hub:https://tfhub.dev/some/feature_vector/5")
+
+
+def test_imagenet_download_failure_suggests_alternatives(monkeypatch) -> None:
+    import keras
+
+    def offline(*args, **kwargs):
+        raise Exception("URL fetch failure: [Errno -2] Name or service not known")
+
+    monkeypatch.setattr(keras.utils, "get_file", offline)
+    monkeypatch.setattr("keras.src.applications.mobilenet_v2.file_utils.get_file", offline)
+    with pytest.raises(TledgeError, match=r"--weights imagenet.*--weights PATH.*--weights none"):
+        build_base(get_backbone("mobilenetv2"), (96, 96), 0.35, "imagenet")
+
+
+def test_missing_or_unfitting_weights_file(tmp_path: Path) -> None:
+    spec = get_backbone("mobilenetv2")
+    with pytest.raises(TledgeError, match="file not found"):
+        build_base(spec, (96, 96), 1.0, str(tmp_path / "nope.h5"))
+
+
+def test_model_takes_raw_pixels_and_reloads_safely(tmp_path: Path) -> None:
+    import keras
+
+    model = build_classifier(get_backbone("mobilenetv2"), (64, 64), 0.35, "none", 3, 0.2)
+    layer_types = {type(layer).__name__ for layer in model.layers}
+    assert "Rescaling" in layer_types and "Lambda" not in layer_types
+    assert not any("Random" in type(layer).__name__ for layer in model.layers)
+    assert model.output.dtype == "float32"
+    images = np.random.default_rng(0).uniform(0, 255, (2, 64, 64, 3)).astype("float32")
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+    np.testing.assert_allclose(
+        loaded.predict(images, verbose=0), model.predict(images, verbose=0), atol=1e-6
+    )
+    # Rescaling maps 0..255 to -1..1, MobileNetV2's range.
+    preprocess = model.get_layer("preprocess")
+    np.testing.assert_allclose(preprocess(np.array([[0.0, 255.0]])).numpy(), [[-1.0, 1.0]])
+
+
+def test_unfreeze_top_keeps_batchnorm_frozen() -> None:
+    import keras
+
+    model = build_classifier(get_backbone("mobilenetv2"), (64, 64), 0.35, "none", 3, 0.2)
+    assert not any(layer.trainable for layer in backbone_of(model).layers[1:])
+    unfreeze_top(model, 20)
+    layers = backbone_of(model).layers
+    assert not any(layer.trainable for layer in layers[:-20])
+    top = layers[-20:]
+    assert all(
+        not layer.trainable for layer in top if isinstance(layer, keras.layers.BatchNormalization)
+    )
+    assert any(layer.trainable and layer.weights for layer in top)
+
+
+def test_calibrated_random_backbone_gives_usable_features(tiny_dataset: Path) -> None:
+    import keras
+
+    from tledge.edge.images import list_class_folders, read_rgb
+
+    folders = list_class_folders(tiny_dataset / "train")
+    images = np.stack([read_rgb(path) for path in folders.paths]).astype("float32")
+    model = build_classifier(get_backbone("mobilenetv2"), (64, 64), 0.35, "none", 4, 0.0)
+    features = keras.Model(model.inputs, model.get_layer("head_dropout").input)
+    before = features.predict(images, verbose=0)
+    calibrate_batchnorm(model, images[::4])
+    after = features.predict(images, verbose=0)
+    # Uncalibrated random features vanish (~1e-11); calibrated ones vary across images.
+    assert before.std(axis=0).mean() < 1e-6 < 0.05 < after.std(axis=0).mean()
+
+
+@pytest.mark.integration
+def test_real_weights_file_loads(shared_data: Path) -> None:
+    spec = get_backbone("mobilenetv2")
+    base = build_base(spec, (96, 96), 1.0, str(shared_data / WEIGHTS))
+    kernel = base.get_layer("Conv1").kernel.numpy()
+    assert kernel.shape == (3, 3, 3, 32) and np.abs(kernel).mean() > 0.01
+    with pytest.raises(TledgeError, match="does not fit mobilenetv2 alpha=0.35"):
+        build_base(spec, (96, 96), 0.35, str(shared_data / WEIGHTS))

@@ -1,0 +1,34 @@
+"""Choosing the dtype policy."""
+
+from __future__ import annotations
+
+import pytest
+
+from tledge.edge.errors import TledgeError
+from tledge.trainer import precision
+
+
+def test_auto_is_mixed_only_on_a_modern_gpu(monkeypatch) -> None:
+    monkeypatch.setattr(precision, "gpu_compute_capability", lambda: None)
+    assert precision.resolve_precision("auto", force=False) == "float32"
+    monkeypatch.setattr(precision, "gpu_compute_capability", lambda: (6, 1))
+    assert precision.resolve_precision("auto", force=False) == "float32"
+    monkeypatch.setattr(precision, "gpu_compute_capability", lambda: (8, 0))
+    assert precision.resolve_precision("auto", force=False) == "mixed_float16"
+
+
+def test_mixed_float16_on_cpu_needs_force(monkeypatch) -> None:
+    monkeypatch.setattr(precision, "gpu_compute_capability", lambda: None)
+    with pytest.raises(TledgeError, match="--force-precision"):
+        precision.resolve_precision("mixed_float16", force=False)
+    assert precision.resolve_precision("mixed_float16", force=True) == "mixed_float16"
+    assert precision.resolve_precision("mixed_bfloat16", force=False) == "mixed_bfloat16"
+
+
+def test_policy_is_restored() -> None:
+    import keras
+
+    before = keras.config.dtype_policy().name
+    with precision.dtype_policy("mixed_bfloat16"):
+        assert keras.config.dtype_policy().name == "mixed_bfloat16"
+    assert keras.config.dtype_policy().name == before
