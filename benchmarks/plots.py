@@ -60,8 +60,16 @@ def accuracy_latency_plot(rows: Sequence[dict[str, Any]], path: str | os.PathLik
                 xytext=(6, 4),
                 textcoords="offset points",
             )
-    axes.set_xscale("log")
-    axes.set_xlabel("p50 latency per image, ms (log scale)")
+    latencies = [row["p50_ms"] for row in rows]
+    scale = "linear"
+    if max(latencies) > 20 * min(latencies):  # e.g. Keras next to int8: a log axis
+        from matplotlib.ticker import FuncFormatter, NullFormatter
+
+        scale = "log"
+        axes.set_xscale("log")
+        axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        axes.xaxis.set_minor_formatter(NullFormatter())
+    axes.set_xlabel(f"p50 latency per image, ms ({scale} scale)")
     axes.set_ylabel("top-1 accuracy, %")
     axes.set_title("Accuracy vs latency (marker area = file size)")
     axes.grid(True, alpha=0.3)
