@@ -1,7 +1,8 @@
-"""PNG plots for evaluations and comparisons, drawn with matplotlib's Agg backend.
+"""PNG plots for evaluations and comparisons, drawn with matplotlib's Agg renderer.
 
-matplotlib is imported inside each function so importing tledge stays fast, and Agg
-needs no display (servers, CI, notebooks all work).
+matplotlib is imported inside each function so importing tledge stays fast. Figures are
+built without pyplot, so they need no display (servers, CI) and leave a notebook's
+plotting backend alone.
 """
 
 from __future__ import annotations
@@ -19,20 +20,17 @@ from tledge.edge.atomic import atomic_path
 ANNOTATE_MAX_CLASSES = 20
 
 
-def _pyplot():
-    import matplotlib
+def _figure(**options: Any) -> Any:
+    # A bare Figure renders with Agg and never touches pyplot's global backend, so a
+    # notebook's inline plotting keeps working after these calls.
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure(**options)
 
 
 def _save(figure: Any, path: str | os.PathLike, dpi: int) -> Path:
-    plt = _pyplot()
     with atomic_path(path, suffix=".png") as tmp:
         figure.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
-    plt.close(figure)
     return Path(path)
 
 
@@ -57,12 +55,12 @@ def plot_confusion_matrix(
     Example:
         >>> plot_confusion_matrix(evaluation.confusion_matrix, evaluation.labels, "cm.png")
     """
-    plt = _pyplot()
     count = len(labels)
     side = max(6.0, 3.0 + 0.26 * count)
     tick_font = float(np.clip(11 - count / 12, 7, 10))
     title_font = 12 if count <= 40 else 18
-    figure, axis = plt.subplots(figsize=(side + 1.5, side))
+    figure = _figure(figsize=(side + 1.5, side))
+    axis = figure.subplots()
     totals = matrix.sum(axis=1, keepdims=True)
     normalized = np.divide(matrix, totals, out=np.zeros(matrix.shape, float), where=totals > 0)
     image = axis.imshow(normalized, cmap="Blues", vmin=0.0, vmax=1.0, interpolation="nearest")
@@ -117,12 +115,10 @@ def plot_most_wrong(
     from tledge.edge.errors import TledgeError
     from tledge.edge.images import read_rgb, resize_image
 
-    plt = _pyplot()
     columns = max(1, min(columns, len(entries)))
     rows = -(-len(entries) // columns)
-    figure, axes = plt.subplots(
-        rows, columns, figsize=(3.4 * columns, 3.8 * rows), squeeze=False, layout="constrained"
-    )
+    figure = _figure(figsize=(3.4 * columns, 3.8 * rows), layout="constrained")
+    axes = figure.subplots(rows, columns, squeeze=False)
     for axis in axes.flat:
         axis.axis("off")
     for axis, (image_path, true, predicted, confidence) in zip(axes.flat, entries, strict=False):
@@ -158,11 +154,12 @@ def plot_learning_curves(
     Example:
         >>> plot_learning_curves({"a": json.load(open("runs/a/history.json"))}, "curves.png")
     """
+    from matplotlib import colormaps
     from matplotlib.ticker import PercentFormatter
 
-    plt = _pyplot()
-    figure, (accuracy_axis, loss_axis) = plt.subplots(1, 2, figsize=(13, 5), layout="constrained")
-    colors = plt.get_cmap("tab10" if len(histories) <= 10 else "tab20")
+    figure = _figure(figsize=(13, 5), layout="constrained")
+    accuracy_axis, loss_axis = figure.subplots(1, 2)
+    colors = colormaps["tab10" if len(histories) <= 10 else "tab20"]
     for index, (name, history) in enumerate(histories.items()):
         color = colors(index % colors.N)
         epochs = history.get("epochs", [])

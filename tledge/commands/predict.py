@@ -48,7 +48,8 @@ def predict(model, paths, top_k, as_json, annotate, labels, threads):
             click.echo(f"{prediction.path}: {answers}")
     if annotate and report.predictions:
         written = write_annotated(report, annotate)
-        click.echo(f"wrote {len(written)} annotated images to {annotate}/", err=as_json)
+        noun = "image" if len(written) == 1 else "images"
+        click.echo(f"wrote {len(written)} annotated {noun} to {annotate}/", err=as_json)
     if not report.predictions:
         raise TledgeError(f"no readable image among {len(report.unreadable)} files")
 
