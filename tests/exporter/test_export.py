@@ -111,3 +111,43 @@ def test_predict_files_matches_the_drift_check(exported_run, tiny_dataset):
     fp32 = next(v for v in result.variants if v.variant == "fp32")
     assert fp32.drift.per_class_accuracy_delta["circle"] == 0.0
     assert circle_accuracy > 0.25
+
+
+EDGE_SCRIPT = """
+import sys
+
+class NoTensorFlow:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("tensorflow", "keras"):
+            raise ImportError(f"{name} is blocked in this test")
+
+sys.meta_path.insert(0, NoTensorFlow())
+import cv2
+from tledge.edge.classifier import Classifier
+
+classifier = Classifier(sys.argv[1], runtime="litert")
+print(",".join(classifier.labels))
+for path in sys.argv[2:]:
+    print(classifier.classify(cv2.imread(path), top_k=1).label)
+"""
+
+
+def test_edge_client_reads_the_contract_without_tensorflow(exported_run, tiny_dataset):
+    import subprocess
+    import sys
+
+    run, _, _ = exported_run
+    model = run / "export" / "model_int8.tflite"
+    paths = sorted((tiny_dataset / "test").glob("*/*.jpg"))[::4]
+    completed = subprocess.run(
+        [sys.executable, "-c", EDGE_SCRIPT, str(model), *map(str, paths)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    lines = completed.stdout.strip().splitlines()
+    labels = read_labels(run / "labels.txt")
+    assert lines[0] == ",".join(labels)
+    expected = predict_tflite_files(model, paths).argmax(axis=1)
+    assert lines[1:] == [labels[i] for i in expected]
