@@ -17,6 +17,7 @@ import resource
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,7 +26,17 @@ INPUT_SEED = 0
 
 
 def peak_rss_kb() -> int:
-    """Peak resident memory of this process so far, in KiB."""
+    """Peak resident memory of this process so far, in KiB.
+
+    On Linux this is VmHWM of the process's own address space. `ru_maxrss` is not used
+    there: the kernel carries it over from the parent across fork and exec, so a worker
+    started by a big parent would report the parent's size.
+    """
+    status = Path("/proc/self/status")
+    if status.is_file():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak // 1024 if sys.platform == "darwin" else peak  # macOS reports bytes
 

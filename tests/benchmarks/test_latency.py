@@ -203,3 +203,15 @@ def test_run_all_writes_one_report(shared_data: Path, tmp_path: Path) -> None:
     assert report["latency_check"]["plain_loop_median_ms"] > 0 and "Check:" in report["notes"][1]
     for name in ("results.md", "latency.png", "accuracy_latency.png"):
         assert (tmp_path / "results" / name).is_file()
+
+
+@pytest.mark.integration
+def test_peak_rss_is_the_workers_own(shared_data: Path) -> None:
+    """A large parent must not show up in the worker's peak memory (Linux keeps ru_maxrss
+    across fork and exec)."""
+    import numpy as np
+
+    ballast = np.ones(400 * 2**20, dtype=np.uint8)  # 400 MiB resident in this process
+    (result,) = measure_latency(find_variants([shared_data / SMALL_MODEL]), [1], runs=2)
+    assert ballast.sum() == ballast.size
+    assert 0 < result.model_rss_mb < result.peak_rss_mb < 300
