@@ -51,6 +51,8 @@ class ExportOptions:
             data has fewer).
         max_drift_pp: Largest top-1 accuracy drop against Keras, in percentage points,
             that a variant may show and still be written under its final name.
+        min_agreement: Smallest fraction of held-out images on which a variant must pick
+            the same class as Keras (0 turns the check off).
         allow_float_ops: Accept an int8 model in which some ops stay float.
         seed: Seed of the calibration draw.
         num_threads: Interpreter threads while evaluating; None lets the runtime choose.
@@ -60,6 +62,7 @@ class ExportOptions:
     io_type: str = "uint8"
     calibration_size: int = 200
     max_drift_pp: float = 1.0
+    min_agreement: float = 0.0
     allow_float_ops: bool = False
     seed: int = 0
     num_threads: int | None = None
@@ -236,6 +239,8 @@ def _check_options(options: ExportOptions) -> None:
         raise TledgeError("--calibration-size must be at least 1")
     if options.max_drift_pp < 0:
         raise TledgeError("--max-drift must be 0 or more percentage points")
+    if not 0.0 <= options.min_agreement <= 1.0:
+        raise TledgeError("--min-agreement must be between 0 and 100 percent")
 
 
 def _ignore_progress(stage: str, done: int, total: int) -> None:
@@ -354,6 +359,11 @@ def _check_and_write(
             f"top-1 accuracy dropped {drift.top1_drift_pp:.2f} pp against Keras "
             f"(--max-drift {options.max_drift_pp:g})"
         )
+    if drift.agreement < options.min_agreement:
+        problems.append(
+            f"agrees with Keras on {100 * drift.agreement:.1f}% of images "
+            f"(--min-agreement {100 * options.min_agreement:g})"
+        )
 
     contract = _contract(variant, source, baseline, graph, drift, options)
     final_bytes = embed_contract(model_bytes, contract)
@@ -430,6 +440,7 @@ def _write_drift_json(
         "keras": keras_entry,
         "variants": {v: variants[v] for v in VARIANTS if v in variants},
         "max_drift_pp": options.max_drift_pp,
+        "min_agreement": options.min_agreement,
         "tledge_version": __version__,
         "source_run": source.source_run,
     }

@@ -49,6 +49,22 @@ def test_drift_gate_rejects_and_keeps_the_previous_good_file(make_run, tmp_path)
 
 
 @pytest.mark.slow
+def test_agreement_gate(make_run, tmp_path):
+    run = make_run()
+    calibration = blank_calibration(tmp_path / "blank", "circle")
+    args = ["--int8", "--calibration-data", calibration, "--max-drift", "100"]
+
+    result = run_export(run, *args, "--min-agreement", "90")
+
+    assert result.exit_code == 1
+    assert "--min-agreement 90" in result.output
+    assert not (run / "export" / "model_int8.tflite").exists()
+    report = json.loads((run / "export" / "drift.json").read_text())
+    assert report["variants"]["int8"]["agreement"] < 0.9
+    assert report["min_agreement"] == 0.9
+
+
+@pytest.mark.slow
 def test_accepted_export_prints_table_and_replaces_stale_rejection(make_run):
     run = make_run()
     stale = run / "export" / "model_fp32.rejected.tflite"

@@ -58,6 +58,14 @@ VARIANT_FLAGS = ("fp32", "fp16", "dynamic", "int8")
     "above it is written as model_<variant>.rejected.tflite and the command fails.",
 )
 @click.option(
+    "--min-agreement",
+    default=0.0,
+    show_default=True,
+    type=float,
+    help="Smallest share of held-out images, in percent, on which a variant must pick the "
+    "same class as Keras; 0 turns the check off.",
+)
+@click.option(
     "--allow-float-ops", is_flag=True, help="Accept an int8 model in which some ops stay float."
 )
 @click.option(
@@ -80,6 +88,7 @@ def export(
     calibration_size: int,
     eval_data: Path | None,
     max_drift: float,
+    min_agreement: float,
     allow_float_ops: bool,
     output: Path | None,
     seed: int,
@@ -102,6 +111,7 @@ def export(
         io_type=io_type,
         calibration_size=calibration_size,
         max_drift_pp=max_drift,
+        min_agreement=min_agreement / 100,
         allow_float_ops=allow_float_ops,
         seed=seed,
         num_threads=threads,
