@@ -132,11 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 progress=lambda text: say(f"client overhead: {text}"),
             )
         sections["client_overhead"] = {"rows": rows}
-        notes.append(
-            "Client overhead: raw = interpreter.invoke() with the input set; client = "
-            "one whole classify() call (preprocess, set_tensor, invoke, dequantize, "
-            "softmax, top-k) on the same interpreter, interleaved; medians."
-        )
+        notes.append(client_overhead.METHOD_NOTE)
 
     if "pipeline" in steps:
         if int8 is None:

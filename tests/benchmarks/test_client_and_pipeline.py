@@ -42,6 +42,9 @@ def test_client_overhead_script(shared_data: Path, tmp_path: Path) -> None:
     for row in rows:
         assert row["raw_ms"] > 0 and row["client_ms"] > 0 and row["invoke_ms"] > 0
         assert row["ratio"] == pytest.approx(row["client_ms"] / row["raw_ms"])
+        assert (
+            0 < row["raw_p10_ms"] <= row["raw_ms"] and 0 < row["client_p10_ms"] <= row["client_ms"]
+        )
         assert row["runs"] == 10 and row["target"] == 1.10
     assert (
         "| mobilenet_v1_0.25_128_quant | 1 | 640x480 BGR frame |"
