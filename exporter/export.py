@@ -10,17 +10,16 @@ previous good `model_<variant>.tflite`, if any, stays in place.
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from tledge import __version__
-from tledge.edge.atomic import atomic_write_bytes, atomic_write_text
+from tledge.edge.atomic import atomic_write_bytes
 from tledge.edge.contract import ModelContract, embed_contract
 from tledge.edge.errors import TledgeError
 from tledge.edge.labels import write_labels
@@ -33,98 +32,13 @@ from tledge.exporter.datasets import (
     load_image_set,
 )
 from tledge.exporter.drift import Drift, measure_drift, top1_accuracy
+from tledge.exporter.drift_report import write_drift_report
 from tledge.exporter.float32_twin import float32_twin, uses_low_precision
 from tledge.exporter.graph import GraphReport, full_integer_problems, inspect_graph
 from tledge.exporter.inference import predict_keras, predict_tflite, softmax
 from tledge.exporter.loading import ExportSource, load_keras_model, resolve_source
+from tledge.exporter.results import ExportOptions, ExportResult, VariantResult
 from tledge.exporter.runtime_check import check_runtimes, runtime_warnings
-
-
-@dataclass(frozen=True)
-class ExportOptions:
-    """How to export.
-
-    Attributes:
-        variants: Any of "fp32", "fp16", "dynamic", "int8".
-        io_type: Input/output dtype of the int8 variant: "uint8", "int8" or "float32".
-        calibration_size: Calibration images for int8 (class-balanced; fewer when the
-            data has fewer).
-        max_drift_pp: Largest top-1 accuracy drop against Keras, in percentage points,
-            that a variant may show and still be written under its final name.
-        min_agreement: Smallest fraction of held-out images on which a variant must pick
-            the same class as Keras (0 turns the check off).
-        allow_float_ops: Accept an int8 model in which some ops stay float.
-        seed: Seed of the calibration draw.
-        num_threads: Interpreter threads while evaluating; None lets the runtime choose.
-    """
-
-    variants: tuple[str, ...] = ("int8",)
-    io_type: str = "uint8"
-    calibration_size: int = 200
-    max_drift_pp: float = 1.0
-    min_agreement: float = 0.0
-    allow_float_ops: bool = False
-    seed: int = 0
-    num_threads: int | None = None
-
-
-@dataclass(frozen=True)
-class VariantResult:
-    """One exported variant.
-
-    Attributes:
-        variant: "fp32", "fp16", "dynamic" or "int8".
-        path: The file written: `model_<variant>.tflite`, or `.rejected.tflite`.
-        accepted: True when every check passed and `path` is the final name.
-        problems: Why the variant was rejected (empty when accepted).
-        drift: Accuracy against the Keras model on the held-out images.
-        size_bytes: Size of the written file.
-        runtimes: {runtime: loaded and ran one inference}.
-        graph: Op counts and tensor types of the converted graph.
-        warnings: Non-fatal findings (float ops allowed, runtime incompatibilities).
-    """
-
-    variant: str
-    path: Path
-    accepted: bool
-    problems: tuple[str, ...]
-    drift: Drift
-    size_bytes: int
-    runtimes: dict[str, bool]
-    graph: GraphReport
-    warnings: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class ExportResult:
-    """Everything `export_model` wrote and measured.
-
-    Attributes:
-        export_dir: Folder holding the models, labels.txt and drift.json.
-        keras_accuracy: Top-1 accuracy of the Keras model on the held-out images.
-        num_images: Number of held-out images.
-        variants: One result per requested variant, in request order.
-        labels_file: The labels.txt written beside the models.
-        drift_file: The drift.json report.
-        float32_twin: True when the model was rebuilt in float32 from a mixed policy.
-        calibration_images: Images used to calibrate int8 (0 without int8).
-        warnings: Non-fatal findings over all variants.
-    """
-
-    export_dir: Path
-    keras_accuracy: float
-    num_images: int
-    variants: tuple[VariantResult, ...]
-    labels_file: Path
-    drift_file: Path
-    float32_twin: bool
-    calibration_images: int
-    warnings: tuple[str, ...] = field(default_factory=tuple)
-
-    @property
-    def rejected(self) -> tuple[VariantResult, ...]:
-        """The variants that failed a check."""
-        return tuple(result for result in self.variants if not result.accepted)
 
 
 @dataclass(frozen=True)
@@ -139,7 +53,7 @@ class _Baseline:
 
 def export_model(
     path: str | os.PathLike,
-    options: ExportOptions = ExportOptions(),
+    options: ExportOptions | None = None,
     *,
     labels_file: str | os.PathLike | None = None,
     calibration_data: str | os.PathLike | None = None,
@@ -151,7 +65,7 @@ def export_model(
 
     Args:
         path: A run folder or a `.keras` file.
-        options: Variants and checks, see `ExportOptions`.
+        options: Variants and checks, see `ExportOptions` (default: int8 only).
         labels_file: labels.txt, needed for a bare `.keras` file.
         calibration_data: Class-per-folder images for int8 calibration (default: the
             run's training data).
@@ -169,6 +83,7 @@ def export_model(
         >>> result = export_model("runs/food", ExportOptions(variants=("fp32", "int8")))
         >>> [(v.variant, v.accepted, v.drift.top1_drift_pp) for v in result.variants]
     """
+    options = options or ExportOptions()
     _check_options(options)
     source = resolve_source(path, labels_file, calibration_data, eval_data, output_dir)
     progress = on_progress or _ignore_progress
@@ -425,60 +340,11 @@ def _contract(
 def _write_drift_json(
     source: ExportSource, options: ExportOptions, baseline: _Baseline, results: list[VariantResult]
 ) -> Path:
-    """Write drift.json; entries of variants not exported this time are kept when they
-    were measured on the same held-out images and their file is still there."""
     keras_entry = {
         "accuracy": top1_accuracy(baseline.reference, baseline.held_out.labels),
         "num_images": len(baseline.held_out.labels),
         "eval_data": str(source.eval_data),
     }
-    path = source.export_dir / "drift.json"
-    variants = _previous_variants(path, keras_entry)
-    for result in results:
-        variants[result.variant] = _variant_entry(result, options)
-    report = {
-        "keras": keras_entry,
-        "variants": {v: variants[v] for v in VARIANTS if v in variants},
-        "max_drift_pp": options.max_drift_pp,
-        "min_agreement": options.min_agreement,
-        "tledge_version": __version__,
-        "source_run": source.source_run,
-    }
-    return atomic_write_text(path, json.dumps(report, indent=2) + "\n")
-
-
-def _previous_variants(path: Path, keras_entry: dict[str, Any]) -> dict[str, Any]:
-    try:
-        previous = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    if not isinstance(previous, dict) or previous.get("keras") != keras_entry:
-        return {}
-    return {
-        variant: entry
-        for variant, entry in previous.get("variants", {}).items()
-        if isinstance(entry, dict) and (path.parent / str(entry.get("file", ""))).is_file()
-    }
-
-
-def _variant_entry(result: VariantResult, options: ExportOptions) -> dict[str, Any]:
-    entry = {
-        "file": result.path.name,
-        "accuracy": result.drift.accuracy,
-        "top1_drift_pp": result.drift.top1_drift_pp,
-        "agreement": result.drift.agreement,
-        "mean_abs_prob_diff": result.drift.mean_abs_prob_diff,
-        "per_class_accuracy_delta": result.drift.per_class_accuracy_delta,
-        "size_bytes": result.size_bytes,
-        "accepted": result.accepted,
-        "problems": list(result.problems),
-        "runtimes": result.runtimes,
-        "op_counts": result.graph.op_counts,
-        "input_dtype": result.graph.input_quantization.dtype,
-        "output_dtype": result.graph.output_quantization.dtype,
-    }
-    if result.variant == "int8":
-        entry["full_integer"] = result.graph.is_full_integer
-        entry["float_ops"] = list(result.graph.float_ops)
-        entry["io_type"] = options.io_type
-    return entry
+    return write_drift_report(
+        source.export_dir / "drift.json", keras_entry, results, options, source.source_run
+    )
