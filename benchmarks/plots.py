@@ -73,7 +73,7 @@ def accuracy_latency_plot(rows: Sequence[dict[str, Any]], path: str | os.PathLik
     axes.set_ylabel("top-1 accuracy, %")
     axes.set_title("Accuracy vs latency (marker area = file size)")
     axes.grid(True, alpha=0.3)
-    legend = axes.legend(title="runtime threads", fontsize=8)
+    legend = axes.legend(title="runtime threads", fontsize=8, loc="best")
     for handle in legend.legend_handles:
         handle.set_sizes([40])
     return _save(figure, path)
