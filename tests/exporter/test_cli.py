@@ -79,6 +79,11 @@ def test_accepted_export_prints_table_and_replaces_stale_rejection(make_run):
     assert not stale.exists()
     assert not (run / "export" / "model_int8.tflite").exists()
 
+    result = run_export(run, "--int8", "--max-drift", "100")
+    assert result.exit_code == 0, result.output
+    report = json.loads((run / "export" / "drift.json").read_text())
+    assert list(report["variants"]) == ["fp32", "int8"]
+
 
 @pytest.mark.slow
 def test_int8_io_types(make_run):
