@@ -1,20 +1,21 @@
 """Keras callbacks of a run: history.json, best checkpoint, learning-rate schedules.
 
 Each is small and does one thing; `trainer/phases.py` composes them with Keras' own
-(TensorBoard, CSVLogger, EarlyStopping, BackupAndRestore).
+(TensorBoard, CSVLogger, EarlyStopping).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import keras
 
-from tledge.edge.atomic import atomic_write_text
+from tledge.edge.atomic import atomic_path, atomic_write_text
 
 LOG_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
 
@@ -108,3 +109,22 @@ def lr_schedule_callback(schedule: str, base_lr: float, first_epoch: int, epochs
 
 def _number(value) -> float | None:
     return None if value is None else float(value)
+
+
+class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """Keras' BackupAndRestore whose backup survives a kill at any moment.
+
+    Keras writes the backup weights in place, so a SIGKILL during the write leaves an
+    unreadable .h5 and the next run cannot resume. Here the weights and the epoch
+    metadata are each written to a temporary file and renamed over the old backup.
+    """
+
+    def __init__(self, backup_dir: str):
+        super().__init__(backup_dir, save_freq="epoch", delete_checkpoint=False)
+
+    def _save_model(self):
+        os.makedirs(self.backup_dir, exist_ok=True)
+        with atomic_path(self._weights_path, suffix=".weights.h5") as tmp:
+            self.model.save_weights(filepath=str(tmp), overwrite=True)
+        metadata = {"epoch": self._current_epoch, "batch": self._last_batch_seen}
+        atomic_write_text(self._training_metadata_path, json.dumps(metadata))

@@ -1,7 +1,7 @@
 """Running one training phase: compile, compose the callbacks, fit, resume.
 
 Both phases (and the feature-cache head training) go through `fit_phase`, so they log
-the same history, TensorBoard and CSV records and resume the same way: BackupAndRestore
+the same history, TensorBoard and CSV records and resume the same way: AtomicBackupAndRestore
 keeps the weights and the epoch of the phase in `backup/<phase>/` after every epoch.
 """
 
@@ -17,6 +17,7 @@ import keras
 
 from tledge.exporter.run_folder import RunFolder
 from tledge.trainer.callbacks import (
+    AtomicBackupAndRestore,
     BestCheckpoint,
     HistoryRecorder,
     lr_schedule_callback,
@@ -110,7 +111,7 @@ def fit_phase(
             )
         )
     # Last, so an epoch is backed up only after its history entry is written.
-    callbacks.append(keras.callbacks.BackupAndRestore(str(backup_dir), delete_checkpoint=False))
+    callbacks.append(AtomicBackupAndRestore(str(backup_dir)))
     model.fit(
         train_data,
         validation_data=val_data,
