@@ -56,11 +56,6 @@ class PipelineResult:
         camera_fps: Rate of the simulated camera, else None.
     """
 
-    @property
-    def camera_bound(self) -> bool:
-        """True when the camera, not the model, limited the rate (fraction then says little)."""
-        return self.camera_fps is not None and self.fps >= 0.95 * self.camera_fps
-
     source: str
     frames: int
     seconds: float
@@ -71,6 +66,11 @@ class PipelineResult:
     target: float
     captured: int | None = None
     camera_fps: float | None = None
+
+    @property
+    def camera_bound(self) -> bool:
+        """True when the camera, not the model, limited the rate (fraction then says little)."""
+        return self.camera_fps is not None and self.fps >= 0.95 * self.camera_fps
 
 
 def run_pipeline(
