@@ -18,6 +18,7 @@ import keras
 from tledge.edge.atomic import atomic_path, atomic_write_text
 
 LOG_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
+WARMUP_FACTOR = 0.1
 
 
 def read_history(path: Path) -> dict:
@@ -86,25 +87,38 @@ class BestCheckpoint(keras.callbacks.Callback):
             self.save()
 
 
-def lr_schedule_callback(schedule: str, base_lr: float, first_epoch: int, epochs: int):
-    """The callback for `--lr-schedule`, or None for "constant".
+def lr_schedule_callback(
+    schedule: str, base_lr: float, first_epoch: int, epochs: int, warmup_epochs: int = 0
+):
+    """The learning-rate callback of a phase, or None for a plain constant rate.
 
-    "cosine" decays from `base_lr` towards 0 over the phase's epochs `first_epoch` ..
-    `first_epoch + epochs - 1` (Keras' absolute epoch numbers); "plateau" divides the
-    rate by 5 when val_loss has not improved for 2 epochs.
+    Args:
+        schedule: "constant"; "cosine" (decay from `base_lr` towards 0 over the phase);
+            "plateau" (divide the rate by 5 when val_loss has not improved for 2 epochs).
+        base_lr: The phase's learning rate.
+        first_epoch: Keras' absolute number of the phase's first epoch.
+        epochs: Epochs of the phase.
+        warmup_epochs: Epochs at `base_lr / 10` first ("constant" and "cosine" only).
+            Fine-tuning uses one: Adam's first steps, before its moment estimates
+            settle, otherwise wreck the pretrained features.
     """
-    if schedule == "cosine":
-
-        def cosine(epoch: int, lr: float) -> float:
-            progress = min(max(epoch - first_epoch, 0) / max(epochs, 1), 1.0)
-            return base_lr * 0.5 * (1 + math.cos(math.pi * progress))
-
-        return keras.callbacks.LearningRateScheduler(cosine)
     if schedule == "plateau":
         return keras.callbacks.ReduceLROnPlateau(
             monitor="val_loss", factor=0.2, patience=2, min_lr=base_lr / 100
         )
-    return None
+    if schedule == "constant" and warmup_epochs == 0:
+        return None
+
+    def rate(epoch: int, lr: float) -> float:
+        index = max(epoch - first_epoch, 0)
+        if index < warmup_epochs:
+            return base_lr * WARMUP_FACTOR
+        if schedule == "constant":
+            return base_lr
+        progress = min((index - warmup_epochs) / max(epochs - warmup_epochs, 1), 1.0)
+        return base_lr * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return keras.callbacks.LearningRateScheduler(rate)
 
 
 def _number(value) -> float | None:

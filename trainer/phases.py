@@ -100,7 +100,11 @@ def fit_phase(
             keras.callbacks.TensorBoard(log_dir=str(run.logs), write_graph=False, profile_batch=0)
         )
     schedule = lr_schedule_callback(
-        plan.lr_schedule, plan.learning_rate, plan.first_epoch, plan.epochs
+        plan.lr_schedule,
+        plan.learning_rate,
+        plan.first_epoch,
+        plan.epochs,
+        warmup_epochs=1 if plan.phase == FINE_TUNING and plan.epochs > 1 else 0,
     )
     if schedule is not None:
         callbacks.append(schedule)

@@ -59,8 +59,15 @@ def test_best_checkpoint_saves_only_improvements() -> None:
 def test_cosine_schedule_spans_the_phase() -> None:
     schedule = lr_schedule_callback("cosine", 0.1, first_epoch=5, epochs=4)
     rates = [schedule.schedule(epoch, 0.0) for epoch in range(5, 9)]
-    np.testing.assert_allclose(
-        rates, [0.1, 0.1 * (1 + np.cos(np.pi / 4)) / 2, 0.05, 0.1 * (1 + np.cos(3 * np.pi / 4)) / 2]
-    )
+    expected = [0.1 * (1 + np.cos(np.pi * k / 4)) / 2 for k in range(4)]
+    np.testing.assert_allclose(rates, expected)
     assert lr_schedule_callback("constant", 0.1, 0, 4) is None
     assert isinstance(lr_schedule_callback("plateau", 0.1, 0, 4), keras.callbacks.ReduceLROnPlateau)
+
+
+def test_warmup_epoch_then_cosine() -> None:
+    schedule = lr_schedule_callback("cosine", 0.1, first_epoch=2, epochs=3, warmup_epochs=1)
+    rates = [schedule.schedule(epoch, 0.0) for epoch in range(2, 5)]
+    np.testing.assert_allclose(rates, [0.01, 0.1, 0.05])
+    constant = lr_schedule_callback("constant", 0.1, first_epoch=0, epochs=3, warmup_epochs=1)
+    assert [constant.schedule(epoch, 0.0) for epoch in range(3)] == [pytest.approx(0.01), 0.1, 0.1]
