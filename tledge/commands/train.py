@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import click
+
+from tledge.trainer.config import TrainConfig
+
+# The library's defaults, so the command and `train(TrainConfig(...))` never disagree.
+DEFAULTS = {
+    field.name: field.default
+    for field in dataclasses.fields(TrainConfig)
+    if field.default is not dataclasses.MISSING
+}
 
 DEFAULTS_NOTE = "defaults chosen on the validation split of food_mnist10 (see README)"
 
@@ -15,58 +26,70 @@ DEFAULTS_NOTE = "defaults chosen on the validation split of food_mnist10 (see RE
 @click.option("--test", type=click.Path(), help="Test folder for metrics.json.")
 @click.option(
     "--backbone",
-    default="mobilenetv2",
+    default=DEFAULTS["backbone"],
     show_default=True,
     help="mobilenetv2, efficientnetb0, or hub:HANDLE (needs the hub extra).",
 )
-@click.option("--alpha", default=1.0, show_default=True, help="MobileNetV2 width multiplier.")
+@click.option(
+    "--alpha", default=DEFAULTS["alpha"], show_default=True, help="MobileNetV2 width multiplier."
+)
 @click.option(
     "--weights",
-    default="imagenet",
+    default=DEFAULTS["weights"],
     show_default=True,
     help="imagenet (download), none, or PATH of a no-top Keras .h5 file.",
 )
 @click.option(
     "--image-size", type=int, nargs=2, metavar="H W", help="Input size (default: the backbone's)."
 )
-@click.option("--batch-size", default=32, show_default=True)
-@click.option("--epochs", default=8, show_default=True, help="Phase 1 (frozen backbone) epochs.")
-@click.option("--fine-tune-epochs", default=8, show_default=True, help="Phase 2 epochs.")
+@click.option("--batch-size", default=DEFAULTS["batch_size"], show_default=True)
+@click.option(
+    "--epochs",
+    default=DEFAULTS["epochs"],
+    show_default=True,
+    help="Phase 1 (frozen backbone) epochs.",
+)
+@click.option(
+    "--fine-tune-epochs",
+    default=DEFAULTS["fine_tune_epochs"],
+    show_default=True,
+    help="Phase 2 epochs.",
+)
 @click.option(
     "--fine-tune-layers",
-    default=40,
+    default=DEFAULTS["fine_tune_layers"],
     show_default=True,
     help="Top backbone layers phase 2 unfreezes (BatchNorm stays frozen).",
 )
-@click.option("--learning-rate", default=1e-3, show_default=True)
+@click.option("--learning-rate", default=DEFAULTS["learning_rate"], show_default=True)
 @click.option("--fine-tune-lr", type=float, help="Phase 2 learning rate [default: lr / 10].")
-@click.option("--dropout", default=0.2, show_default=True)
-@click.option("--label-smoothing", default=0.1, show_default=True)
-@click.option("--val-split", default=0.2, show_default=True)
+@click.option("--dropout", default=DEFAULTS["dropout"], show_default=True)
+@click.option("--label-smoothing", default=DEFAULTS["label_smoothing"], show_default=True)
+@click.option("--val-split", default=DEFAULTS["val_split"], show_default=True)
 @click.option(
     "--train-fraction",
-    default=1.0,
+    default=DEFAULTS["train_fraction"],
     show_default=True,
     help="Stratified fraction of the training images to use.",
 )
-@click.option("--seed", default=42, show_default=True)
-@click.option("--augment/--no-augment", default=True, show_default=True)
+@click.option("--seed", default=DEFAULTS["seed"], show_default=True)
+@click.option("--augment/--no-augment", default=DEFAULTS["augment"], show_default=True)
 @click.option(
     "--precision",
-    default="auto",
+    default=DEFAULTS["precision"],
     show_default=True,
     type=click.Choice(["auto", "float32", "mixed_float16", "mixed_bfloat16"]),
 )
 @click.option("--force-precision", is_flag=True, help="Allow mixed_float16 without a GPU.")
 @click.option(
     "--lr-schedule",
-    default="cosine",
+    default=DEFAULTS["lr_schedule"],
     show_default=True,
     type=click.Choice(["constant", "cosine", "plateau"]),
 )
 @click.option(
     "--patience",
-    default=4,
+    default=DEFAULTS["patience"],
     show_default=True,
     help="Early stopping patience (epochs); 0 disables it.",
 )
@@ -78,7 +101,9 @@ DEFAULTS_NOTE = "defaults chosen on the validation split of food_mnist10 (see RE
 )
 @click.option("--from-run", type=click.Path(), help="Fine-tune the model of an existing run.")
 @click.option("--name", help="Run folder name (default: backbone, dataset and config hash).")
-@click.option("--output", default="runs", show_default=True, help="Folder of run folders.")
+@click.option(
+    "--output", default=DEFAULTS["output"], show_default=True, help="Folder of run folders."
+)
 @click.option("--overwrite", is_flag=True, help="Replace an existing run of the same name.")
 @click.option("--quiet", is_flag=True, help="No per-epoch lines.")
 def train(quiet: bool, image_size: tuple[int, int] | None, **options) -> None:
@@ -90,7 +115,6 @@ def train(quiet: bool, image_size: tuple[int, int] | None, **options) -> None:
     Example:
       tledge train --data photos/train --test photos/test --backbone mobilenetv2
     """
-    from tledge.trainer.config import TrainConfig
     from tledge.trainer.train import train as run_training
 
     config = TrainConfig(image_size=tuple(image_size) if image_size else None, **options)
