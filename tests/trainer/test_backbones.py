@@ -50,6 +50,7 @@ def test_missing_or_unfitting_weights_file(tmp_path: Path) -> None:
         build_base(spec, (96, 96), 1.0, str(tmp_path / "nope.h5"))
 
 
+@pytest.mark.slow
 def test_model_takes_raw_pixels_and_reloads_safely(tmp_path: Path) -> None:
     import keras
 
@@ -84,6 +85,7 @@ def test_unfreeze_top_keeps_batchnorm_frozen() -> None:
     assert any(layer.trainable and layer.weights for layer in top)
 
 
+@pytest.mark.slow
 def test_calibrated_random_backbone_gives_usable_features(tiny_dataset: Path) -> None:
     import keras
 

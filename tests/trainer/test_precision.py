@@ -34,6 +34,7 @@ def test_policy_is_restored() -> None:
     assert keras.config.dtype_policy().name == before
 
 
+@pytest.mark.slow
 def test_mixed_model_has_float32_output_and_reloads(tmp_path) -> None:
     import keras
     import numpy as np
