@@ -23,6 +23,11 @@ LOCATION_FIELDS = ("name", "output", "overwrite", "force_precision", "feature_ca
 class TrainConfig:
     """Hyperparameters and inputs of one transfer-learning run.
 
+    The defaults were chosen on the validation split (never the test set) of
+    food_mnist10 with MobileNetV2 ImageNet weights: batch 16 lets the head converge in
+    10 epochs at 1e-3; fine-tuning at 1e-4 (10x lower) improves on it, while 3e-4
+    wrecked the pretrained features even after a warm-up epoch.
+
     Attributes:
         data: Training folder with one sub-folder of images per class.
         val: Validation folder (same classes); None holds out `val_split` of `data`.
@@ -66,9 +71,9 @@ class TrainConfig:
     alpha: float = 1.0
     weights: str = "imagenet"
     image_size: tuple[int, int] | None = None
-    batch_size: int = 32
-    epochs: int = 8
-    fine_tune_epochs: int = 8
+    batch_size: int = 16
+    epochs: int = 10
+    fine_tune_epochs: int = 10
     fine_tune_layers: int = 40
     learning_rate: float = 1e-3
     fine_tune_lr: float | None = None
