@@ -57,7 +57,7 @@ def unfreeze_top(model, num_layers: int) -> int:
     """Make the top `num_layers` backbone layers trainable, BatchNormalization excepted.
 
     Returns:
-        How many layers are trainable afterwards.
+        How many layers with weights are trainable afterwards.
     """
     import keras
 

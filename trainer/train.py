@@ -164,7 +164,6 @@ class _Trainer:
         self.state = state
         self.log = log
         self.verbose = verbose
-        self.started = started
         self.phase_started = started
         self.num_classes = len(splits.class_names)
         self.image_size = tuple(config.image_size)
@@ -225,7 +224,10 @@ class _Trainer:
         if not config.from_run and config.epochs > 0 and first == 0:
             raise TledgeError(f"{self.run.root}: phase 1 finished no epoch")
         trainable = unfreeze_top(model, config.fine_tune_layers)
-        self.log(f"phase 2: fine-tuning {trainable} backbone layers at lr {config.phase2_lr:g}")
+        self.log(
+            f"phase 2: fine-tuning the top {config.fine_tune_layers} backbone layers "
+            f"({trainable} with weights, BatchNorm frozen) at lr {config.phase2_lr:g}"
+        )
         plan = self._plan(FINE_TUNING, first, config.fine_tune_epochs, config.phase2_lr, (first,))
         train_data = self.images(self.splits.train, training=True)
         val_data = self.images(self.splits.val, training=False)
@@ -237,8 +239,10 @@ class _Trainer:
         return model
 
     def finish(self, model) -> dict[str, Any]:
-        """Write metrics.json (and model.keras without phase 2); metrics.json comes last,
-        as it marks the run finished."""
+        """Write metrics.json, and model.keras when phase 2 did not already.
+
+        metrics.json is written last: it marks the run as finished.
+        """
         if self.config.fine_tune_epochs == 0:
             self._save_model(model, self.run.model)
         history = json.loads(self.run.history.read_text(encoding="utf-8"))
@@ -260,6 +264,8 @@ class _Trainer:
             phase_seconds=seconds,
             precision=self.config.precision,
         )
+        if self.run.backup.is_dir() and not any(self.run.backup.iterdir()):
+            self.run.backup.rmdir()
         atomic_write_text(self.run.metrics, json.dumps(metrics, indent=2))
         return metrics
 
