@@ -93,8 +93,9 @@ def describe_bad_files(bad: Sequence[tuple[Path, str]], limit: int = 10) -> str:
 
 
 def _upright(image) -> bool:
-    orientation = image.getexif().get(EXIF_ORIENTATION, 1)
-    return orientation == 1
+    # Only 2-8 mean a flip or rotation; 0 (seen in real photos) is invalid and ignored by
+    # OpenCV and Pillow alike.
+    return image.getexif().get(EXIF_ORIENTATION, 1) not in range(2, 9)
 
 
 def _converted_path(file: Path, convert_dir: Path) -> Path:

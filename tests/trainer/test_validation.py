@@ -60,3 +60,13 @@ def test_warning_names_first_ten_and_counts_the_rest() -> None:
     assert message.splitlines()[0] == "skipped 13 unreadable file(s):"
     assert "bad_09.jpg" in message and "bad_10.jpg" not in message
     assert message.splitlines()[-1].strip() == "... and 3 more"
+
+
+def test_plain_jpeg_with_invalid_orientation_is_used_directly(tmp_path: Path) -> None:
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x0112] = 0
+    Image.new("RGB", (8, 8), (200, 30, 30)).save(tmp_path / "photo.jpg", exif=exif)
+    checked = check_images([tmp_path / "photo.jpg"], tmp_path / "converted")
+    assert checked.paths == (tmp_path / "photo.jpg",) and checked.converted == 0
