@@ -66,12 +66,14 @@ def measure_drift(
         deltas[name] = float(
             np.mean(converted_top1[members] == index) - np.mean(reference_top1[members] == index)
         )
-    reference_accuracy = top1_accuracy(reference, labels)
-    accuracy = top1_accuracy(converted, labels)
+    reference_correct = int(np.sum(reference_top1 == labels))
+    converted_correct = int(np.sum(converted_top1 == labels))
+    count = max(len(labels), 1)
     return Drift(
-        accuracy=accuracy,
-        reference_accuracy=reference_accuracy,
-        top1_drift_pp=100.0 * (reference_accuracy - accuracy),
+        accuracy=converted_correct / count,
+        reference_accuracy=reference_correct / count,
+        # From counts, so 5 of 500 images is exactly 1.0 pp and passes a 1.0 pp gate.
+        top1_drift_pp=100.0 * (reference_correct - converted_correct) / count,
         agreement=float(np.mean(reference_top1 == converted_top1)),
         mean_abs_prob_diff=float(np.mean(np.abs(reference - converted))),
         per_class_accuracy_delta=deltas,

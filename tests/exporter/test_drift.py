@@ -50,3 +50,12 @@ def test_a_converted_model_can_be_better_and_empty_classes_count_zero():
 
 def test_top1_accuracy_of_nothing_is_zero():
     assert top1_accuracy(np.zeros((0, 3)), np.zeros(0, dtype=int)) == 0.0
+
+
+def test_drift_from_counts_is_exact_at_the_default_gate():
+    labels = np.zeros(500, dtype=int)
+    reference = one_hot([0] * 400 + [1] * 100)
+    converted = one_hot([0] * 395 + [1] * 105)
+    drift = measure_drift(reference, converted, labels, ["a", "b", "c"])
+    assert drift.top1_drift_pp == 1.0
+    assert (drift.reference_accuracy, drift.accuracy) == (0.8, 0.79)
