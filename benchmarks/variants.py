@@ -63,8 +63,9 @@ def find_variants(
     """Return every model to time for `targets`: run folders and/or .tflite files.
 
     Args:
-        targets: Run folders (their model.keras and every `export/*.tflite` except
-            rejected ones) or .tflite files.
+        targets: Run folders (their model.keras and every `export/*.tflite`; a variant
+            the exporter rejected for drift is named e.g. "dynamic (rejected)") or .tflite
+            files.
         labels: Labels file for plain .tflite files without an embedded contract.
         include_keras: Time each run's model.keras too (only when TensorFlow is installed).
 
@@ -117,11 +118,11 @@ def _run_variants(root: Path, include_keras: bool) -> list[Variant]:
                 accuracy_source="drift.json" if keras_accuracy is not None else "",
             )
         )
-    exported = sorted(
-        p for p in run.export_dir.glob("*.tflite") if not p.name.endswith(REJECTED_SUFFIX)
-    )
-    for file in exported:
-        name, entry = by_file.get(file.name, (file.stem.removeprefix("model_"), {}))
+    for file in sorted(run.export_dir.glob("*.tflite")):
+        stem = file.name.removesuffix(REJECTED_SUFFIX).removesuffix(".tflite")
+        name, entry = by_file.get(file.name, (stem.removeprefix("model_"), {}))
+        if file.name.endswith(REJECTED_SUFFIX):
+            name = f"{name} (rejected)"  # over --max-drift: timed, but not to be shipped
         has_accuracy = entry.get("accuracy") is not None
         variants.append(
             Variant(

@@ -106,7 +106,7 @@ def test_bench_run_carries_drift_accuracy(shared_data: Path, tmp_path: Path) -> 
     assert result.exit_code == 0, result.output
     report = json.loads((run / "bench" / "bench.json").read_text())
     by_variant = {row["variant"]: row for row in report["latency"]}
-    assert set(by_variant) == {"int8", "fp32"}  # the rejected file is not timed
+    assert set(by_variant) == {"int8", "fp32", "fp16 (rejected)"}
     assert by_variant["int8"]["accuracy"] == 0.8
     assert by_variant["int8"]["drift_pp"] == 1.0
     assert "| food | int8 | 1 |" in result.output and "| 80.0 | 1.0 |" in result.output
@@ -198,7 +198,12 @@ def test_run_all_writes_one_report(shared_data: Path, tmp_path: Path) -> None:
     assert run_all.main(arguments) == 0
     report = json.loads((tmp_path / "results" / "results.json").read_text())
     models = [(row["model"], row["variant"]) for row in report["latency"]]
-    assert models == [("food", "fp32"), ("food", "int8"), ("mobilenet_v1_0.25_128_quant", "tflite")]
+    assert models == [
+        ("food", "fp16 (rejected)"),
+        ("food", "fp32"),
+        ("food", "int8"),
+        ("mobilenet_v1_0.25_128_quant", "tflite"),
+    ]
     assert "client_overhead" not in report and "Latency:" in report["notes"][0]
     assert report["latency_check"]["plain_loop_median_ms"] > 0 and "Check:" in report["notes"][1]
     for name in ("results.md", "latency.png", "accuracy_latency.png"):
