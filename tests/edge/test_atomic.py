@@ -24,3 +24,12 @@ def test_atomic_write_replaces_and_creates_parents(tmp_path):
 def test_labels_round_trip(tmp_path):
     path = write_labels(tmp_path / "labels.txt", ["apple pie", "baklava"])
     assert read_labels(path) == ["apple pie", "baklava"]
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    import os
+
+    reference = tmp_path / "plain.txt"
+    reference.write_text("x")
+    written = atomic_write_text(tmp_path / "atomic.txt", "x")
+    assert os.stat(written).st_mode == os.stat(reference).st_mode
