@@ -1,3 +1,5 @@
+import os
+
 import pytest
 
 from tledge.edge.atomic import atomic_path, atomic_write_text
@@ -27,8 +29,6 @@ def test_labels_round_trip(tmp_path):
 
 
 def test_written_files_get_the_usual_permissions(tmp_path):
-    import os
-
     reference = tmp_path / "plain.txt"
     reference.write_text("x")
     written = atomic_write_text(tmp_path / "atomic.txt", "x")
