@@ -20,7 +20,7 @@ from tledge.exporter.export import ExportOptions, ExportResult, export_model
 from tledge.trainer.backbones import build_base, get_backbone
 from tledge.trainer.config import TrainConfig
 from tledge.trainer.synthetic import generate_dataset
-from tledge.trainer.train import TrainResult, train
+from tledge.trainer.training import TrainResult, train
 
 IMAGE_SIZE = (96, 96)
 ALPHA = 0.35

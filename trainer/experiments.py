@@ -269,7 +269,7 @@ def run_plan(
         >>> outcomes = run_plan(load_plan("plan.toml"), log=print)
         >>> print(format_table(compare_runs([o.path for o in outcomes])))
     """
-    from tledge.trainer.train import train
+    from tledge.trainer.training import train
 
     log = log or (lambda message: None)
     selected = _select(plan, only)

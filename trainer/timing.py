@@ -18,7 +18,7 @@ from tledge.trainer.data import image_dataset, load_splits
 from tledge.trainer.features import copy_head, feature_dataset, head_model, pooled_features
 from tledge.trainer.phases import FEATURE_EXTRACTION, PhasePlan, compile_for
 from tledge.trainer.precision import dtype_policy
-from tledge.trainer.train import Log, build_model, resolve_config
+from tledge.trainer.training import Log, build_model, resolve_config
 
 
 @dataclass(frozen=True)

@@ -118,7 +118,7 @@ def test_overrides_are_toml_values_or_strings():
 
 
 def fake_train(calls: list[str]):
-    """Stands in for `tledge.trainer.train.train`: writes a finished run folder."""
+    """Stands in for `tledge.trainer.training.train`: writes a finished run folder."""
 
     def train(config, log=None, verbose=0):
         calls.append(config.name)
@@ -132,9 +132,9 @@ def fake_train(calls: list[str]):
     return train
 
 
-@pytest.mark.slow  # imports TensorFlow through tledge.trainer.train
+@pytest.mark.slow  # imports TensorFlow through tledge.trainer.training
 def test_finished_runs_are_skipped_and_changed_settings_reported(tmp_path: Path, monkeypatch):
-    import tledge.trainer.train as train_module
+    import tledge.trainer.training as train_module
 
     calls: list[str] = []
     monkeypatch.setattr(train_module, "train", fake_train(calls))

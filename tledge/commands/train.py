@@ -115,7 +115,7 @@ def train(quiet: bool, image_size: tuple[int, int] | None, **options) -> None:
     Example:
       tledge train --data photos/train --test photos/test --backbone mobilenetv2
     """
-    from tledge.trainer.train import train as run_training
+    from tledge.trainer.training import train as run_training
 
     config = TrainConfig(image_size=tuple(image_size) if image_size else None, **options)
     result = run_training(

@@ -16,7 +16,7 @@ import pytest
 
 from tledge.exporter.run_folder import RunFolder
 from tledge.trainer.config import TrainConfig
-from tledge.trainer.train import train
+from tledge.trainer.training import train
 
 pytestmark = pytest.mark.slow
 
