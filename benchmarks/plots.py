@@ -12,6 +12,16 @@ from tledge.edge.atomic import atomic_path
 STAGE_COLORS = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860")
 
 
+def plots_available() -> bool:
+    """True when matplotlib is installed (it is not part of the edge install)."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("matplotlib") is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def _pyplot():
     import matplotlib
 

@@ -52,7 +52,10 @@ class Variant:
 
 def tensorflow_installed() -> bool:
     """True when TensorFlow can be imported (checked without importing it)."""
-    return importlib.util.find_spec("tensorflow") is not None
+    try:
+        return importlib.util.find_spec("tensorflow") is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def find_variants(

@@ -59,7 +59,7 @@ def bench(
     Example: tledge bench runs/food --threads 1,2 --runs 100
     """
     from tledge.benchmarks.latency import measure_latency, parse_threads
-    from tledge.benchmarks.plots import accuracy_latency_plot, latency_plot
+    from tledge.benchmarks.plots import accuracy_latency_plot, latency_plot, plots_available
     from tledge.benchmarks.report import build_report, latency_table, write_report
     from tledge.benchmarks.variants import find_variants, tensorflow_installed
 
@@ -68,6 +68,8 @@ def bench(
     notes = []
     if keras and not tensorflow_installed() and any(t.is_dir() for t in targets):
         notes.append("TensorFlow is not installed here: the Keras model was not timed.")
+    if not plots_available():
+        notes.append("matplotlib is not installed here: no plots (pip install matplotlib).")
     for note in notes:
         click.echo(note, err=True)
 
@@ -78,10 +80,11 @@ def bench(
     report = build_report(_command_line(), notes=notes, latency=results)
     folder = output or _default_output(targets)
     written = write_report(report, folder, "bench")
-    written.append(latency_plot(report["latency"], folder / "latency.png"))
-    scatter = accuracy_latency_plot(report["latency"], folder / "accuracy_latency.png")
-    if scatter is not None:
-        written.append(scatter)
+    if plots_available():
+        written.append(latency_plot(report["latency"], folder / "latency.png"))
+        scatter = accuracy_latency_plot(report["latency"], folder / "accuracy_latency.png")
+        if scatter is not None:
+            written.append(scatter)
     click.echo(latency_table(report["latency"]))
     click.echo("Wrote " + ", ".join(str(path) for path in written), err=True)
 
