@@ -15,12 +15,13 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
-from tledge.edge.classifier import Classifier, Timings, rank
+from tledge.edge.classifier import Classification, Classifier, Timings, rank
 from tledge.edge.errors import TledgeError
 from tledge.edge.outputs import AnnotatedVideoWriter, JsonlWriter
 from tledge.edge.overlay import draw_overlay
@@ -155,18 +156,19 @@ def run_edge(
         if server is not None and on_serve is not None:
             on_serve(server.url)
         stack.enter_context(_stop_on_signals(stop))
+        ahead = stack.enter_context(_ClassifyAhead(classifier, source, options.max_frames))
         started = time.monotonic()
         while not stop.is_set():
             if options.max_frames is not None and frames >= options.max_frames:
                 reason = "max-frames"
                 break
-            frame = source.read(timeout=READ_TIMEOUT_S)
-            if frame is None:
-                if source.finished:
+            # The classifier already works on the next frame while this one is handled.
+            done = ahead.next(timeout=READ_TIMEOUT_S)
+            if done is None:
+                if ahead.finished:
                     break
                 continue
-            # Ranking waits for smoothing, so the classifier itself ranks nothing.
-            result = classifier.classify(frame.image, top_k=0)
+            frame, result = done
             scores = smoother.update(result.scores)
             top_k = rank(scores, classifier.labels, options.top_k, options.threshold)
             fps = meter.tick()
@@ -261,6 +263,77 @@ def _open_outputs(
         window = _Window()
         stack.callback(window.close)
     return jsonl, video, server, window
+
+
+class _ClassifyAhead:
+    """Classifies one frame in a worker thread while the caller handles the one before.
+
+    `next` waits for the frame in flight, hands the worker the next frame, and returns
+    the finished one, so `invoke()` runs while the caller draws and writes outputs.
+    TFLite's `invoke()` and OpenCV release the GIL, so the two really overlap. File
+    frames are read ahead (decoding overlaps classification too) and all classified in
+    order; a live source is read only once the worker is free, so it gets the newest
+    frame and a result is never older than the one frame in flight.
+
+    Args:
+        classifier: Used by the worker thread only.
+        source: Frames to classify.
+        limit: Classify at most this many frames; None for no limit.
+    """
+
+    def __init__(self, classifier: Classifier, source: Source, limit: int | None) -> None:
+        self._classifier = classifier
+        self._source = source
+        self._left = limit
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="classify")
+        self._in_flight: tuple[Frame, Future[Classification]] | None = None
+        self._read_ahead: Frame | None = None
+
+    @property
+    def finished(self) -> bool:
+        """True once every frame that will be classified has been returned."""
+        idle = self._in_flight is None and self._read_ahead is None
+        return idle and (self._left == 0 or self._source.finished)
+
+    def next(self, timeout: float) -> tuple[Frame, Classification] | None:
+        """Return the next (frame, classification); None when no frame came within `timeout`."""
+        if self._in_flight is None:
+            self._start(self._read(timeout))
+            if self._in_flight is None:
+                return None
+        if not self._source.is_live and self._read_ahead is None:
+            self._read_ahead = self._read(timeout)
+        frame, future = self._in_flight
+        result = future.result()
+        self._in_flight = None
+        if self._source.is_live:
+            self._start(self._read(timeout=0.0))
+        else:
+            self._start(self._read_ahead)
+            self._read_ahead = None
+        return frame, result
+
+    def close(self) -> None:
+        """Wait for the frame in flight (its result is dropped) and stop the worker."""
+        self._worker.shutdown(wait=True)
+
+    def __enter__(self) -> _ClassifyAhead:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _read(self, timeout: float) -> Frame | None:
+        return self._source.read(timeout=timeout) if self._left != 0 else None
+
+    def _start(self, frame: Frame | None) -> None:
+        if frame is None:
+            return
+        # Ranking waits for smoothing, so the classifier itself ranks nothing.
+        future = self._worker.submit(self._classifier.classify, frame.image, top_k=0)
+        self._in_flight = (frame, future)
+        if self._left is not None:
+            self._left -= 1
 
 
 class _Window:

@@ -121,6 +121,43 @@ def test_live_source_results_are_at_most_one_frame_old(color_model):
     assert summary.dropped > 20  # ~6 camera frames per 30 ms inference were skipped
 
 
+def test_next_frame_is_classified_while_the_previous_one_is_drawn(
+    color_model, tmp_path, monkeypatch
+):
+    """The drawer of frame N waits for classify(N + 1) to start: only a pipelined loop gets it."""
+    from tledge.edge import app
+
+    classifier = Classifier(color_model, labels=LABELS)
+    real_classify, real_draw = classifier.classify, app.draw_overlay
+    classify_calls = threading.Semaphore(0)
+    overlapped = []
+
+    def classify(image, top_k=5, threshold=0.0):
+        classify_calls.release()
+        return real_classify(image, top_k, threshold)
+
+    def draw_slowly(image, top_k, inference_ms, fps):
+        # Drawing frame N consumes the start of classify(N); classify(N + 1) must follow.
+        classify_calls.acquire()
+        if len(overlapped) < 5:
+            next_started = classify_calls.acquire(timeout=2.0)
+            overlapped.append(next_started)
+            if next_started:
+                classify_calls.release()
+        return real_draw(image, top_k, inference_ms, fps)
+
+    classifier.classify = classify
+    monkeypatch.setattr(app, "draw_overlay", draw_slowly)
+    video = write_video(tmp_path / "in.avi", color_frames(6))
+    options = EdgeOptions(jsonl=str(tmp_path / "o.jsonl"), save=str(tmp_path / "o.mp4"))
+    summary = run_edge(classifier, open_source(str(video)), options)
+    assert overlapped == [True] * 5
+    assert summary.frames == 6 and summary.stop_reason == "end"
+    records = read_jsonl(tmp_path / "o.jsonl")
+    assert [r["frame"] for r in records] == list(range(6))
+    assert [r["top_k"][0]["label"] for r in records] == [LABELS[i % 3] for i in range(6)]
+
+
 class _InterpreterWithInvoke:
     def __init__(self, interpreter, invoke):
         self._interpreter, self.invoke = interpreter, invoke
