@@ -184,40 +184,18 @@ class Classifier:
     def preprocess(self, image: np.ndarray, is_bgr: bool = True) -> np.ndarray:
         """Fill and return the model input buffer (1xHxWx3, the model's dtype) for `image`.
 
-        The returned array is reused by the next call; copy it to keep it.
+        The returned array is reused by the next call; copy it to keep it. `classify`
+        does not use it: it writes the same values straight into the interpreter's input.
         """
-        image = _as_three_channels(image, is_bgr)
-        contract = self.contract
-        if contract.resize == "center_crop":
-            image = _center_crop(image, contract.crop_fraction)
-        swap = is_bgr != (contract.color_order == "BGR")
-        target = self._input_image if self._pass_through else self._ordered
-        if image.shape[:2] != contract.input_size:
-            height, width = contract.input_size
-            into = self._resized if swap else target
-            image = cv2.resize(image, (width, height), dst=into, interpolation=self._flag)
-        if swap:
-            cv2.cvtColor(image, cv2.COLOR_BGR2RGB, dst=target)
-        elif image is not target:
-            np.copyto(target, image)
-        if self._flip_sign_bit:
-            np.bitwise_xor(self._ordered, 0x80, out=self._input_image.view(np.uint8))
-        elif not self._pass_through:
-            np.multiply(self._ordered, self._gain, out=self._work)
-            np.add(self._work, self._offset, out=self._work)
-            if self._integer_input:
-                np.rint(self._work, out=self._work)
-                np.clip(self._work, self._low, self._high, out=self._work)
-            np.copyto(self._input_image, self._work, casting="unsafe")
+        self._fill_input(image, is_bgr, self._input_image)
         return self._input_tensor
 
     def scores_from_output(self, raw: np.ndarray) -> np.ndarray:
         """Turn the raw output tensor into a float32 probability vector (new array)."""
-        quantization = self.contract.output_quantization
-        scores = raw.reshape(-1).astype(np.float32)
-        if quantization.is_quantized:
-            scores -= quantization.zero_point
-            scores *= quantization.scale
+        if self._dequantize_table is not None:
+            scores = self._dequantize_table[raw.reshape(-1)]
+        else:
+            scores = raw.reshape(-1).astype(np.float32)
         if self.contract.output_kind == "logits":
             scores -= scores.max()
             np.exp(scores, out=scores)
@@ -228,12 +206,16 @@ class Classifier:
         self, image: np.ndarray, top_k: int, threshold: float, is_bgr: bool
     ) -> Classification:
         start = time.perf_counter()
-        self.interpreter.set_tensor(self._input["index"], self.preprocess(image, is_bgr))
+        # A view of the interpreter's own input buffer saves the set_tensor copy; it must
+        # be gone before invoke(), which refuses to run while numpy still points inside.
+        model_input = self._input_view()
+        self._fill_input(image, is_bgr, model_input[0])
+        del model_input
         invoke_start = time.perf_counter()
         self.interpreter.invoke()
         invoke_end = time.perf_counter()
         scores = self.scores_from_output(self.interpreter.get_tensor(self._output["index"]))
-        top = rank(scores, self.labels, top_k, threshold)
+        top = rank(scores, self.labels, top_k, threshold) if top_k > 0 else ()
         end = time.perf_counter()
         timings = Timings(
             (invoke_start - start) * 1e3,
@@ -242,10 +224,39 @@ class Classifier:
         )
         return Classification(top, scores, timings)
 
+    def _fill_input(self, image: np.ndarray, is_bgr: bool, target: np.ndarray) -> None:
+        """Write the model input for `image` into `target` (HxWx3, the model's dtype)."""
+        image = _as_three_channels(image, is_bgr)
+        contract = self.contract
+        if contract.resize == "center_crop":
+            image = _center_crop(image, contract.crop_fraction)
+        swap = is_bgr != (contract.color_order == "BGR")
+        # Each step writes where the next one reads; pass-through models end in `target`
+        # after at most one resize and one channel swap, with no extra copy.
+        ordered = target if self._pass_through else self._ordered
+        if image.shape[:2] != contract.input_size:
+            height, width = contract.input_size
+            into = self._resized if swap else ordered
+            image = cv2.resize(image, (width, height), dst=into, interpolation=self._flag)
+        if swap:
+            cv2.cvtColor(image, cv2.COLOR_BGR2RGB, dst=ordered)
+        elif image is not ordered:
+            np.copyto(ordered, image)
+        if self._flip_sign_bit:
+            np.bitwise_xor(self._ordered, 0x80, out=target.view(np.uint8))
+        elif not self._pass_through:
+            np.multiply(self._ordered, self._gain, out=self._work)
+            np.add(self._work, self._offset, out=self._work)
+            if self._integer_input:
+                np.rint(self._work, out=self._work)
+                np.clip(self._work, self._low, self._high, out=self._work)
+            np.copyto(target, self._work, casting="unsafe")
+
     def _prepare_buffers(self) -> None:
         """Allocate the per-frame buffers once and choose the cheapest exact input path."""
         height, width = self.contract.input_size
         dtype = np.dtype(self._input["dtype"])
+        self._input_view = self.interpreter.tensor(self._input["index"])
         self._input_tensor = np.zeros((1, height, width, 3), dtype=dtype)
         self._input_image = self._input_tensor[0]
         self._resized = np.empty((height, width, 3), dtype=np.uint8)
@@ -271,6 +282,7 @@ class Classifier:
         # identity (or a shift by -128 for int8), so pixels are copied instead of computed.
         self._pass_through = dtype == np.uint8 and _max_error(gain, offset, 0.0) < 0.5
         self._flip_sign_bit = dtype == np.int8 and _max_error(gain, offset, -128.0) < 0.5
+        self._dequantize_table = _dequantize_table(self.contract.output_quantization)
 
 
 def derive_contract(interpreter: Any, labels: Sequence[str] | None = None) -> ModelContract:
@@ -410,6 +422,21 @@ def _max_error(gain: np.ndarray, offset: np.ndarray, shift: float) -> float:
     at_zero = np.abs(offset - shift)
     at_top = np.abs(gain * 255.0 + offset - (255.0 + shift))
     return float(max(at_zero.max(), at_top.max()))
+
+
+def _dequantize_table(quantization: Quantization) -> np.ndarray | None:
+    """float32 value of every 8-bit output code, indexed by the code's unsigned byte.
+
+    Indexing it is one numpy call per frame and gives exactly the values of
+    `(code - zero_point) * scale` computed in float32. None for other outputs.
+    """
+    if not quantization.is_quantized or quantization.dtype not in ("uint8", "int8"):
+        return None
+    codes = np.arange(256, dtype=np.uint8).view(np.dtype(quantization.dtype))
+    table = codes.astype(np.float32)
+    table -= quantization.zero_point
+    table *= quantization.scale
+    return table
 
 
 def _center_crop(image: np.ndarray, fraction: float) -> np.ndarray:

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from tledge.edge.classifier import Classifier, rank
-from tledge.edge.contract import ModelContract
+from tledge.edge.contract import ModelContract, Quantization
 from tledge.edge.errors import TledgeError
 
 LABELS = ["red", "green", "blue"]
@@ -113,6 +113,47 @@ def test_input_buffer_is_reused_between_frames(color_model):
     second = classifier.preprocess(bgr(0, 255, 0, shape=(20, 30)))
     assert first is second
     assert second.dtype == np.float32 and second.shape == (1, 8, 8, 3)
+
+
+@pytest.mark.parametrize(
+    ("dtype", "scale", "zero_point", "color_order"),
+    [("float32", None, None, "RGB"), ("uint8", None, None, "BGR"), ("int8", 1 / 128, 0, "RGB")],
+)
+def test_classify_writes_the_interpreter_input_exactly_like_preprocess(
+    make_model, dtype, scale, zero_point, color_order
+):
+    contract = ModelContract(
+        tuple(LABELS), (8, 8), color_order=color_order, resize="center_crop", crop_fraction=0.9
+    )
+    path = make_model(dtype=dtype, scale=scale, zero_point=zero_point, contract=contract)
+    classifier = Classifier(path)
+    interpreter, details = classifier.interpreter, classifier.interpreter.get_input_details()[0]
+    rng = np.random.default_rng(0)
+    for shape in ((30, 40), (8, 8), (9, 9)):
+        frame = rng.integers(0, 256, size=(*shape, 3), dtype=np.uint8)
+        scores = classifier.classify(frame).scores
+        fed = interpreter.get_tensor(details["index"])
+        np.testing.assert_array_equal(fed, classifier.preprocess(frame))
+        interpreter.set_tensor(details["index"], classifier.preprocess(frame))
+        interpreter.invoke()
+        output = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+        np.testing.assert_array_equal(scores, classifier.scores_from_output(output))
+
+
+@pytest.mark.parametrize(("dtype", "scale", "zero_point"), [("uint8", 0.07, 3), ("int8", 0.02, -5)])
+def test_quantized_outputs_dequantize_to_the_exact_float32_values(
+    make_model, dtype, scale, zero_point
+):
+    quantization = Quantization(dtype, scale, zero_point)
+    contract = ModelContract(("a", "b", "c"), (8, 8), output_quantization=quantization)
+    classifier = Classifier(make_model(contract=contract))
+    codes = np.arange(256, dtype=np.uint8).view(dtype).reshape(1, -1)
+    expected = codes.reshape(-1).astype(np.float32)
+    expected -= zero_point
+    expected *= scale
+    scores = classifier.scores_from_output(codes)
+    assert scores.dtype == np.float32
+    np.testing.assert_array_equal(scores, expected)
 
 
 def test_labels_file_and_count_mismatch(color_model, tmp_path):
