@@ -41,6 +41,8 @@ PLAIN_FLOAT_STD = 127.5
 # TFLite quantizes a softmax output with scale 1/256 (zero point 0 for uint8, -128 for
 # int8); a quantized output with other parameters holds logits.
 SOFTMAX_SCALE = 1.0 / 256.0
+# `rank` sorts up to this many scores in plain Python, more with numpy.
+PYTHON_RANK_MAX = 64
 
 
 @dataclass(frozen=True)
@@ -92,10 +94,18 @@ def rank(
         (('b', 0.7...), ('c', 0.2...))
     """
     count = min(max(top_k, 0), scores.size)
-    # A stable sort is fast on quantized scores (mostly exact ties at 0), where
-    # argpartition degrades, and breaks ties by label order.
-    best = np.argsort(-scores, kind="stable")[:count]
-    return tuple((labels[i], float(scores[i])) for i in best if scores[i] >= threshold)
+    if count == 0:
+        return ()
+    values = scores.tolist()
+    if len(values) <= PYTHON_RANK_MAX:
+        # A few numpy calls cost more than sorting ten floats in Python. `sorted` is
+        # stable with reverse=True too, so ties keep label order as below.
+        best = sorted(range(len(values)), key=values.__getitem__, reverse=True)[:count]
+    else:
+        # A stable sort is fast on quantized scores (mostly exact ties at 0), where
+        # argpartition degrades, and breaks ties by label order.
+        best = np.argsort(-scores, kind="stable")[:count].tolist()
+    return tuple((labels[i], values[i]) for i in best if values[i] >= threshold)
 
 
 class Classifier:
@@ -215,7 +225,7 @@ class Classifier:
         self.interpreter.invoke()
         invoke_end = time.perf_counter()
         scores = self.scores_from_output(self.interpreter.get_tensor(self._output["index"]))
-        top = rank(scores, self.labels, top_k, threshold) if top_k > 0 else ()
+        top = rank(scores, self.labels, top_k, threshold)
         end = time.perf_counter()
         timings = Timings(
             (invoke_start - start) * 1e3,

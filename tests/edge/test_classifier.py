@@ -198,6 +198,17 @@ def test_rank_orders_by_score_breaks_ties_by_label_order_and_applies_threshold()
     assert rank(scores, labels, 0) == ()
 
 
+@pytest.mark.parametrize("size", [10, 1001])
+def test_rank_gives_the_same_answer_for_few_and_many_classes(size):
+    # Quantized scores: many exact ties, which must keep label order on both sort paths.
+    scores = (np.random.default_rng(size).integers(0, 6, size) / 8).astype(np.float32)
+    labels = [f"c{i}" for i in range(size)]
+    expected = [(labels[i], float(scores[i])) for i in np.argsort(-scores, kind="stable")[:7]]
+    assert rank(scores, labels, 7) == tuple(expected)
+    assert rank(scores, labels, 7, threshold=0.5) == tuple(p for p in expected if p[1] >= 0.5)
+    assert all(type(score) is float for _, score in rank(scores, labels, 3))
+
+
 @pytest.mark.integration
 @pytest.mark.parametrize(("image", "expected"), [("parrot", "macaw"), ("hot_dog", "hotdog")])
 def test_published_imagenet_model_recognizes_sanity_images(shared_data, image, expected):
