@@ -1,5 +1,8 @@
 """The edge client's run loop: read a frame, classify, smooth, draw, hand to the outputs.
 
+Classification runs one frame ahead in a worker thread (`_ClassifyAhead`), so `invoke()`
+of frame N+1 overlaps the smoothing, drawing and outputs of frame N.
+
 `run_edge` is what `tledge edge` calls; the outputs (JSON lines, video file, web view,
 window) are opened from `EdgeOptions` and all closed, finalized, however the loop ends:
 end of file, `--max-frames`, Ctrl-C / SIGTERM, or `q` in the window.
@@ -134,7 +137,7 @@ def run_edge(
     thread end the loop after the current frame; every output is then finalized.
 
     Args:
-        classifier: The model.
+        classifier: The model; a worker thread calls it, so leave it alone while this runs.
         source: Frames to classify; closed at the end.
         options: Outputs and per-frame settings.
         stop: Set it to stop the loop from another thread.
