@@ -107,6 +107,21 @@ def test_image_dataset_resizes_whole_image_bilinear(tmp_path: Path) -> None:
     assert np.abs(images[0].numpy() - reference).mean() < 2.0
 
 
+def test_training_pixels_match_what_the_edge_client_reads(tmp_path: Path) -> None:
+    from tledge.edge.images import read_rgb, resize_image
+
+    generate_dataset(tmp_path / "data", per_class=4, size=48, classes=("circle", "square"))
+    splits = _load(tmp_path / "data", tmp_path, val_split=0.25)
+    for size in ((48, 48), (32, 40)):
+        batch = next(iter(image_dataset(splits.train, 2, size, batch_size=6)))[0].numpy()
+        for image, path in zip(batch, splits.train.paths, strict=True):
+            edge = resize_image(read_rgb(path), size).astype(np.float32)
+            # Same JPEG decoder settings: identical pixels at model size; after a
+            # resize only the rounding of OpenCV's fixed-point bilinear differs.
+            tolerance = 0 if size == (48, 48) else 1
+            assert np.abs(image - edge).max() <= tolerance, (path, size)
+
+
 def test_shuffle_is_seeded_and_changes_each_epoch(tiny_dataset: Path, tmp_path: Path) -> None:
     splits = _load(tiny_dataset / "train", tmp_path)
 
