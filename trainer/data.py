@@ -138,6 +138,11 @@ def _select(split: Split, mask: Sequence[bool]) -> Split:
     return Split(tuple(split.paths[i] for i in kept), tuple(split.labels[i] for i in kept))
 
 
+# Version of how image_dataset turns files into pixels; cached features depend on it, so
+# bump it whenever decoding or resizing changes.
+PIXEL_PIPELINE_VERSION = 2
+
+
 def image_dataset(
     split: Split,
     num_classes: int,

@@ -3,8 +3,9 @@
 With the backbone frozen and no augmentation, every epoch would push the same images
 through the same backbone. Instead the pooled features are computed once, cached on disk
 under a key of (files, sizes, modification times, backbone, weights, image size,
-precision), and only the small head is trained on them. The head's weights are then
-copied into the full model, so the result is the same backbone + head model.
+precision, pixel pipeline version), and only the small head is trained on them. The
+head's weights are then copied into the full model, so the result is the same backbone +
+head model.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from tledge.edge.atomic import atomic_path
-from tledge.trainer.data import Split, image_dataset
+from tledge.trainer.data import PIXEL_PIPELINE_VERSION, Split, image_dataset
 from tledge.trainer.model import CLASSIFIER_NAME, classifier_head
 
 HEAD_INPUT_LAYER = "head_dropout"
@@ -37,7 +38,14 @@ def feature_cache_key(split: Split, model_key: dict) -> str:
     if weights not in ("imagenet", "none") and Path(weights).is_file():
         stat = Path(weights).stat()
         model_key = {**model_key, "weights_file": [stat.st_size, stat.st_mtime_ns]}
-    text = json.dumps({"files": files, "labels": list(split.labels), "model": model_key})
+    text = json.dumps(
+        {
+            "files": files,
+            "labels": list(split.labels),
+            "model": model_key,
+            "pixels": PIXEL_PIPELINE_VERSION,
+        }
+    )
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]
 
 
