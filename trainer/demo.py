@@ -37,7 +37,9 @@ class DemoResult:
         training: The trained run.
         export: The exported TFLite variants and their drift numbers.
         weights: "imagenet" or "none", whichever the demo could use.
-        edge_accuracy: Top-1 accuracy of the int8 model on the test images, measured
+        edge_model: The int8 file the edge client ran (`model_int8.rejected.tflite` when
+            the drift gate rejected it).
+        edge_accuracy: Top-1 accuracy of that model on the test images, measured
             through the edge client.
         edge_invoke_ms: Mean interpreter time per image in the edge client.
         seconds: Wall time of the whole demo.
@@ -47,6 +49,7 @@ class DemoResult:
     training: TrainResult
     export: ExportResult
     weights: str
+    edge_model: Path
     edge_accuracy: float
     edge_invoke_ms: float
     seconds: float
@@ -65,7 +68,7 @@ def run_demo(
     folder: str | os.PathLike,
     images_per_class: int = 60,
     epochs: int = 5,
-    fine_tune_epochs: int = 5,
+    fine_tune_epochs: int = 10,
     log: Log | None = None,
 ) -> DemoResult:
     """Run generate -> train -> export -> edge classify in `folder` and return the results.
@@ -135,6 +138,7 @@ def run_demo(
         training=training,
         export=exported,
         weights=weights,
+        edge_model=int8.path,
         edge_accuracy=correct / count,
         edge_invoke_ms=invoke_ms / count,
         seconds=time.perf_counter() - started,

@@ -37,3 +37,5 @@ def test_demo_trains_exports_and_classifies_end_to_end(tmp_path):
     int8_line = next(line for line in result.output.splitlines() if "int8 tflite" in line)
     edge_line = next(line for line in result.output.splitlines() if "edge client" in line)
     assert int8_line.split()[2] == edge_line.split()[2]
+    next_line = next(line for line in result.output.splitlines() if line.startswith("next:"))
+    assert next_line.split()[3] == str(int8)

@@ -17,7 +17,7 @@ import click
 )
 @click.option("--images-per-class", type=click.IntRange(8), default=60, show_default=True)
 @click.option("--epochs", type=click.IntRange(1), default=5, show_default=True)
-@click.option("--fine-tune-epochs", type=click.IntRange(0), default=5, show_default=True)
+@click.option("--fine-tune-epochs", type=click.IntRange(0), default=10, show_default=True)
 def demo(output: Path, images_per_class: int, epochs: int, fine_tune_epochs: int) -> None:
     """Run the whole pipeline on a small generated dataset (a few minutes on 2 CPU cores).
 
@@ -59,6 +59,6 @@ def demo(output: Path, images_per_class: int, epochs: int, fine_tune_epochs: int
     )
     click.echo(f"total time:       {result.seconds:.0f} s")
     click.echo(
-        f"next: tledge edge {result.export.export_dir / 'model_int8.tflite'} "
+        f"next: tledge edge {result.edge_model} "
         f"--source {result.data / 'test' / 'circle'} --no-display --jsonl -"
     )
