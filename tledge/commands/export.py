@@ -195,6 +195,7 @@ def format_table(result: Any) -> str:
 
 
 def _size(size_bytes: int) -> str:
-    if size_bytes >= 1 << 20:
-        return f"{size_bytes / (1 << 20):.2f} MB"
-    return f"{size_bytes / 1024:.1f} kB"
+    # Decimal units, as `tledge bench` and the README report sizes.
+    if size_bytes >= 1_000_000:
+        return f"{size_bytes / 1e6:.2f} MB"
+    return f"{size_bytes / 1e3:.1f} kB"
