@@ -3,9 +3,7 @@
 Built from the trainer's own pieces (`build_classifier`, `image_dataset`,
 `pooled_features`, `head_model`, `copy_head`). Both start from the same seed, the same
 model (backbone frozen, BatchNorm in inference mode) and the same training images; neither
-validates during training, and test accuracy is measured afterwards, untimed. (The
-trainer's `time_frozen_phase` is not used: its cached time includes extracting the
-validation features while its naive time includes no validation at all.)
+validates during training, and test accuracy is measured afterwards, untimed.
 
 - naive: `model.fit` on the images for N epochs; every epoch pushes every image
   through the frozen backbone again.

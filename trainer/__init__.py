@@ -19,7 +19,6 @@ _EXPORTS = {
     "run_name": "tledge.trainer.runs",
     "BACKBONES": "tledge.trainer.backbones",
     "get_backbone": "tledge.trainer.backbones",
-    "time_frozen_phase": "tledge.trainer.timing",
     "run_demo": "tledge.trainer.demo",
     "generate_dataset": "tledge.trainer.synthetic",
     "LoadedModel": "tledge.trainer.prediction",
