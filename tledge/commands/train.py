@@ -6,7 +6,7 @@ import dataclasses
 
 import click
 
-from tledge.trainer.config import TrainConfig
+from tledge.trainer.config import LR_SCHEDULES, PRECISIONS, TrainConfig
 
 # The library's defaults, so the command and `train(TrainConfig(...))` never disagree.
 DEFAULTS = {
@@ -78,14 +78,14 @@ DEFAULTS_NOTE = "defaults chosen on the validation split of food_mnist10 (see RE
     "--precision",
     default=DEFAULTS["precision"],
     show_default=True,
-    type=click.Choice(["auto", "float32", "mixed_float16", "mixed_bfloat16"]),
+    type=click.Choice(PRECISIONS),
 )
 @click.option("--force-precision", is_flag=True, help="Allow mixed_float16 without a GPU.")
 @click.option(
     "--lr-schedule",
     default=DEFAULTS["lr_schedule"],
     show_default=True,
-    type=click.Choice(["constant", "cosine", "plateau"]),
+    type=click.Choice(LR_SCHEDULES),
 )
 @click.option(
     "--patience",
