@@ -3,7 +3,8 @@
 Only numpy, OpenCV and a TFLite runtime are imported here.
 
 - `classifier`: `Classifier` (frame in, top-k labels and timings out).
-- `sources`: cameras, Picamera2, video files, image folders, streams (`open_source`).
+- `sources`: live cameras and streams, video files, image folders (`open_source`).
+- `cameras`: the devices live sources read (OpenCV, Picamera2, a simulated camera).
 - `app`: the run loop behind `tledge edge` (`run_edge`).
 - `overlay`, `smoothing`, `outputs`, `server`: drawing, `--smooth`, `--jsonl`/`--save`,
   the `--serve` web view.

@@ -160,7 +160,7 @@ def _v4l2_check() -> Check:
 
 
 def _picamera2_check() -> Check:
-    from tledge.edge.sources import PICAMERA2_HELP, PICAMERA2_NUMPY_HELP
+    from tledge.edge.cameras import PICAMERA2_HELP, PICAMERA2_NUMPY_HELP
 
     if importlib.util.find_spec("picamera2") is None:
         is_pi = "raspberry pi" in _board_suffix().lower()

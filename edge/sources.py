@@ -1,4 +1,4 @@
-"""Frame sources: cameras, Picamera2, video files, image folders and network streams.
+"""Frame sources: live cameras and streams, video files and image folders.
 
 Every source has `read(timeout=None) -> Frame | None`, `close()`, `finished`, and works as
 a context manager and an iterator. Two kinds behave differently on purpose:
@@ -18,33 +18,28 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 import cv2
 import numpy as np
 
+from tledge.edge.cameras import (
+    PICAMERA2_SIZE,
+    STREAM_PREFIXES,
+    Camera,
+    OpenCVCamera,
+    Picamera2Camera,
+    SimulatedCamera,
+    close_quietly,
+    open_capture,
+)
 from tledge.edge.errors import TledgeError
 from tledge.edge.images import is_image_file, list_images
-
-STREAM_PREFIXES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
-PICAMERA2_HELP = (
-    "on Raspberry Pi OS run `sudo apt install python3-picamera2` and create the venv with "
-    "`python3 -m venv --system-site-packages` (see docs/raspberry-pi.md)"
-)
-PICAMERA2_NUMPY_HELP = (
-    "run `pip install --force-reinstall simplejpeg` in the venv (see docs/raspberry-pi.md)"
-)
-# Enough for 224-pixel models; larger frames only cost capture and resize time.
-PICAMERA2_SIZE = (640, 480)
-# Network streams must not block the capture thread forever when the server goes away.
-STREAM_TIMEOUT_MS = 5000
 
 
 @dataclass(frozen=True)
@@ -71,20 +66,6 @@ class Backoff:
 
     initial: float = 0.5
     maximum: float = 10.0
-
-
-class Camera(Protocol):
-    """What `LiveSource` reads: a device that blocks until its next image.
-
-    `grab` returns a BGR image, or None when the read failed (the source reopens the
-    camera) or when `finished` became True (a simulated camera out of frames).
-    """
-
-    finished: bool
-
-    def grab(self) -> np.ndarray | None: ...
-
-    def close(self) -> None: ...
 
 
 class Source:
@@ -130,7 +111,7 @@ class VideoFileSource(Source):
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.name = str(path)
-        self._capture = _open_capture(str(path))
+        self._capture = open_capture(str(path))
         if self._capture is None:
             raise TledgeError(f"--source {path}: cannot open as a video (unsupported or corrupt)")
         reported = self._capture.get(cv2.CAP_PROP_FPS)
@@ -229,7 +210,7 @@ class LiveSource(Source):
         TledgeError: when the first `open_camera()` fails.
 
     Example:
-        >>> source = LiveSource(lambda: SimulatedCamera("clip.mp4", fps=30), "clip")
+        >>> source = LiveSource(lambda: SimulatedCamera(images, fps=30), "clip")
     """
 
     is_live = True
@@ -318,12 +299,12 @@ class LiveSource(Source):
                 continue
             if camera.finished:
                 break
-            _close_quietly(camera)
+            close_quietly(camera)
             camera = None
             self._closed.wait(delay)
             delay = min(delay * 2, self._backoff.maximum)
         if camera is not None:
-            _close_quietly(camera)
+            close_quietly(camera)
         with self._changed:
             self._ended = True
             self._changed.notify_all()
@@ -350,133 +331,6 @@ class LiveSource(Source):
         return camera
 
 
-class OpenCVCamera:
-    """A USB/V4L2 camera (index or /dev/videoN) or network stream read with OpenCV.
-
-    Raises:
-        TledgeError: when the device or stream cannot be opened.
-    """
-
-    finished = False
-
-    def __init__(self, target: int | str) -> None:
-        self.target = target
-        self._capture = _open_capture(target)
-        if self._capture is None:
-            kind = (
-                "stream"
-                if isinstance(target, str) and target.startswith(STREAM_PREFIXES)
-                else "camera"
-            )
-            raise TledgeError(f"--source {target}: cannot open {kind} (check the device or URL)")
-        # Where the backend supports it, a 1-frame buffer lowers latency further.
-        self._capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)
-        reported = self._capture.get(cv2.CAP_PROP_FPS)
-        self.fps = float(reported) if reported and reported > 0 else None
-
-    def grab(self) -> np.ndarray | None:
-        """Block until the next frame; None when the read failed."""
-        ok, image = self._capture.read()
-        return image if ok else None
-
-    def close(self) -> None:
-        """Release the device."""
-        self._capture.release()
-
-
-class Picamera2Camera:
-    """The Raspberry Pi camera through Picamera2 (imported only when this is created).
-
-    Raises:
-        TledgeError: when picamera2 is not installed or the camera cannot start.
-    """
-
-    finished = False
-
-    def __init__(self, size: tuple[int, int] = PICAMERA2_SIZE) -> None:
-        try:
-            from picamera2 import Picamera2
-        except ImportError:
-            raise TledgeError(
-                f"--source picamera2: picamera2 is not installed; {PICAMERA2_HELP}"
-            ) from None
-        except ValueError as error:
-            # apt's simplejpeg is built for Debian's numpy 1.x; a venv with numpy 2 breaks it.
-            raise TledgeError(
-                f"--source picamera2: picamera2 failed to import ({error}); {PICAMERA2_NUMPY_HELP}"
-            ) from None
-        try:
-            self._camera = Picamera2()
-            # "RGB888" is stored B, G, R in memory: the order OpenCV uses.
-            config = self._camera.create_video_configuration(
-                main={"size": size, "format": "RGB888"}
-            )
-            self._camera.configure(config)
-            self._camera.start()
-        except Exception as error:  # libcamera raises many types
-            raise TledgeError(f"--source picamera2: camera did not start ({error})") from None
-        self.fps = None
-
-    def grab(self) -> np.ndarray | None:
-        """Block until the next frame."""
-        return self._camera.capture_array("main")
-
-    def close(self) -> None:
-        """Stop and release the camera."""
-        self._camera.stop()
-        self._camera.close()
-
-
-class SimulatedCamera:
-    """Plays frames at a fixed rate, like a camera: for tests and pipeline benchmarks.
-
-    `grab` sleeps until the next frame is due, so wrapped in a `LiveSource` it behaves
-    like a real camera producing `fps` frames per second whatever the consumer does.
-
-    Args:
-        frames: A video file, or a list of BGR images.
-        fps: Frames per second to produce.
-        loop: Start again after the last frame; otherwise `finished` becomes True.
-    """
-
-    def __init__(
-        self, frames: str | os.PathLike | Sequence[np.ndarray], fps: float, loop: bool = True
-    ) -> None:
-        if fps <= 0:
-            raise TledgeError(f"simulated camera: fps must be > 0, got {fps}")
-        self.fps = float(fps)
-        self.loop = loop
-        self.finished = False
-        if isinstance(frames, (str, os.PathLike)):
-            images = [frame.image for frame in VideoFileSource(frames)]
-        else:
-            images = list(frames)
-        if not images:
-            raise TledgeError("simulated camera: no frames to play")
-        self._images = images
-        self._position = 0
-        self._next_due = time.monotonic()
-
-    def grab(self) -> np.ndarray | None:
-        """Wait until the next frame is due and return a copy of it."""
-        if self._position >= len(self._images):
-            if not self.loop:
-                self.finished = True
-                return None
-            self._position = 0
-        delay = self._next_due - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-        # Schedule from the due time, not from now, so the rate does not drift.
-        self._next_due = max(self._next_due + 1.0 / self.fps, time.monotonic() - 1.0 / self.fps)
-        image = self._images[self._position].copy()
-        self._position += 1
-        return image
-
-    def close(self) -> None:
-        """Nothing to release."""
-
-
 def simulated_live_source(
     frames: str | os.PathLike | Sequence[np.ndarray],
     fps: float,
@@ -489,6 +343,8 @@ def simulated_live_source(
         >>> with simulated_live_source("clip.mp4", fps=60, loop=False) as source:
         ...     frames = list(source)  # only the frames that were newest when read
     """
+    if isinstance(frames, (str, os.PathLike)):
+        frames = [frame.image for frame in VideoFileSource(frames)]
     return LiveSource(lambda: SimulatedCamera(frames, fps, loop), name="simulated", backoff=backoff)
 
 
@@ -534,40 +390,3 @@ def _picamera2_size(spec: str) -> tuple[int, int]:
     if not (width.isdigit() and height.isdigit() and int(width) > 0 and int(height) > 0):
         raise TledgeError(f"--source {spec}: expected picamera2 or picamera2:WIDTHxHEIGHT")
     return int(width), int(height)
-
-
-def _open_capture(target: int | str) -> cv2.VideoCapture | None:
-    """Open an OpenCV capture quietly; None when it does not open."""
-    with _quiet_opencv():
-        if isinstance(target, str) and target.startswith(STREAM_PREFIXES):
-            timeouts = [
-                cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
-                STREAM_TIMEOUT_MS,
-                cv2.CAP_PROP_READ_TIMEOUT_MSEC,
-                STREAM_TIMEOUT_MS,
-            ]
-            capture = cv2.VideoCapture(target, cv2.CAP_FFMPEG, timeouts)
-        else:
-            capture = cv2.VideoCapture(target)
-    if not capture.isOpened():
-        capture.release()
-        return None
-    return capture
-
-
-@contextlib.contextmanager
-def _quiet_opencv() -> Iterator[None]:
-    # OpenCV logs every backend it tried when a capture fails to open; the caller turns
-    # the failure into one clear message instead.
-    logging = cv2.utils.logging
-    previous = logging.getLogLevel()
-    logging.setLogLevel(logging.LOG_LEVEL_SILENT)
-    try:
-        yield
-    finally:
-        logging.setLogLevel(previous)
-
-
-def _close_quietly(camera: Camera) -> None:
-    with contextlib.suppress(Exception):
-        camera.close()

@@ -9,12 +9,12 @@ import cv2
 import numpy as np
 import pytest
 
+from tledge.edge.cameras import SimulatedCamera
 from tledge.edge.errors import TledgeError
 from tledge.edge.sources import (
     Backoff,
     ImageFolderSource,
     LiveSource,
-    SimulatedCamera,
     VideoFileSource,
     open_source,
     simulated_live_source,
