@@ -149,9 +149,14 @@ def client_overhead_table(section: dict[str, Any]) -> str:
 
 
 def pipeline_table(section: dict[str, Any]) -> str:
-    """Markdown table of per-stage pipeline times, achieved FPS and FPS / (1/invoke)."""
+    """Markdown table of the pipeline: sequential loop per stage, then the `tledge edge` loop.
+
+    Stage, FPS and fraction columns are the sequential loop's; "edge loop" columns are
+    the real `tledge edge` loop's on the same kind of source ("-" where not run).
+    """
     stages = section["stages"]
     headers = ["source", "frames", *[f"{s} ms" for s in stages], "FPS", "1/invoke", "fraction"]
+    headers += ["edge loop FPS", "edge loop fraction"]
     body = [
         [
             row["source"],
@@ -160,6 +165,8 @@ def pipeline_table(section: dict[str, Any]) -> str:
             round(row["fps"], 1),
             round(row["invoke_fps"], 1),
             round(row["fps_fraction"], 3),
+            _maybe_round(row.get("edge_loop_fps"), 1),
+            _maybe_round(row.get("edge_loop_fraction"), 3),
         ]
         for row in section["rows"]
     ]

@@ -64,6 +64,11 @@ def test_pipeline_script(shared_data: Path, tmp_path: Path) -> None:
     assert video["source"] == "video file" and video["captured"] is None
     assert live["captured"] >= live["frames"] == 20
     assert live["stage_ms"]["encode"] == 0 < encoded["stage_ms"]["encode"]
+    # The real `tledge edge` loop ran on the video and the live camera, not with encoding;
+    # one interpreter cannot classify faster than 1/invoke, so its fraction stays <= 1.
+    for row in (video, live):
+        assert row["edge_loop_fps"] > 0 and 0 < row["edge_loop_fraction"] <= 1.05
+    assert encoded["edge_loop_fps"] is None and encoded["edge_loop_fraction"] is None
     for row in section["rows"]:
         assert row["fps"] == pytest.approx(row["frames"] / row["seconds"])
         assert row["fps_fraction"] == pytest.approx(row["fps"] / row["invoke_fps"])
@@ -71,4 +76,7 @@ def test_pipeline_script(shared_data: Path, tmp_path: Path) -> None:
         per_frame_ms = 1000 / row["fps"]
         assert 0.6 * per_frame_ms < sum(row["stage_ms"].values()) <= 1.05 * per_frame_ms
     assert (tmp_path / "stages.png").read_bytes().startswith(b"\x89PNG")
-    assert "| video file | 20 |" in (tmp_path / "pipeline.md").read_text()
+    markdown = (tmp_path / "pipeline.md").read_text()
+    assert "| video file | 20 |" in markdown
+    assert "| edge loop FPS | edge loop fraction |" in markdown
+    assert "real `tledge edge` loop" in markdown
