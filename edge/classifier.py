@@ -26,6 +26,7 @@ import numpy as np
 
 from tledge.edge.contract import ModelContract, Quantization, read_contract
 from tledge.edge.errors import TledgeError
+from tledge.edge.images import center_crop
 from tledge.edge.interpreter import open_interpreter
 from tledge.edge.labels import read_labels
 
@@ -239,7 +240,7 @@ class Classifier:
         image = _as_three_channels(image, is_bgr)
         contract = self.contract
         if contract.resize == "center_crop":
-            image = _center_crop(image, contract.crop_fraction)
+            image = center_crop(image, contract.crop_fraction)
         swap = is_bgr != (contract.color_order == "BGR")
         # Each step writes where the next one reads; pass-through models end in `target`
         # after at most one resize and one channel swap, with no extra copy.
@@ -447,13 +448,6 @@ def _dequantize_table(quantization: Quantization) -> np.ndarray | None:
     table -= quantization.zero_point
     table *= quantization.scale
     return table
-
-
-def _center_crop(image: np.ndarray, fraction: float) -> np.ndarray:
-    height, width = image.shape[:2]
-    side = max(1, round(min(height, width) * fraction))
-    top, left = (height - side) // 2, (width - side) // 2
-    return image[top : top + side, left : left + side]
 
 
 def _as_three_channels(image: np.ndarray, is_bgr: bool) -> np.ndarray:

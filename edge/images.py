@@ -114,6 +114,14 @@ def read_rgb(path: str | os.PathLike) -> np.ndarray:
     return decode_rgb(data, str(file))
 
 
+def center_crop(image: np.ndarray, fraction: float) -> np.ndarray:
+    """Return the centred square of `fraction` times the shorter side (a view, no copy)."""
+    height, width = image.shape[:2]
+    side = max(1, round(min(height, width) * fraction))
+    top, left = (height - side) // 2, (width - side) // 2
+    return image[top : top + side, left : left + side]
+
+
 def resize_image(
     image: np.ndarray,
     size: tuple[int, int],
@@ -132,10 +140,7 @@ def resize_image(
         interpolation: "bilinear" (matches `tf.image.resize` without antialias) or "area".
     """
     if method == "center_crop":
-        height, width = image.shape[:2]
-        side = max(1, round(min(height, width) * crop_fraction))
-        top, left = (height - side) // 2, (width - side) // 2
-        image = image[top : top + side, left : left + side]
+        image = center_crop(image, crop_fraction)
     flag = cv2.INTER_AREA if interpolation == "area" else cv2.INTER_LINEAR
     target_height, target_width = size
     if image.shape[:2] == (target_height, target_width):
