@@ -24,6 +24,7 @@ from tledge.edge.contract import ModelContract, embed_contract
 from tledge.edge.errors import TledgeError
 from tledge.edge.labels import write_labels
 from tledge.exporter.capture import import_tensorflow_quietly
+from tledge.exporter.compact import share_zero_points
 from tledge.exporter.convert import IO_TYPES, VARIANTS, convert_variant, export_saved_model
 from tledge.exporter.datasets import (
     ImageSet,
@@ -247,9 +248,12 @@ def _check_and_write(
     scratch: Path,
     progress: ProgressCallback,
 ) -> VariantResult:
+    model_bytes, compact_warnings = _compacted(
+        variant, model_bytes, baseline.held_out.images[:2], scratch
+    )
     graph = inspect_graph(model_bytes)
     problems: list[str] = []
-    warnings = runtime_warnings(variant, graph)
+    warnings = compact_warnings + runtime_warnings(variant, graph)
     if variant == "int8":
         integer_problems = full_integer_problems(graph, options.io_type, options.allow_float_ops)
         problems.extend(f"not full integer: {problem}" for problem in integer_problems)
@@ -305,6 +309,24 @@ def _check_and_write(
         graph=graph,
         warnings=tuple(warnings),
     )
+
+
+def _compacted(
+    variant: str, model_bytes: bytes, probe_images: np.ndarray, scratch: Path
+) -> tuple[bytes, list[str]]:
+    """The converter's file with shared zero points, when that is smaller and computes the same."""
+    compact = share_zero_points(model_bytes)
+    if len(compact) >= len(model_bytes):
+        return model_bytes, []
+    original_file = scratch / f"model_{variant}.converted.tflite"
+    compact_file = scratch / f"model_{variant}.compact.tflite"
+    original_file.write_bytes(model_bytes)
+    compact_file.write_bytes(compact)
+    if np.array_equal(
+        predict_tflite(original_file, probe_images), predict_tflite(compact_file, probe_images)
+    ):
+        return compact, []
+    return model_bytes, [f"{variant}: the zero-point-sharing repack changed outputs; kept as is"]
 
 
 def _contract(
