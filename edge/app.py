@@ -1,7 +1,9 @@
 """The edge client's run loop: read a frame, classify, smooth, draw, hand to the outputs.
 
 Classification runs one frame ahead in a worker thread (`_ClassifyAhead`), so `invoke()`
-of frame N+1 overlaps the smoothing, drawing and outputs of frame N.
+of frame N+1 overlaps the smoothing, drawing and outputs of frame N. Sources fit each
+frame to the model input where they read it (a camera's capture thread, the file
+read-ahead), so the worker only quantizes and invokes; the full frame is drawn and saved.
 
 `run_edge` is what `tledge edge` calls; the outputs (JSON lines, video file, web view,
 window) are opened from `EdgeOptions` and all closed, finalized, however the loop ends:
@@ -276,7 +278,9 @@ class _ClassifyAhead:
     TFLite's `invoke()` and OpenCV release the GIL, so the two really overlap. File
     frames are read ahead (decoding overlaps classification too) and all classified in
     order; a live source is read only once the worker is free, so it gets the newest
-    frame and a result is never older than the one frame in flight.
+    frame and a result is never older than the one frame in flight. The source fits
+    frames to the model input as it reads them (`Source.fit_frames`), so the resize runs
+    in the capture thread or during the read-ahead, not in the worker.
 
     Args:
         classifier: Used by the worker thread only.
@@ -288,6 +292,7 @@ class _ClassifyAhead:
         self._classifier = classifier
         self._source = source
         self._left = limit
+        source.fit_frames(classifier.fit_to_input)
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="classify")
         self._in_flight: tuple[Frame, Future[Classification]] | None = None
         self._read_ahead: Frame | None = None
@@ -332,8 +337,14 @@ class _ClassifyAhead:
     def _start(self, frame: Frame | None) -> None:
         if frame is None:
             return
-        # Ranking waits for smoothing, so the classifier itself ranks nothing.
-        future = self._worker.submit(self._classifier.classify, frame.image, top_k=0)
+        # Ranking waits for smoothing, so the classifier itself ranks nothing. A frame
+        # read before fitting was switched on goes in whole; the answer is the same.
+        if frame.fitted is not None:
+            future = self._worker.submit(
+                self._classifier.classify, frame.fitted, top_k=0, fitted=True
+            )
+        else:
+            future = self._worker.submit(self._classifier.classify, frame.image, top_k=0)
         self._in_flight = (frame, future)
         if self._left is not None:
             self._left -= 1

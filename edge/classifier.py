@@ -169,7 +169,11 @@ class Classifier:
         return self.contract.input_size
 
     def classify(
-        self, bgr_frame: np.ndarray, top_k: int = 5, threshold: float = 0.0
+        self,
+        bgr_frame: np.ndarray,
+        top_k: int = 5,
+        threshold: float = 0.0,
+        fitted: bool = False,
     ) -> Classification:
         """Classify an OpenCV (BGR, uint8) image of any size.
 
@@ -177,28 +181,71 @@ class Classifier:
             bgr_frame: HxWx3 BGR image (HxW gray and HxWx4 BGRA are accepted too).
             top_k: How many labels to return.
             threshold: Leave out labels scoring below this.
+            fitted: True when `bgr_frame` comes from `fit_to_input`: it is then used as
+                the model input as it is (no second center crop). The result is the same,
+                bit for bit, as classifying the frame it was fitted from.
 
         Returns:
             A `Classification`.
+
+        Raises:
+            TledgeError: for an image that is not uint8 with 1, 3 or 4 channels, or a
+                `fitted` image whose size is not the model input size.
         """
-        return self._classify(bgr_frame, top_k, threshold, is_bgr=True)
+        return self._classify(bgr_frame, top_k, threshold, is_bgr=True, fitted=fitted)
 
     def classify_rgb(
-        self, rgb: np.ndarray, top_k: int = 5, threshold: float = 0.0
+        self, rgb: np.ndarray, top_k: int = 5, threshold: float = 0.0, fitted: bool = False
     ) -> Classification:
         """Classify an RGB uint8 image (e.g. from `tledge.edge.images.read_rgb`).
 
         See `classify` for the arguments.
         """
-        return self._classify(rgb, top_k, threshold, is_bgr=False)
+        return self._classify(rgb, top_k, threshold, is_bgr=False, fitted=fitted)
 
-    def preprocess(self, image: np.ndarray, is_bgr: bool = True) -> np.ndarray:
+    def fit_to_input(self, image: np.ndarray) -> np.ndarray:
+        """Crop and resize `image` to the model input size, as `classify` would.
+
+        Center-crops when the contract says so, then resizes with the contract's
+        interpolation; channel order is left as it is. Pass the result to
+        `classify(..., fitted=True)` (or `classify_rgb`) to get exactly the answer for the
+        whole image while the resize runs elsewhere, e.g. in a camera thread. Uses no
+        buffer of the classifier, so any thread may call it while another classifies.
+
+        Args:
+            image: HxWx3 uint8 image in either channel order (HxW gray and HxWx4 are
+                accepted too and come back with 3 channels).
+
+        Returns:
+            A new HxWx3 uint8 array of the model's input (height, width).
+
+        Raises:
+            TledgeError: for an image that is not uint8 with 1, 3 or 4 channels.
+
+        Example:
+            >>> small = classifier.fit_to_input(frame)  # in the capture thread
+            >>> classifier.classify(small, fitted=True).label == classifier.classify(frame).label
+            True
+        """
+        # BGRA -> BGR and RGBA -> RGB both drop the last channel: the order does not matter.
+        image = _as_three_channels(image, is_bgr=True)
+        if self.contract.resize == "center_crop":
+            image = center_crop(image, self.contract.crop_fraction)
+        height, width = self.contract.input_size
+        if image.shape[:2] == (height, width):
+            return image.copy()
+        return cv2.resize(image, (width, height), interpolation=self._flag)
+
+    def preprocess(
+        self, image: np.ndarray, is_bgr: bool = True, fitted: bool = False
+    ) -> np.ndarray:
         """Fill and return the model input buffer (1xHxWx3, the model's dtype) for `image`.
 
         The returned array is reused by the next call; copy it to keep it. `classify`
         does not use it: it writes the same values straight into the interpreter's input.
+        `fitted` is as for `classify`.
         """
-        self._fill_input(image, is_bgr, self._input_image)
+        self._fill_input(image, is_bgr, self._input_image, fitted)
         return self._input_tensor
 
     def scores_from_output(self, raw: np.ndarray) -> np.ndarray:
@@ -214,13 +261,13 @@ class Classifier:
         return scores
 
     def _classify(
-        self, image: np.ndarray, top_k: int, threshold: float, is_bgr: bool
+        self, image: np.ndarray, top_k: int, threshold: float, is_bgr: bool, fitted: bool
     ) -> Classification:
         start = time.perf_counter()
         # A view of the interpreter's own input buffer saves the set_tensor copy; it must
         # be gone before invoke(), which refuses to run while numpy still points inside.
         model_input = self._input_view()
-        self._fill_input(image, is_bgr, model_input[0])
+        self._fill_input(image, is_bgr, model_input[0], fitted)
         del model_input
         invoke_start = time.perf_counter()
         self.interpreter.invoke()
@@ -235,11 +282,20 @@ class Classifier:
         )
         return Classification(top, scores, timings)
 
-    def _fill_input(self, image: np.ndarray, is_bgr: bool, target: np.ndarray) -> None:
+    def _fill_input(
+        self, image: np.ndarray, is_bgr: bool, target: np.ndarray, fitted: bool
+    ) -> None:
         """Write the model input for `image` into `target` (HxWx3, the model's dtype)."""
         image = _as_three_channels(image, is_bgr)
         contract = self.contract
-        if contract.resize == "center_crop":
+        if fitted:
+            if image.shape[:2] != contract.input_size:
+                height, width = contract.input_size
+                raise TledgeError(
+                    f"fitted image is {image.shape[1]}x{image.shape[0]} but the model takes "
+                    f"{width}x{height}; fit it with fit_to_input or pass fitted=False"
+                )
+        elif contract.resize == "center_crop":
             image = center_crop(image, contract.crop_fraction)
         swap = is_bgr != (contract.color_order == "BGR")
         # Each step writes where the next one reads; pass-through models end in `target`

@@ -1,7 +1,9 @@
 """Frame sources: live cameras and streams, video files and image folders.
 
 Every source has `read(timeout=None) -> Frame | None`, `close()`, `finished`, and works as
-a context manager and an iterator. Two kinds behave differently on purpose:
+a context manager and an iterator. `fit_frames(classifier.fit_to_input)` makes each frame
+also carry the model-sized image (`Frame.fitted`), computed where the frame is read, so
+the inference thread does not spend time resizing. Two kinds behave differently on purpose:
 
 - File sources (`VideoFileSource`, `ImageFolderSource`) return every frame in order and
   end cleanly; nothing is dropped, however slow the consumer.
@@ -52,12 +54,15 @@ class Frame:
             the camera delivered so far (gaps mean a live source dropped stale frames).
         timestamp: `time.time()` when the frame was captured (read, for files).
         path: The image file it came from (image sources), else "".
+        fitted: `image` fitted to the model input by the source's fit function (see
+            `Source.fit_frames`), or None when the source has none.
     """
 
     image: np.ndarray
     index: int
     timestamp: float
     path: str = ""
+    fitted: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,22 @@ class Source:
     name: str = "source"
     is_live: bool = False
     fps: float | None = None
+    _fit: Callable[[np.ndarray], np.ndarray] | None = None
+
+    def fit_frames(self, fit: Callable[[np.ndarray], np.ndarray] | None) -> None:
+        """Attach `fit(image)` to every frame read from now on as `Frame.fitted`.
+
+        Live sources call it in their capture thread, file sources in `read`; None stops.
+        A frame whose fit raises gets `fitted=None`, so the classifier meets (and reports)
+        the bad image itself.
+
+        Example:
+            >>> source.fit_frames(classifier.fit_to_input)
+        """
+        self._fit = fit
+
+    def _make_frame(self, image: np.ndarray, index: int, path: str = "") -> Frame:
+        return Frame(image, index, time.time(), path, _fitted(self._fit, image))
 
     def read(self, timeout: float | None = None) -> Frame | None:
         """Return the next frame; None at the end (or, for live sources, on timeout)."""
@@ -132,7 +153,7 @@ class VideoFileSource(Source):
         if not ok or image is None:
             self.close()
             return None
-        frame = Frame(image, self._index, time.time())
+        frame = self._make_frame(image, self._index)
         self._index += 1
         return frame
 
@@ -179,7 +200,7 @@ class ImageFolderSource(Source):
             if image is None:
                 self.skipped.append(path)
                 continue
-            return Frame(image, index, time.time(), str(path))
+            return self._make_frame(image, index, str(path))
         return None
 
     def close(self) -> None:
@@ -292,8 +313,10 @@ class LiveSource(Source):
             image = self._grab(camera)
             if image is not None:
                 delay = self._backoff.initial
+                # Fitted here, outside the lock, while the consumer classifies the last one.
+                frame = self._make_frame(image, self.captured)
                 with self._changed:
-                    self._latest = Frame(image, self.captured, time.time())
+                    self._latest = frame
                     self.captured += 1
                     self._changed.notify_all()
                 continue
@@ -329,6 +352,17 @@ class LiveSource(Source):
             return None
         self.reconnects += 1
         return camera
+
+
+def _fitted(fit: Callable[[np.ndarray], np.ndarray] | None, image: np.ndarray) -> np.ndarray | None:
+    if fit is None:
+        return None
+    # A capture thread must survive any image; the classifier reports a bad one when it
+    # gets the full frame instead.
+    try:
+        return fit(image)
+    except Exception:
+        return None
 
 
 def simulated_live_source(

@@ -132,9 +132,9 @@ def test_next_frame_is_classified_while_the_previous_one_is_drawn(
     classify_calls = threading.Semaphore(0)
     overlapped = []
 
-    def classify(image, top_k=5, threshold=0.0):
+    def classify(image, top_k=5, threshold=0.0, fitted=False):
         classify_calls.release()
-        return real_classify(image, top_k, threshold)
+        return real_classify(image, top_k, threshold, fitted)
 
     def draw_slowly(image, top_k, inference_ms, fps):
         # Drawing frame N consumes the start of classify(N); classify(N + 1) must follow.
@@ -156,6 +156,41 @@ def test_next_frame_is_classified_while_the_previous_one_is_drawn(
     records = read_jsonl(tmp_path / "o.jsonl")
     assert [r["frame"] for r in records] == list(range(6))
     assert [r["top_k"][0]["label"] for r in records] == [LABELS[i % 3] for i in range(6)]
+
+
+@pytest.mark.parametrize("live", [False, True])
+def test_the_classifier_thread_gets_frames_already_fitted_to_the_model(color_model, tmp_path, live):
+    """Sources resize frames for the model; the worker classifies only the small image."""
+    classifier = Classifier(color_model, labels=LABELS)
+    real_classify, real_fit = classifier.classify, classifier.fit_to_input
+    calls, fit_threads = [], set()
+
+    def classify(image, top_k=5, threshold=0.0, fitted=False):
+        calls.append((image.shape, fitted))
+        return real_classify(image, top_k, threshold, fitted)
+
+    def fit_to_input(image):
+        fit_threads.add(threading.current_thread().name)
+        return real_fit(image)
+
+    classifier.classify, classifier.fit_to_input = classify, fit_to_input
+    frames = color_frames(12, shape=(240, 320))
+    if live:
+        source = simulated_live_source(frames, fps=100, loop=False)
+    else:
+        source = open_source(str(write_video(tmp_path / "in.avi", frames)))
+    jsonl = tmp_path / "o.jsonl"
+    summary = run_edge(
+        classifier, source, EdgeOptions(jsonl=str(jsonl), save=str(tmp_path / "o.mp4"))
+    )
+    # A live frame captured before run_edge switched fitting on may still come whole.
+    assert calls[1:] == [((8, 8, 3), True)] * (summary.frames - 1)
+    assert calls[0] in (((8, 8, 3), True), ((240, 320, 3), False))
+    assert fit_threads == ({"capture-simulated"} if live else {threading.current_thread().name})
+    records = read_jsonl(jsonl)
+    assert [r["top_k"][0]["label"] for r in records] == [LABELS[r["frame"] % 3] for r in records]
+    # The full frame, not the fitted one, was drawn and saved.
+    assert VideoFileSource(tmp_path / "o.mp4").read().image.shape == (240, 320, 3)
 
 
 class _InterpreterWithInvoke:

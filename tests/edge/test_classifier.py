@@ -140,6 +140,64 @@ def test_classify_writes_the_interpreter_input_exactly_like_preprocess(
         np.testing.assert_array_equal(scores, classifier.scores_from_output(output))
 
 
+@pytest.mark.parametrize("resize", ["stretch", "center_crop"])
+@pytest.mark.parametrize("interpolation", ["bilinear", "area"])
+@pytest.mark.parametrize("color_order", ["RGB", "BGR"])
+@pytest.mark.parametrize(
+    ("dtype", "scale", "zero_point"), [("float32", None, None), ("uint8", None, None)]
+)
+def test_classifying_a_fitted_image_is_bit_identical_to_classifying_the_frame(
+    make_model, resize, interpolation, color_order, dtype, scale, zero_point
+):
+    contract = ModelContract(
+        tuple(LABELS),
+        (8, 8),
+        color_order=color_order,
+        resize=resize,
+        crop_fraction=0.9,
+        interpolation=interpolation,
+    )
+    path = make_model(dtype=dtype, scale=scale, zero_point=zero_point, contract=contract)
+    classifier = Classifier(path)
+    index = classifier.interpreter.get_input_details()[0]["index"]
+    rng = np.random.default_rng(1)
+    # 9x9 crops to exactly 8x8 (no resize); 8x8 is only cropped under center_crop.
+    for shape in ((30, 40), (41, 23), (9, 9), (8, 8)):
+        frame = rng.integers(0, 256, size=(*shape, 3), dtype=np.uint8)
+        fitted = classifier.fit_to_input(frame)
+        assert fitted.shape == (8, 8, 3) and fitted.dtype == np.uint8
+        assert not np.shares_memory(fitted, frame)
+        for classify in (classifier.classify, classifier.classify_rgb):
+            whole = classify(frame)
+            whole_input = classifier.interpreter.get_tensor(index)
+            small = classify(fitted, fitted=True)
+            np.testing.assert_array_equal(classifier.interpreter.get_tensor(index), whole_input)
+            np.testing.assert_array_equal(small.scores, whole.scores)
+
+
+def test_fit_to_input_crops_and_resizes_like_the_contract_and_keeps_channel_order(make_model):
+    contract = ModelContract(tuple(LABELS), (8, 8), resize="center_crop", crop_fraction=0.5)
+    classifier = Classifier(make_model(contract=contract))
+    # Blue outside, red centre: the half-size crop keeps only red, in BGR order still.
+    frame = bgr(0, 0, 255, shape=(16, 32))
+    frame[4:12, 12:20] = bgr(255, 0, 0)
+    np.testing.assert_array_equal(classifier.fit_to_input(frame), bgr(255, 0, 0))
+    gray = classifier.fit_to_input(np.full((16, 16), 7, np.uint8))
+    assert gray.shape == (8, 8, 3) and (gray == 7).all()
+
+
+def test_a_fitted_image_is_not_cropped_again_and_must_have_the_input_size(make_model):
+    contract = ModelContract(tuple(LABELS), (8, 8), resize="center_crop", crop_fraction=0.5)
+    classifier = Classifier(make_model(contract=contract))
+    # Green with a red centre: cropping this 8x8 image again would see only red.
+    image = bgr(0, 255, 0)
+    image[2:6, 2:6] = (0, 0, 255)
+    assert classifier.classify(image).label == "red"
+    assert classifier.classify(image, fitted=True).label == "green"
+    with pytest.raises(TledgeError, match="fitted image is 16x8 but the model takes 8x8"):
+        classifier.classify(bgr(0, 255, 0, shape=(8, 16)), fitted=True)
+
+
 @pytest.mark.parametrize(("dtype", "scale", "zero_point"), [("uint8", 0.07, 3), ("int8", 0.02, -5)])
 def test_quantized_outputs_dequantize_to_the_exact_float32_values(
     make_model, dtype, scale, zero_point

@@ -86,6 +86,53 @@ def test_live_source_hands_out_only_the_newest_frame(video_40):
     assert max(lags) <= 1
 
 
+class RecordingFit:
+    """Halves a frame and records which thread did it; fails on frames numbered `fail_on`."""
+
+    def __init__(self, fail_on: int = -1) -> None:
+        self.threads: set[str] = set()
+        self.fail_on = fail_on
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        self.threads.add(threading.current_thread().name)
+        if frame_number(image) == self.fail_on:
+            raise TledgeError("bad frame")
+        return cv2.resize(image, (image.shape[1] // 2, image.shape[0] // 2))
+
+
+def test_file_sources_fit_every_frame_when_read(video_40, tmp_path):
+    fit = RecordingFit(fail_on=3)
+    with open_source(str(video_40)) as source:
+        assert source.read().fitted is None
+        source.fit_frames(fit)
+        frames = list(source)
+    assert [frame.index for frame in frames] == list(range(1, 40))
+    assert frames[2].fitted is None  # frame 3's fit raised: the frame itself still comes
+    for frame in frames[:2] + frames[3:]:
+        np.testing.assert_array_equal(frame.fitted, fit(frame.image))
+    assert fit.threads == {threading.current_thread().name}
+    cv2.imwrite(str(tmp_path / "one.png"), numbered_frame(5))
+    with open_source(str(tmp_path / "one.png")) as source:
+        source.fit_frames(fit)
+        assert source.read().fitted.shape == (24, 32, 3)
+
+
+def test_live_source_fits_frames_in_its_capture_thread(video_40):
+    fit = RecordingFit(fail_on=3)
+    with simulated_live_source(video_40, fps=200, loop=False) as source:
+        source.fit_frames(fit)
+        frames = []
+        while (frame := source.read(timeout=2.0)) is not None:
+            frames.append(frame)
+            time.sleep(0.01)
+    assert fit.threads == {"capture-simulated"}
+    fitted = [frame for frame in frames if frame.fitted is not None]
+    assert len(fitted) >= len(frames) - 2  # frames captured before fit_frames, or frame 3
+    for frame in fitted:
+        np.testing.assert_array_equal(frame.fitted, fit(frame.image))
+    assert frames[-1].index == 39  # a failing fit did not stop the capture thread
+
+
 def test_simulated_camera_without_loop_ends_the_live_source():
     frames = [numbered_frame(i, (8, 8)) for i in range(5)]
     with simulated_live_source(frames, fps=500, loop=False) as source:
