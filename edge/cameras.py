@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Protocol
 
 import cv2
@@ -29,6 +29,8 @@ PICAMERA2_NUMPY_HELP = (
 PICAMERA2_SIZE = (640, 480)
 # Network streams must not block the capture thread forever when the server goes away.
 STREAM_TIMEOUT_MS = 5000
+# cv::utils::logging::LOG_LEVEL_SILENT, the same in OpenCV 4 and 5.
+OPENCV_LOG_SILENT = 0
 
 
 class Camera(Protocol):
@@ -190,13 +192,22 @@ def open_capture(target: int | str) -> cv2.VideoCapture | None:
 def _quiet_opencv() -> Iterator[None]:
     # OpenCV logs every backend it tried when a capture fails to open; the caller turns
     # the failure into one clear message instead.
-    logging = cv2.utils.logging
-    previous = logging.getLogLevel()
-    logging.setLogLevel(logging.LOG_LEVEL_SILENT)
+    get_level, set_level = _opencv_log_level_functions()
+    previous = get_level()
+    set_level(OPENCV_LOG_SILENT)
     try:
         yield
     finally:
-        logging.setLogLevel(previous)
+        set_level(previous)
+
+
+def _opencv_log_level_functions() -> tuple[Callable[[], int], Callable[[int], object]]:
+    # OpenCV 5 has them in cv2.utils.logging; OpenCV 4 (4.10 is the last release built
+    # for numpy 1, which tflite-runtime needs) only at the top level.
+    logging = getattr(cv2.utils, "logging", None)
+    if logging is not None:
+        return logging.getLogLevel, logging.setLogLevel
+    return cv2.getLogLevel, cv2.setLogLevel
 
 
 def close_quietly(camera: Camera) -> None:

@@ -236,6 +236,18 @@ def test_corrupt_video_is_an_error(tmp_path):
         open_source(str(path))
 
 
+def test_opening_sources_works_with_the_opencv_4_log_level_api(video_40, monkeypatch):
+    """OpenCV 4.10 (the last for numpy 1, which tflite-runtime needs) has no cv2.utils.logging."""
+    levels = [3]
+    if hasattr(cv2.utils, "logging"):
+        monkeypatch.delattr(cv2.utils, "logging")
+    monkeypatch.setattr(cv2, "getLogLevel", lambda: levels[-1], raising=False)
+    monkeypatch.setattr(cv2, "setLogLevel", levels.append, raising=False)
+    with open_source(str(video_40)) as source:
+        assert source.read().index == 0
+    assert levels == [3, 0, 3]  # silent while opening, then back
+
+
 def test_http_mjpeg_stream_is_live_and_reconnects_after_the_server_restarts():
     """A real network stream (our own web view) read through OpenCV's FFmpeg backend."""
     from tledge.edge.server import PreviewServer
