@@ -131,6 +131,7 @@ def client_overhead_table(section: dict[str, Any]) -> str:
         "ratio",
         "ratio p10",
         "target",
+        "capture fit ms",
     ]
     body = [
         [
@@ -142,6 +143,7 @@ def client_overhead_table(section: dict[str, Any]) -> str:
             round(row["ratio"], 3),
             round(row["ratio_p10"], 3),
             f"<= {row['target']}",
+            _maybe_round(row.get("fit_ms"), 3),
         ]
         for row in section["rows"]
     ]

@@ -38,7 +38,13 @@ def test_client_overhead_script(shared_data: Path, tmp_path: Path) -> None:
     assert client_overhead.main(arguments) == 0
     report = json.loads((tmp_path / "client_overhead.json").read_text())
     rows = report["client_overhead"]["rows"]
-    assert [row["input"] for row in rows] == ["146x146 BGR (no resize)", "640x480 BGR frame"]
+    assert [row["input"] for row in rows] == [
+        "146x146 BGR (no resize)",
+        "640x480 BGR frame",
+        "640x480 fitted by capture thread",
+    ]
+    assert [row["fit_ms"] is None for row in rows] == [True, True, False]
+    assert rows[2]["fit_ms"] > 0
     for row in rows:
         assert row["raw_ms"] > 0 and row["client_ms"] > 0 and row["invoke_ms"] > 0
         assert row["ratio"] == pytest.approx(row["client_ms"] / row["raw_ms"])
@@ -46,10 +52,9 @@ def test_client_overhead_script(shared_data: Path, tmp_path: Path) -> None:
             0 < row["raw_p10_ms"] <= row["raw_ms"] and 0 < row["client_p10_ms"] <= row["client_ms"]
         )
         assert row["runs"] == 10 and row["target"] == 1.10
-    assert (
-        "| mobilenet_v1_0.25_128_quant | 1 | 640x480 BGR frame |"
-        in (tmp_path / "client_overhead.md").read_text()
-    )
+    table = (tmp_path / "client_overhead.md").read_text()
+    assert "| mobilenet_v1_0.25_128_quant | 1 | 640x480 BGR frame |" in table
+    assert "| capture fit ms |" in table
 
 
 @pytest.mark.integration
