@@ -1,4 +1,5 @@
-"""Tiny .tflite models built with the flatbuffer schema that ships with ai-edge-litert.
+"""Tiny .tflite models built with the flatbuffer schema that ships with ai-edge-litert,
+and fresh virtual environments for running the edge client without TensorFlow.
 
 No TensorFlow is needed: each model is one or two builtin ops, small enough to build in
 milliseconds, and its answer can be computed by hand.
@@ -6,10 +7,16 @@ milliseconds, and its answer can be computed by hand.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import venv
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _schema():
@@ -178,3 +185,53 @@ def make_model(tmp_path: Path):
 def color_model(make_model) -> Path:
     """Float 8x8 model: logits = channel means of (pixel - 127.5) / 127.5 (red/green/blue)."""
     return make_model()
+
+
+@dataclass(frozen=True)
+class BuiltVenv:
+    """A virtual environment made by `make_venv`.
+
+    Attributes:
+        bin: Its bin/ folder (python, pip, tledge).
+        env: Environment for running its programs (no PYTHONPATH from the test process).
+        pip: The last pip run; a nonzero returncode means an install failed.
+    """
+
+    bin: Path
+    env: dict
+    pip: subprocess.CompletedProcess
+
+    def run(self, program: str, *args: str, **kwargs) -> subprocess.CompletedProcess:
+        """Run bin/`program` with `args`, capturing text output."""
+        return subprocess.run(
+            [str(self.bin / program), *args], capture_output=True, text=True, env=self.env, **kwargs
+        )
+
+
+@pytest.fixture
+def make_venv(tmp_path: Path):
+    """Factory: make_venv(packages) -> BuiltVenv, a venv in tmp_path/venv.
+
+    `packages` and then this repository (without its dependencies) are pip-installed;
+    installing stops at the first failed pip run, and the caller decides whether that
+    fails or skips its test.
+    """
+
+    def make(packages: list[str]) -> BuiltVenv:
+        folder = tmp_path / "venv"
+        venv.EnvBuilder(with_pip=True).create(folder)
+        bin_dir = folder / "bin"
+        env = {**os.environ, "PIP_NO_INPUT": "1"}
+        env.pop("PYTHONPATH", None)
+        pip = [str(bin_dir / "python"), "-m", "pip", "install", "-q", "--no-compile"]
+        pip.append("--disable-pip-version-check")
+        result = None
+        for arguments in (packages, ["--no-deps", str(REPO_ROOT)]):
+            result = subprocess.run(
+                [*pip, *arguments], capture_output=True, text=True, timeout=600, env=env
+            )
+            if result.returncode != 0:
+                break
+        return BuiltVenv(bin_dir, env, result)
+
+    return make

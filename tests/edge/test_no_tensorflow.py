@@ -1,15 +1,12 @@
 """The edge client must run where TensorFlow is not installed (e.g. a Raspberry Pi)."""
 
 import json
-import os
 import subprocess
 import sys
-import venv
 from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 EDGE_PACKAGES = ["numpy", "opencv-python-headless", "ai-edge-litert", "click"]
 
 IMPORT_SCRIPT = """
@@ -42,37 +39,29 @@ def test_edge_modules_never_import_tensorflow(color_model):
 
 @pytest.mark.slow
 @pytest.mark.integration
-def test_edge_client_classifies_sanity_images_in_a_venv_without_tensorflow(shared_data, tmp_path):
-    env_dir = tmp_path / "venv"
-    venv.EnvBuilder(with_pip=True).create(env_dir)
-    python = env_dir / "bin" / "python"
-    pip = [str(python), "-m", "pip", "install", "-q", "--no-compile", "--disable-pip-version-check"]
-    env = {**os.environ, "PIP_NO_INPUT": "1"}
-    env.pop("PYTHONPATH", None)
-    subprocess.run([*pip, *EDGE_PACKAGES], check=True, timeout=600, env=env)
-    subprocess.run([*pip, "--no-deps", str(REPO_ROOT)], check=True, timeout=600, env=env)
-    no_tf = subprocess.run([str(python), "-c", "import tensorflow"], capture_output=True)
+def test_edge_client_classifies_sanity_images_in_a_venv_without_tensorflow(
+    shared_data, tmp_path, make_venv
+):
+    edge_venv = make_venv(EDGE_PACKAGES)
+    assert edge_venv.pip.returncode == 0, edge_venv.pip.stderr
+    no_tf = edge_venv.run("python", "-c", "import tensorflow")
     assert no_tf.returncode != 0, "this venv must not have TensorFlow"
 
     tflite = shared_data / "tflite"
     out = tmp_path / "frames.jsonl"
-    result = subprocess.run(
-        [
-            str(env_dir / "bin" / "tledge"), "edge",
-            str(tflite / "mobilenet_v2_1.0_224_quant.tflite"),
-            "--labels", str(tflite / "imagenet_labels.txt"),
-            "--source", str(tflite / "sanity_images"),
-            "--threads", "2", "--top-k", "1", "--jsonl", str(out),
-        ],
-        capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path,
+    result = edge_venv.run(
+        "tledge", "edge",
+        str(tflite / "mobilenet_v2_1.0_224_quant.tflite"),
+        "--labels", str(tflite / "imagenet_labels.txt"),
+        "--source", str(tflite / "sanity_images"),
+        "--threads", "2", "--top-k", "1", "--jsonl", str(out),
+        timeout=300, cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     records = [json.loads(line) for line in out.read_text().splitlines()]
     top1 = {Path(r["path"]).name: r["top_k"][0]["label"] for r in records}
     assert top1["parrot.jpg"] == "macaw"
     assert top1["hot_dog.jpg"].startswith("hotdog")
-    doctor = subprocess.run(
-        [str(env_dir / "bin" / "tledge"), "doctor"], capture_output=True, text=True, env=env
-    )
+    doctor = edge_venv.run("tledge", "doctor")
     assert doctor.returncode == 0 and "runtime tensorflow" in doctor.stdout
     assert "tledge edge will use litert" in doctor.stdout
