@@ -2,9 +2,9 @@
 
 A tledge model carries its `ModelContract` (labels, input size, normalization). A plain
 .tflite (e.g. a published ImageNet model) gets one derived from its input and output
-tensors: see `derive_contract`. Either way the model's own input scale and zero point
-quantize the pixels, and buffers are allocated once, so a call costs little more than
-`interpreter.invoke()`.
+tensors (`tledge.edge.plain_models.derive_contract`). Either way the model's own input
+scale and zero point quantize the pixels, and buffers are allocated once, so a call costs
+little more than `interpreter.invoke()`.
 
 Example:
     >>> classifier = Classifier("model_int8.tflite", num_threads=2)
@@ -29,19 +29,8 @@ from tledge.edge.errors import TledgeError
 from tledge.edge.images import center_crop
 from tledge.edge.interpreter import open_interpreter
 from tledge.edge.labels import read_labels
+from tledge.edge.plain_models import derive_contract, tensor_quantization
 
-# Plain models get the ImageNet evaluation preprocessing: the central 87.5% of the
-# shorter side, resized bilinearly. On the published MobileNets it scores higher than
-# stretching the whole frame (e.g. cat_720p: 0.93 vs 0.88 for the right class).
-PLAIN_RESIZE = "center_crop"
-PLAIN_CROP_FRACTION = 0.875
-# Float-input plain models are assumed to want pixels in [-1, 1] (the MobileNet and
-# EfficientNet-Lite convention); integer inputs say what they want through their scale.
-PLAIN_FLOAT_MEAN = 127.5
-PLAIN_FLOAT_STD = 127.5
-# TFLite quantizes a softmax output with scale 1/256 (zero point 0 for uint8, -128 for
-# int8); a quantized output with other parameters holds logits.
-SOFTMAX_SCALE = 1.0 / 256.0
 # `rank` sorts up to this many scores in plain Python, more with numpy.
 PYTHON_RANK_MAX = 64
 
@@ -330,7 +319,7 @@ class Classifier:
         self._ordered = np.empty((height, width, 3), dtype=np.uint8)
         self._work = np.empty((height, width, 3), dtype=np.float32)
         self._flag = cv2.INTER_AREA if self.contract.interpolation == "area" else cv2.INTER_LINEAR
-        scale, zero_point = _tensor_quantization(self._input)
+        scale, zero_point = tensor_quantization(self._input)
         if scale == 0.0:
             scale, zero_point = 1.0, 0  # an unquantized integer input stores values as-is
         mean = np.asarray(self.contract.mean, dtype=np.float64)
@@ -350,67 +339,6 @@ class Classifier:
         self._pass_through = dtype == np.uint8 and _max_error(gain, offset, 0.0) < 0.5
         self._flip_sign_bit = dtype == np.int8 and _max_error(gain, offset, -128.0) < 0.5
         self._dequantize_table = _dequantize_table(self.contract.output_quantization)
-
-
-def derive_contract(interpreter: Any, labels: Sequence[str] | None = None) -> ModelContract:
-    """Build the contract of a plain .tflite classifier from its tensors.
-
-    Integer inputs are fed raw pixels as their scale and zero point imply (uint8 with
-    scale 1/128 and zero point 128 means the model computes (pixel - 128) / 128 itself);
-    float inputs get pixels scaled to [-1, 1]. Images are center-cropped to 87.5% like
-    ImageNet evaluation. The output holds probabilities when it is quantized like a
-    softmax, or (float outputs) when it sums to 1 on a gray image; otherwise logits.
-
-    Args:
-        interpreter: An interpreter with allocated tensors, e.g. from `open_interpreter`.
-        labels: Class names; None names the classes "0", "1", ...
-    """
-    input_detail = interpreter.get_input_details()[0]
-    output_detail = interpreter.get_output_details()[0]
-    height, width = (int(v) for v in input_detail["shape"][1:3])
-    input_quantization = _quantization(input_detail)
-    output_quantization = _quantization(output_detail)
-    int8_shift = 128.0 if input_detail["dtype"] == np.int8 else 0.0
-    if input_quantization.is_quantized:
-        mean = float(input_quantization.zero_point) + int8_shift
-        std = 1.0 / input_quantization.scale
-    elif np.issubdtype(input_detail["dtype"], np.integer):
-        # Integer input without quantization parameters: it takes the pixels themselves.
-        mean, std = int8_shift, 1.0
-    else:
-        mean, std = PLAIN_FLOAT_MEAN, PLAIN_FLOAT_STD
-    num_classes = int(np.prod(output_detail["shape"]))
-    names = tuple(labels) if labels is not None else tuple(str(i) for i in range(num_classes))
-    return ModelContract(
-        labels=names,
-        input_size=(height, width),
-        mean=(mean,) * 3,
-        std=(std,) * 3,
-        resize=PLAIN_RESIZE,
-        crop_fraction=PLAIN_CROP_FRACTION,
-        input_quantization=input_quantization,
-        output_quantization=output_quantization,
-        output_kind=_detect_output_kind(interpreter, input_detail, output_detail),
-    )
-
-
-def _detect_output_kind(interpreter: Any, input_detail: dict, output_detail: dict) -> str:
-    quantization = _quantization(output_detail)
-    if quantization.is_quantized:
-        softmax_zero = -128 if output_detail["dtype"] == np.int8 else 0
-        looks_softmax = (
-            abs(quantization.scale - SOFTMAX_SCALE) < 1e-6
-            and quantization.zero_point == softmax_zero
-        )
-        return "probabilities" if looks_softmax else "logits"
-    # 128 is mid-gray for uint8 inputs; 0 is mid-range for int8 and [-1, 1] float inputs.
-    level = 128 if input_detail["dtype"] == np.uint8 else 0
-    gray = np.full(input_detail["shape"], level, dtype=input_detail["dtype"])
-    interpreter.set_tensor(input_detail["index"], gray)
-    interpreter.invoke()
-    output = interpreter.get_tensor(output_detail["index"]).astype(np.float64)
-    sums_to_one = output.min() >= -1e-6 and abs(output.sum() - 1.0) < 0.02
-    return "probabilities" if sums_to_one else "logits"
 
 
 def _classifier_tensors(interpreter: Any, path: Path) -> tuple[dict, dict]:
@@ -468,20 +396,6 @@ def _load_labels(labels: Sequence[str] | str | os.PathLike | None) -> list[str] 
     if isinstance(labels, (str, os.PathLike)):
         return read_labels(labels)
     return [str(label) for label in labels]
-
-
-def _quantization(detail: dict) -> Quantization:
-    scale, zero_point = _tensor_quantization(detail)
-    return Quantization(np.dtype(detail["dtype"]).name, scale, zero_point)
-
-
-def _tensor_quantization(detail: dict) -> tuple[float, int]:
-    parameters = detail.get("quantization_parameters") or {}
-    scales = parameters.get("scales")
-    if scales is not None and len(scales) > 1:
-        raise TledgeError("model input/output has per-channel quantization; not a classifier")
-    scale, zero_point = detail["quantization"]
-    return float(scale), int(zero_point)
 
 
 def _max_error(gain: np.ndarray, offset: np.ndarray, shift: float) -> float:
