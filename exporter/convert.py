@@ -16,6 +16,7 @@ import numpy as np
 
 from tledge.edge.errors import TledgeError
 from tledge.exporter.capture import captured_output
+from tledge.exporter.tf_keras_model import is_tf_keras_model, save_inference_saved_model
 
 VARIANTS = ("fp32", "fp16", "dynamic", "int8")
 IO_TYPES = ("uint8", "int8", "float32")
@@ -27,7 +28,7 @@ def export_saved_model(
     """Write `model` as a SavedModel whose serving signature takes one [1, h, w, 3] image.
 
     The model runs in inference mode, so augmentation and dropout layers are no-ops and
-    leave no ops in the graph.
+    leave no ops in the graph. Keras 3 and tf_keras (TF Hub runs) models both work.
 
     Raises:
         TledgeError: when TensorFlow cannot trace or save the model.
@@ -38,7 +39,10 @@ def export_saved_model(
     signature = [tf.TensorSpec([1, height, width, 3], tf.float32, name="image")]
     with captured_output() as output:
         try:
-            model.export(str(directory), format="tf_saved_model", input_signature=signature)
+            if is_tf_keras_model(model):
+                save_inference_saved_model(model, directory, signature)
+            else:
+                model.export(str(directory), format="tf_saved_model", input_signature=signature)
         except Exception as error:
             failure = error
         else:

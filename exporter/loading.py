@@ -15,6 +15,7 @@ from typing import Any
 from tledge.edge.errors import TledgeError
 from tledge.edge.labels import read_labels
 from tledge.exporter.run_folder import RunFolder
+from tledge.exporter.tf_keras_model import load_tf_keras_saved_model
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,7 @@ class ExportSource:
     """A model to export and the data that goes with it.
 
     Attributes:
-        model_path: The `.keras` file.
+        model_path: The `.keras` file (a SavedModel folder for a TF Hub run).
         labels: Class names in output order.
         backbone: Backbone registry name ("" when unknown).
         precision: Keras dtype policy the model trained under ("float32" when unknown).
@@ -90,10 +91,15 @@ def resolve_source(
 def load_keras_model(path: str | os.PathLike) -> Any:
     """Load a `.keras` file for inference with Keras safe mode on (no arbitrary code).
 
+    A folder is a TF Hub run's tf_keras SavedModel (see `tf_keras_model.py`).
+
     Raises:
         TledgeError: when the file cannot be loaded.
     """
     import keras
+
+    if Path(path).is_dir():
+        return load_tf_keras_saved_model(path)
 
     try:
         return keras.saving.load_model(path, compile=False, safe_mode=True)
@@ -113,7 +119,7 @@ def _from_run(
     config = run.read_config()
     labels = read_labels(labels_file) if labels_file else run.read_labels()
     return ExportSource(
-        model_path=run.model,
+        model_path=run.trained_model,
         labels=tuple(labels),
         backbone=str(config.get("backbone") or ""),
         precision=str(config.get("precision") or "float32"),

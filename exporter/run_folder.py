@@ -21,6 +21,10 @@ from tledge.edge.labels import read_labels
 class RunFolder:
     """Paths inside `runs/<name>/`.
 
+    A TF Hub run (backbone "hub:...") holds tf_keras SavedModel folders instead of the
+    .keras files: model_savedmodel/ and checkpoints/best_savedmodel/; `trained_model`
+    names whichever final model the run has.
+
     config.json keys that readers rely on: "backbone" (registry name), "image_size"
     ([height, width]), "precision" (Keras dtype policy the run trained under), "data"
     (training folder), "val" and "test" (folders or null), "val_split", "seed",
@@ -39,7 +43,7 @@ class RunFolder:
         run = cls(Path(path))
         if not run.config.is_file():
             raise TledgeError(f"{run.root}: not a tledge run folder (no config.json)")
-        if not run.model.is_file():
+        if not run.trained_model.exists():
             raise TledgeError(f"{run.root}: run has no model.keras (training not finished?)")
         return run
 
@@ -58,6 +62,21 @@ class RunFolder:
     @property
     def best_checkpoint(self) -> Path:
         return self.root / "checkpoints" / "best.keras"
+
+    @property
+    def hub_model(self) -> Path:
+        """model_savedmodel/: a TF Hub run's final model (tf_keras SavedModel folder)."""
+        return self.root / "model_savedmodel"
+
+    @property
+    def hub_best_checkpoint(self) -> Path:
+        """A TF Hub run's best checkpoint (tf_keras SavedModel folder)."""
+        return self.root / "checkpoints" / "best_savedmodel"
+
+    @property
+    def trained_model(self) -> Path:
+        """The final model: model.keras, or model_savedmodel/ for a TF Hub run."""
+        return self.hub_model if self.hub_model.is_dir() else self.model
 
     @property
     def history(self) -> Path:

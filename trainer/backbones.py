@@ -7,7 +7,6 @@ Rescaling + Normalization layers), so exported models need no outside preprocess
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,8 @@ class BackboneSpec:
     Attributes:
         name: Registry name, as given to `--backbone`.
         default_size: Input (height, width) the ImageNet weights were trained at.
-        application: Name of the `keras.applications` constructor.
+        application: Name of the `keras.applications` constructor ("hub.KerasLayer"
+            for a TF Hub handle, see `trainer/hub.py`).
         rescale: (scale, offset) of the in-model Rescaling layer mapping 0-255 pixels to
             the backbone's range, or None when the backbone normalizes by itself.
         has_alpha: Whether the width multiplier `--alpha` applies.
@@ -47,22 +47,18 @@ BACKBONES = {
 
 
 def get_backbone(name: str) -> BackboneSpec:
-    """Return the registry entry for `name`.
+    """Return the registry entry for `name` ("hub:HANDLE" gets an entry of its own).
 
     Raises:
-        TledgeError: for an unknown name, or "hub:..." without the `hub` extra.
+        TledgeError: for an unknown name, or "hub:..." without the `hub` extra or with
+            a local handle that is not a SavedModel folder.
     """
     if name.startswith("hub:"):
-        missing = [m for m in ("tensorflow_hub", "tf_keras") if importlib.util.find_spec(m) is None]
-        if missing:
-            raise TledgeError(
-                f"--backbone {name}: TF Hub backbones need the hub extra "
-                f"(pip install 'tledge[hub]'); missing: {', '.join(missing)}"
-            )
-        raise TledgeError(
-            f"--backbone {name}: TF Hub backbones are not supported by this trainer yet; "
-            f"use one of {', '.join(BACKBONES)}"
-        )
+        # Imported here: trainer.hub imports this module.
+        from tledge.trainer.hub import HUB_DEFAULT_SIZE, HUB_RESCALE, check_hub_backbone
+
+        check_hub_backbone(name)
+        return BackboneSpec(name, HUB_DEFAULT_SIZE, "hub.KerasLayer", HUB_RESCALE, False)
     if name not in BACKBONES:
         raise TledgeError(f"--backbone {name}: unknown backbone; use one of {', '.join(BACKBONES)}")
     return BACKBONES[name]

@@ -199,17 +199,18 @@ def evaluate_model(
 
 
 def resolve_model_path(run: RunFolder, model: str | os.PathLike | None) -> Path:
-    """The model file to evaluate: the run's model.keras by default; a relative `model`
-    is looked up in the run folder first (e.g. "export/model_int8.tflite").
+    """The model file to evaluate: the run's model.keras (a TF Hub run's model_savedmodel/)
+    by default; a relative `model` is looked up in the run folder first (e.g.
+    "export/model_int8.tflite").
 
     Raises:
         TledgeError: when the file does not exist.
     """
     if model is None:
-        return run.model
+        return run.trained_model
     candidate = Path(model)
     for path in (run.root / candidate, candidate):
-        if path.is_file():
+        if path.exists():
             return path
     raise TledgeError(f"--model {model}: not found in {run.root} nor as a path")
 

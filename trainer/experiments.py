@@ -242,7 +242,7 @@ def load_plan(
 def is_finished(run_dir: str | os.PathLike) -> bool:
     """True when a run folder holds model.keras and metrics.json."""
     run = RunFolder(Path(run_dir))
-    return run.model.is_file() and run.metrics.is_file()
+    return run.trained_model.exists() and run.metrics.is_file()
 
 
 def run_plan(

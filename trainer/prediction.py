@@ -20,6 +20,8 @@ from tledge.edge.contract import ModelContract, read_contract
 from tledge.edge.errors import TledgeError
 from tledge.edge.images import is_image_file, read_rgb, resize_image
 from tledge.edge.labels import read_labels
+from tledge.exporter.run_folder import RunFolder
+from tledge.exporter.tf_keras_model import is_saved_model_folder
 
 DEFAULT_BATCH_SIZE = 32
 MIN_ANNOTATED_SIDE = 320
@@ -101,6 +103,9 @@ def load_model(
 ) -> LoadedModel:
     """Load a run folder's model.keras, a .keras file or a .tflite file for prediction.
 
+    A TF Hub run's model is a tf_keras SavedModel folder (model_savedmodel/); it loads
+    like a .keras file.
+
     Labels come from `labels`, else the .tflite's embedded contract, else a labels.txt
     beside the model file or in its run folder. A .tflite is fed by the edge client
     (`tledge.edge.classifier.Classifier`), so scores match what the device computes.
@@ -121,10 +126,12 @@ def load_model(
         >>> report = predict_files(model, ["photos/pizza.jpg"], top_k=3)
     """
     file = Path(path)
-    if file.is_dir():
-        if not (file / "model.keras").is_file():
-            raise TledgeError(f"{file}: no model.keras in this folder (not a finished run?)")
-        file = file / "model.keras"
+    if file.is_dir() and not is_saved_model_folder(file):
+        file = RunFolder(file).trained_model
+        if not file.exists():
+            raise TledgeError(f"{path}: no model.keras in this folder (not a finished run?)")
+    if is_saved_model_folder(file):
+        return _load_keras(file, labels)
     if not file.is_file():
         raise TledgeError(f"{file}: model file not found")
     suffix = file.suffix.lower()

@@ -30,6 +30,7 @@ from tledge.trainer.features import (
     head_model,
     pooled_features,
 )
+from tledge.trainer.hub import fetch_hub_module, hub_precision, is_hub
 from tledge.trainer.metrics import classification_metrics
 from tledge.trainer.model import build_classifier, calibrate_batchnorm, unfreeze_top
 from tledge.trainer.phases import (
@@ -66,14 +67,21 @@ class TrainResult:
 def resolve_config(config: TrainConfig) -> TrainConfig:
     """Fill in what "default" means on this machine: image size and precision.
 
+    A TF Hub URL handle is downloaded into the TF Hub cache here, before any run folder
+    exists.
+
     Raises:
-        TledgeError: for an unknown backbone or an unusable precision.
+        TledgeError: for an unknown backbone, an unusable precision or a TF Hub model
+            that cannot be downloaded.
     """
     spec = get_backbone(config.backbone)
+    if is_hub(config.backbone):
+        precision = hub_precision(config.precision)
+        fetch_hub_module(config.backbone)
+    else:
+        precision = resolve_precision(config.precision, config.force_precision)
     return dataclasses.replace(
-        config,
-        image_size=tuple(config.image_size or spec.default_size),
-        precision=resolve_precision(config.precision, config.force_precision),
+        config, image_size=tuple(config.image_size or spec.default_size), precision=precision
     )
 
 
@@ -122,8 +130,13 @@ def train(config: TrainConfig, log: Log | None = None, verbose: int | str = 0) -
         f"{len(splits.test) if splits.test else 0} test images"
     )
     state = read_state(run)
+    trainer_type = _Trainer
+    if is_hub(config.backbone):
+        from tledge.trainer.hub_training import HubTrainer
+
+        trainer_type = HubTrainer
     with dtype_policy(config.precision):
-        trainer = _Trainer(config, run, splits, state, log, verbose, started)
+        trainer = trainer_type(config, run, splits, state, log, verbose, started)
         model = trainer.phase_one()
         model = trainer.phase_two(model)
         metrics = trainer.finish(model)
@@ -155,7 +168,11 @@ def build_model(config: TrainConfig, splits: DatasetSplits, log: Log):
 
 
 class _Trainer:
-    """The steps of one `train` call, sharing its config, data and run folder."""
+    """The steps of one `train` call, sharing its config, data and run folder.
+
+    `build`, `load`, `fit`, `unfreeze` and `_save_model` are what a TF Hub run does
+    differently (see `trainer/hub_training.py`), as are the model file names.
+    """
 
     def __init__(self, config, run, splits: DatasetSplits, state, log, verbose, started):
         self.config = config
@@ -168,10 +185,37 @@ class _Trainer:
         self.num_classes = len(splits.class_names)
         self.image_size = tuple(config.image_size)
         self.phase_one_file = run.root / "checkpoints" / "feature_extraction.keras"
+        self.model_file = run.model
+        self.best_file = run.best_checkpoint
         self._test_data = None
 
     def build(self):
         return build_model(self.config, self.splits, self.log)
+
+    def load(self, path: Path):
+        import keras
+
+        return keras.saving.load_model(path)
+
+    def fit(self, model, plan: PhasePlan) -> int:
+        """Fit `model` on the images for one phase; return the epochs finished."""
+        train_data = self.images(self.splits.train, training=True)
+        val_data = self.images(self.splits.val, training=False)
+        return fit_phase(
+            model, train_data, val_data, plan, self.run, self._saver(model), self.verbose
+        )
+
+    def unfreeze(self, model) -> str:
+        """Make the top of the backbone trainable; return a note saying what trains."""
+        config = self.config
+        trainable = unfreeze_top(model, config.fine_tune_layers)
+        return (
+            f"phase 2: fine-tuning the top {config.fine_tune_layers} backbone layers "
+            f"({trainable} with weights, BatchNorm frozen) at lr {config.phase2_lr:g}"
+        )
+
+    def uses_feature_cache(self) -> bool:
+        return self.config.feature_cache and not self.config.augment
 
     def images(self, split, training: bool):
         augmenter = build_augmenter(self.config.seed) if training and self.config.augment else None
@@ -186,8 +230,6 @@ class _Trainer:
 
     def phase_one(self):
         """Train the head on the frozen backbone; return the model phase 2 starts from."""
-        import keras
-
         config = self.config
         if config.from_run:
             self.log(f"phase 1 skipped: starting from {config.from_run}")
@@ -196,45 +238,31 @@ class _Trainer:
             return self.build()
         if FEATURE_EXTRACTION in self.state["phases_done"]:
             self.log("phase 1 already finished; loading it")
-            return keras.saving.load_model(self.phase_one_file)
+            return self.load(self.phase_one_file)
         model = self.build()
         plan = self._plan(FEATURE_EXTRACTION, 0, config.epochs, config.learning_rate, ())
-        if config.feature_cache and not config.augment:
+        if self.uses_feature_cache():
             epochs = self._fit_on_features(model, plan)
         else:
-            train_data = self.images(self.splits.train, training=True)
-            val_data = self.images(self.splits.val, training=False)
-            epochs = fit_phase(
-                model, train_data, val_data, plan, self.run, self._saver(model), self.verbose
-            )
+            epochs = self.fit(model, plan)
         self._save_model(model, self.phase_one_file)
         self._phase_done(FEATURE_EXTRACTION, epochs, model)
         return model
 
     def phase_two(self, model):
         """Fine-tune the top of the backbone; save and return the final model."""
-        import keras
-
         config = self.config
         if config.fine_tune_epochs == 0:
             return model
         if FINE_TUNING in self.state["phases_done"]:
-            return keras.saving.load_model(self.run.model)
+            return self.load(self.model_file)
         first = self.state.get("epochs_finished", 0)
         if not config.from_run and config.epochs > 0 and first == 0:
             raise TledgeError(f"{self.run.root}: phase 1 finished no epoch")
-        trainable = unfreeze_top(model, config.fine_tune_layers)
-        self.log(
-            f"phase 2: fine-tuning the top {config.fine_tune_layers} backbone layers "
-            f"({trainable} with weights, BatchNorm frozen) at lr {config.phase2_lr:g}"
-        )
+        self.log(self.unfreeze(model))
         plan = self._plan(FINE_TUNING, first, config.fine_tune_epochs, config.phase2_lr, (first,))
-        train_data = self.images(self.splits.train, training=True)
-        val_data = self.images(self.splits.val, training=False)
-        epochs = fit_phase(
-            model, train_data, val_data, plan, self.run, self._saver(model), self.verbose
-        )
-        self._save_model(model, self.run.model)
+        epochs = self.fit(model, plan)
+        self._save_model(model, self.model_file)
         self._phase_done(FINE_TUNING, epochs, None)
         return model
 
@@ -244,7 +272,7 @@ class _Trainer:
         metrics.json is written last: it marks the run as finished.
         """
         if self.config.fine_tune_epochs == 0:
-            self._save_model(model, self.run.model)
+            self._save_model(model, self.model_file)
         history = json.loads(self.run.history.read_text(encoding="utf-8"))
         val_accuracies = [e["val_accuracy"] for e in history["epochs"] if e["val_accuracy"]]
         metrics: dict[str, Any] = {
@@ -315,21 +343,19 @@ class _Trainer:
         return epochs
 
     def _saver(self, model) -> Callable[[], None]:
-        return lambda: self._save_model(model, self.run.best_checkpoint)
+        return lambda: self._save_model(model, self.best_file)
 
     def _save_model(self, model, path: Path) -> None:
         with atomic_path(path, suffix=".keras") as tmp:
             model.save(tmp)
 
     def _load_from_run(self):
-        import keras
-
         source = RunFolder.open(self.config.from_run)
         if tuple(source.read_labels()) != self.splits.class_names:
             raise TledgeError(
                 f"--from-run {source.root}: its labels differ from {self.config.data}"
             )
-        model = keras.saving.load_model(source.model)
+        model = self.load(source.trained_model)
         if tuple(model.input_shape[1:3]) != self.image_size:
             raise TledgeError(
                 f"--from-run {source.root}: its image size is {model.input_shape[1:3]}; "

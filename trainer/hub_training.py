@@ -1,0 +1,171 @@
+"""Training a TF Hub backbone run: the same phases, files and logs as a Keras 3 run, in tf_keras.
+
+`HubTrainer` is the `train` steps with a tf_keras model (see `trainer/hub.py`): it
+builds, fits, unfreezes and saves differently, and everything else (data, run folder,
+state.json, metrics.json) is shared. `fit_hub_phase` mirrors `phases.fit_phase` with
+tf_keras' own CSVLogger, TensorBoard, EarlyStopping and BackupAndRestore; the project's
+history.json, best-checkpoint and learning-rate callbacks are Keras 3 callbacks that only
+read logs and the optimizer, so they run inside tf_keras' `fit` through `TfKerasAdapter`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import tf_keras
+
+from tledge.exporter.run_folder import RunFolder
+from tledge.trainer.callbacks import (
+    BestCheckpoint,
+    HistoryRecorder,
+    lr_schedule_callback,
+    read_history,
+)
+from tledge.trainer.hub import build_hub_classifier, load_hub_model, save_hub_model, unfreeze_hub
+from tledge.trainer.phases import FINE_TUNING, PhasePlan, tensorboard_available
+from tledge.trainer.training import _Trainer
+
+
+class HubTrainer(_Trainer):
+    """The steps of `train` for a "hub:HANDLE" backbone (tf_keras model, SavedModel files).
+
+    Phase 1 always trains on images: the feature cache is a Keras 3 fast path.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.phase_one_file = self.run.root / "checkpoints" / "feature_extraction_savedmodel"
+        self.model_file = self.run.hub_model
+        self.best_file = self.run.hub_best_checkpoint
+
+    def build(self):
+        if self.config.weights != "imagenet":
+            self.log(f"--weights {self.config.weights} ignored: a TF Hub model has its own")
+        return build_hub_classifier(
+            self.config.backbone, self.image_size, self.num_classes, self.config.dropout
+        )
+
+    def load(self, path: Path):
+        return load_hub_model(path, self.config.backbone)
+
+    def fit(self, model, plan: PhasePlan) -> int:
+        train_data = self.images(self.splits.train, training=True)
+        val_data = self.images(self.splits.val, training=False)
+        return fit_hub_phase(
+            model, train_data, val_data, plan, self.run, self._saver(model), self.verbose
+        )
+
+    def unfreeze(self, model) -> str:
+        count = unfreeze_hub(model, self.config.backbone)
+        return (
+            f"phase 2: fine-tuning the whole TF Hub layer ({count} variables, BatchNorm "
+            f"statistics fixed) at lr {self.config.phase2_lr:g}; --fine-tune-layers does not "
+            "apply: a hub layer is one block"
+        )
+
+    def uses_feature_cache(self) -> bool:
+        return False
+
+    def _save_model(self, model, path: Path) -> None:
+        save_hub_model(model, path)
+
+
+class TfKerasAdapter(tf_keras.callbacks.Callback):
+    """Runs a Keras 3 callback's train and epoch hooks inside a tf_keras `fit`.
+
+    Args:
+        callback: A Keras 3 callback that uses only the logs, `model.optimizer` and
+            `model.stop_training` (HistoryRecorder, BestCheckpoint, LR schedules).
+    """
+
+    def __init__(self, callback: Any):
+        super().__init__()
+        self.callback = callback
+
+    def set_model(self, model):
+        super().set_model(model)
+        self.callback.set_model(model)
+
+    def on_train_begin(self, logs=None):
+        self.callback.on_train_begin(logs)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.callback.on_epoch_begin(epoch, logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.callback.on_epoch_end(epoch, logs)
+
+
+def fit_hub_phase(
+    model,
+    train_data,
+    val_data,
+    plan: PhasePlan,
+    run: RunFolder,
+    save_best: Callable[[], None],
+    verbose: int | str = 0,
+) -> int:
+    """Compile and fit a tf_keras model for one phase, resuming from `run`'s backup.
+
+    The tf_keras twin of `phases.fit_phase`: same arguments, same history.json,
+    checkpoints, CSV and TensorBoard logs, and backup folder.
+
+    Returns:
+        The number of epochs finished at the end of the phase (absolute).
+    """
+    model.compile(
+        optimizer=tf_keras.optimizers.Adam(plan.learning_rate),
+        loss=tf_keras.losses.CategoricalCrossentropy(label_smoothing=plan.label_smoothing),
+        metrics=["accuracy"],
+    )
+    run.logs.mkdir(parents=True, exist_ok=True)
+    history = read_history(run.history)
+    earlier = [e["val_accuracy"] for e in history["epochs"] if e["val_accuracy"] is not None]
+    callbacks = [
+        TfKerasAdapter(HistoryRecorder(run.history, plan.phase, list(plan.boundaries))),
+        TfKerasAdapter(BestCheckpoint(save_best, max(earlier, default=-math.inf))),
+        tf_keras.callbacks.CSVLogger(str(run.logs / "epochs.csv"), append=True),
+    ]
+    if tensorboard_available():
+        callbacks.append(
+            tf_keras.callbacks.TensorBoard(
+                log_dir=str(run.logs), write_graph=False, profile_batch=0
+            )
+        )
+    schedule = lr_schedule_callback(
+        plan.lr_schedule,
+        plan.learning_rate,
+        plan.first_epoch,
+        plan.epochs,
+        warmup_epochs=1 if plan.phase == FINE_TUNING and plan.epochs > 1 else 0,
+    )
+    if schedule is not None:
+        callbacks.append(TfKerasAdapter(schedule))
+    if plan.patience > 0:
+        callbacks.append(
+            tf_keras.callbacks.EarlyStopping(
+                monitor="val_accuracy", patience=plan.patience, restore_best_weights=True
+            )
+        )
+    # Last, so an epoch is backed up only after its history entry is written. TF
+    # checkpoints are written to temporary files and renamed, so a kill cannot leave a
+    # half-written backup.
+    callbacks.append(
+        tf_keras.callbacks.BackupAndRestore(
+            str(run.backup / plan.phase), save_freq="epoch", delete_checkpoint=False
+        )
+    )
+    model.fit(
+        train_data,
+        validation_data=val_data,
+        initial_epoch=plan.first_epoch,
+        epochs=plan.first_epoch + plan.epochs,
+        callbacks=callbacks,
+        verbose=verbose,
+        shuffle=False,  # the datasets shuffle themselves, with the run's seed
+    )
+    finished = read_history(run.history)["epochs"]
+    return max((e["epoch"] for e in finished if e["phase"] == plan.phase), default=plan.first_epoch)
