@@ -39,7 +39,11 @@ from tledge.exporter.graph import GraphReport, full_integer_problems, inspect_gr
 from tledge.exporter.inference import predict_keras, predict_tflite, softmax
 from tledge.exporter.loading import ExportSource, load_keras_model, resolve_source
 from tledge.exporter.results import ExportOptions, ExportResult, VariantResult
-from tledge.exporter.runtime_check import check_runtimes, runtime_warnings
+from tledge.exporter.runtime_check import (
+    check_runtimes,
+    runtime_warnings,
+    runtimes_in_other_python,
+)
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,8 @@ def export_model(
     if "int8" in options.variants and source.calibration_data is None:
         raise TledgeError(f"{path}: int8 needs calibration images; pass --calibration-data DIR")
 
+    for python in options.check_pythons:
+        runtimes_in_other_python(python)  # a bad --check-python fails before any work
     progress("loading model", 0, 1)
     import_tensorflow_quietly()
     model = load_keras_model(source.model_path)
@@ -127,8 +133,8 @@ def export_model(
     warnings = [warning for result in results for warning in result.warnings]
     if not any(result.runtimes.get("tflite-runtime") is not None for result in results):
         warnings.append(
-            "tflite-runtime is not installed here, so the models were not checked with it "
-            "(tflite-runtime 2.14 also needs numpy<2)"
+            "the models were not checked with tflite-runtime: it is not installed here "
+            "(it needs numpy<2); pass --check-python with a venv that has it"
         )
     return ExportResult(
         export_dir=source.export_dir,
@@ -288,9 +294,11 @@ def _check_and_write(
     final_bytes = embed_contract(model_bytes, contract)
     candidate = scratch / f"model_{variant}.tflite"
     candidate.write_bytes(final_bytes)
-    runtimes = check_runtimes(candidate)
+    runtimes = check_runtimes(candidate, options.check_pythons)
     if not runtimes.get("litert", True):
         problems.append("LiteRT cannot load and run it")
+    if runtimes.get("tflite-runtime") is False:
+        warnings.append(f"{variant}: tflite-runtime cannot load and run it; use ai-edge-litert")
 
     final = source.export_dir / f"model_{variant}.tflite"
     rejected = source.export_dir / f"model_{variant}.rejected.tflite"

@@ -25,6 +25,8 @@ class ExportOptions:
         allow_float_ops: Accept an int8 model in which some ops stay float.
         seed: Seed of the calibration draw.
         num_threads: Interpreter threads while evaluating; None lets the runtime choose.
+        check_pythons: Python interpreters of other environments (e.g. a device-like
+            venv with tflite-runtime and numpy<2) that also load and run every file.
     """
 
     variants: tuple[str, ...] = ("int8",)
@@ -35,6 +37,7 @@ class ExportOptions:
     allow_float_ops: bool = False
     seed: int = 0
     num_threads: int | None = None
+    check_pythons: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

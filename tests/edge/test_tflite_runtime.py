@@ -7,6 +7,8 @@ from pathlib import Path
 import cv2
 import pytest
 
+from tledge.exporter.runtime_check import check_in_other_python
+
 # tflite-runtime 2.14 is built against numpy 1; OpenCV 4.10 is the last release that is.
 TFLITE_RUNTIME_PACKAGES = [
     "numpy<2",
@@ -69,3 +71,10 @@ def test_edge_client_classifies_sanity_images_on_tflite_runtime(shared_data, tmp
     doctor = runtime_venv.run("tledge", "doctor")
     assert doctor.returncode == 0, doctor.stdout
     assert "tledge edge will use tflite-runtime" in doctor.stdout
+
+    # What `tledge export --check-python` runs in such an environment.
+    python = runtime_venv.bin / "python"
+    assert check_in_other_python(model[0], python) == {"tflite-runtime": True}
+    assert check_in_other_python(tflite / "imagenet_labels.txt", python) == {
+        "tflite-runtime": False
+    }

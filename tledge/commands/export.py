@@ -75,6 +75,14 @@ VARIANT_FLAGS = ("fp32", "fp16", "dynamic", "int8")
 )
 @click.option("--seed", default=0, show_default=True, help="Seed of the calibration draw.")
 @click.option("--threads", type=int, help="Interpreter threads while evaluating.")
+@click.option(
+    "--check-python",
+    "check_pythons",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Python of another environment (e.g. a venv with tflite-runtime and numpy<2, "
+    "like the Pi's) that must also load and run every file; repeatable.",
+)
 def export(
     source: Path,
     fp32: bool,
@@ -93,6 +101,7 @@ def export(
     output: Path | None,
     seed: int,
     threads: int | None,
+    check_pythons: tuple[Path, ...],
 ) -> None:
     """Convert a trained run (or a .keras file) to TFLite and check the accuracy cost.
 
@@ -115,6 +124,7 @@ def export(
         allow_float_ops=allow_float_ops,
         seed=seed,
         num_threads=threads,
+        check_pythons=tuple(str(python) for python in check_pythons),
     )
     bars = ProgressBars()
     try:
