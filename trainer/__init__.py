@@ -40,7 +40,7 @@ _EXPORTS = {
     "ExperimentPlan": "tledge.trainer.experiments",
     "load_plan": "tledge.trainer.experiments",
     "run_plan": "tledge.trainer.experiments",
-    "parse_overrides": "tledge.trainer.experiments",
+    "parse_overrides": "tledge.trainer.plan_files",
     "example_plan_path": "tledge.trainer.experiments",
     "plot_confusion_matrix": "tledge.trainer.plots",
     "plot_most_wrong": "tledge.trainer.plots",

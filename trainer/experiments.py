@@ -23,12 +23,8 @@ what is missing. `from_run` may name an earlier run of the plan.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
-import sys
-import types
-import typing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,12 +34,9 @@ from tledge.edge.errors import TledgeError
 from tledge.exporter.run_folder import RunFolder
 from tledge.trainer.comparison import SORT_KEYS
 from tledge.trainer.config import TrainConfig
+from tledge.trainer.plan_files import cap_epochs, check_fields, read_plan_file, resolve_paths
 
 PLAN_KEYS = ("output", "sort", "defaults", "run")
-# Fields a plan may not set: the plan decides where each run goes.
-RESERVED_FIELDS = ("name", "output", "overwrite")
-PATH_FIELDS = ("data", "val", "test", "from_run")
-WEIGHT_KEYWORDS = ("imagenet", "none")
 EXAMPLE_PLAN = "seed_series.toml"
 # Run names become folder names (and TensorBoard run names).
 RUN_NAME = re.compile(r"[A-Za-z0-9_.-]+")
@@ -124,30 +117,6 @@ def example_plan_text() -> str:
     return example_plan_path().read_text(encoding="utf-8")
 
 
-def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
-    """Parse `KEY=VALUE` strings; VALUE is read as TOML (1, 0.1, true, [96, 96]) and
-    falls back to a plain string (paths, names).
-
-    Raises:
-        TledgeError: when an item has no "=".
-
-    Example:
-        >>> parse_overrides(["epochs=1", "augment=false", "weights=w.h5"])
-        {'epochs': 1, 'augment': False, 'weights': 'w.h5'}
-    """
-    values: dict[str, Any] = {}
-    for item in items:
-        key, sep, text = item.partition("=")
-        if not sep or not key.strip():
-            raise TledgeError(f"--set {item}: expected KEY=VALUE, e.g. --set epochs=1")
-        try:
-            value = _toml_loads(f"value = {text.strip()}")["value"]
-        except ValueError:
-            value = text.strip()
-        values[key.strip()] = value
-    return values
-
-
 def load_plan(
     path: str | os.PathLike,
     overrides: Mapping[str, Any] | None = None,
@@ -179,7 +148,7 @@ def load_plan(
         >>> [run.name for run in plan.runs]
     """
     source = Path(path)
-    raw = _read_plan_file(source)
+    raw = read_plan_file(source)
     base = source.resolve().parent
     unknown = sorted(set(raw) - set(PLAN_KEYS))
     if unknown:
@@ -196,8 +165,8 @@ def load_plan(
         output_dir = (base / str(raw["output"])).resolve()
     else:
         output_dir = Path("runs", source.stem).resolve()
-    defaults = _check_fields(source, "[defaults]", raw.get("defaults", {}))
-    extra = _check_fields(source, "--set", dict(overrides or {}))
+    defaults = check_fields(source, "[defaults]", raw.get("defaults", {}))
+    extra = check_fields(source, "--set", dict(overrides or {}))
     suffix = f"_max{max_epochs}" if max_epochs is not None else ""
     names = [str(entry.get("name", "")) for entry in entries if isinstance(entry, dict)]
     runs: list[PlannedRun] = []
@@ -211,15 +180,15 @@ def load_plan(
             )
         if any(name == run.name.removesuffix(suffix) for run in runs):
             raise TledgeError(f"{source}: two runs are named {name!r}")
-        own = _check_fields(source, f"run {name}", {k: v for k, v in entry.items() if k != "name"})
+        own = check_fields(source, f"run {name}", {k: v for k, v in entry.items() if k != "name"})
         if "data" not in {**defaults, **own, **extra}:
             raise TledgeError(
                 f"{source}: run {name}: no `data` folder; set it in [defaults] or the run"
             )
         settings = {
-            **_resolve_paths(defaults, base),
-            **_resolve_paths(own, base),
-            **_resolve_paths(extra, Path.cwd()),
+            **resolve_paths(defaults, base),
+            **resolve_paths(own, base),
+            **resolve_paths(extra, Path.cwd()),
         }
         # `from_run = "<name>"` of an earlier run of the plan means that run's folder.
         from_run = {**defaults, **own, **extra}.get("from_run")
@@ -231,7 +200,7 @@ def load_plan(
                 "of the plan nor a run folder"
             )
         if max_epochs is not None:
-            settings = _cap_epochs(settings, max_epochs)
+            settings = cap_epochs(settings, max_epochs)
         runs.append(PlannedRun(name + suffix, settings))
     plan = ExperimentPlan(source, output_dir, sort, tuple(runs))
     for run in plan.runs:
@@ -331,110 +300,3 @@ def _normalize(value: Any) -> Any:
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return value
-
-
-def _read_plan_file(source: Path) -> dict[str, Any]:
-    try:
-        text = source.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise TledgeError(f"{source}: plan file not found") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise TledgeError(f"{source}: cannot read plan ({error})") from None
-    if source.suffix.lower() in (".yaml", ".yml"):
-        try:
-            import yaml
-        except ImportError:
-            raise TledgeError(
-                f"{source}: YAML plans need PyYAML (`pip install pyyaml`); or write TOML"
-            ) from None
-        try:
-            raw = yaml.safe_load(text)
-        except yaml.YAMLError as error:
-            raise TledgeError(f"{source}: invalid YAML ({error})") from None
-    else:
-        try:
-            raw = _toml_loads(text)
-        except ValueError as error:
-            raise TledgeError(f"{source}: invalid TOML ({error})") from None
-    if not isinstance(raw, dict):
-        raise TledgeError(f"{source}: expected a table with [defaults] and [[run]] entries")
-    return raw
-
-
-def _toml_loads(text: str) -> dict[str, Any]:
-    """Parse TOML with tomllib (Python 3.11+) or the tomli backport.
-
-    Raises:
-        ValueError: on invalid TOML (TOMLDecodeError is a ValueError).
-    """
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover - exercised on Python 3.10 only
-        try:
-            import tomli as tomllib
-        except ImportError:
-            raise TledgeError("TOML plans need `pip install tomli` on Python 3.10") from None
-    return tomllib.loads(text)
-
-
-def _check_fields(source: Path, where: str, values: Any) -> dict[str, Any]:
-    if not isinstance(values, dict):
-        raise TledgeError(f"{source}: {where} must be a table of TrainConfig fields")
-    known = {field.name for field in dataclasses.fields(TrainConfig)}
-    reserved = sorted(set(values) & set(RESERVED_FIELDS))
-    if reserved:
-        raise TledgeError(
-            f"{source}: {where} sets {reserved}; the plan names runs and their folder"
-        )
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise TledgeError(
-            f"{source}: {where} has unknown keys {unknown}; "
-            f"valid: {', '.join(sorted(known - set(RESERVED_FIELDS)))}"
-        )
-    hints = typing.get_type_hints(TrainConfig)
-    for key, value in values.items():
-        if not _has_type(value, hints[key]):
-            expected = getattr(hints[key], "__name__", str(hints[key]))
-            raise TledgeError(f"{source}: {where}: {key} = {value!r} is not of type {expected}")
-    values = dict(values)
-    if isinstance(values.get("image_size"), list):
-        values["image_size"] = tuple(values["image_size"])
-    return values
-
-
-def _has_type(value: Any, hint: Any) -> bool:
-    """True when a TOML value fits a TrainConfig field type (ints pass for floats)."""
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        return any(_has_type(value, option) for option in typing.get_args(hint))
-    if hint is type(None):
-        return value is None
-    if origin is tuple:
-        return isinstance(value, (list, tuple)) and all(_has_type(item, int) for item in value)
-    if hint is bool:
-        return isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    return isinstance(value, hint)
-
-
-def _resolve_paths(values: Mapping[str, Any], base: Path) -> dict[str, Any]:
-    resolved = dict(values)
-    for key in PATH_FIELDS:
-        if isinstance(resolved.get(key), str):
-            resolved[key] = str((base / resolved[key]).resolve())
-    weights = resolved.get("weights")
-    if isinstance(weights, str) and weights.lower() not in WEIGHT_KEYWORDS:
-        resolved["weights"] = str((base / weights).resolve())
-    return resolved
-
-
-def _cap_epochs(settings: dict[str, Any], max_epochs: int) -> dict[str, Any]:
-    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
-    capped = dict(settings)
-    for key in ("epochs", "fine_tune_epochs"):
-        capped[key] = min(int(settings.get(key, defaults[key])), max_epochs)
-    return capped

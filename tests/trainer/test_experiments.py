@@ -15,9 +15,9 @@ from tledge.exporter.run_folder import RunFolder
 from tledge.trainer.experiments import (
     example_plan_path,
     load_plan,
-    parse_overrides,
     run_plan,
 )
+from tledge.trainer.plan_files import parse_overrides
 
 PLAN = """
 sort = "best_val_accuracy"

@@ -43,9 +43,9 @@ def experiments(plan, overrides, max_epochs, output, only, dry_run, example, ver
     from tledge.trainer.experiments import (
         example_plan_text,
         load_plan,
-        parse_overrides,
         run_plan,
     )
+    from tledge.trainer.plan_files import parse_overrides
 
     if example:
         click.echo(example_plan_text(), nl=False)
