@@ -8,7 +8,7 @@ from typing import Any
 
 from tledge import __version__
 from tledge.edge.atomic import atomic_write_text
-from tledge.exporter.convert import VARIANTS
+from tledge.exporter.defaults import VARIANTS
 from tledge.exporter.results import ExportOptions, VariantResult
 
 

@@ -25,13 +25,14 @@ from tledge.edge.errors import TledgeError
 from tledge.edge.labels import write_labels
 from tledge.exporter.capture import import_tensorflow_quietly
 from tledge.exporter.compact import share_zero_points
-from tledge.exporter.convert import IO_TYPES, VARIANTS, convert_variant, export_saved_model
+from tledge.exporter.convert import convert_variant, export_saved_model
 from tledge.exporter.datasets import (
     ImageSet,
     ProgressCallback,
     calibration_per_class,
     load_image_set,
 )
+from tledge.exporter.defaults import IO_TYPES, VARIANTS
 from tledge.exporter.drift import Drift, measure_drift, top1_accuracy
 from tledge.exporter.drift_report import write_drift_report
 from tledge.exporter.float32_twin import float32_twin, uses_low_precision

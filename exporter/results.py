@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tledge.exporter import defaults
 from tledge.exporter.drift import Drift
 from tledge.exporter.graph import GraphReport
 
@@ -30,12 +31,12 @@ class ExportOptions:
     """
 
     variants: tuple[str, ...] = ("int8",)
-    io_type: str = "uint8"
-    calibration_size: int = 200
-    max_drift_pp: float = 1.0
-    min_agreement: float = 0.0
+    io_type: str = defaults.IO_TYPE
+    calibration_size: int = defaults.CALIBRATION_SIZE
+    max_drift_pp: float = defaults.MAX_DRIFT_PP
+    min_agreement: float = defaults.MIN_AGREEMENT
     allow_float_ops: bool = False
-    seed: int = 0
+    seed: int = defaults.SEED
     num_threads: int | None = None
     check_pythons: tuple[str, ...] = ()
 

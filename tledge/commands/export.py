@@ -9,8 +9,7 @@ from typing import Any
 import click
 
 from tledge.edge.errors import TledgeError
-
-VARIANT_FLAGS = ("fp32", "fp16", "dynamic", "int8")
+from tledge.exporter import defaults
 
 
 @click.command()
@@ -22,8 +21,8 @@ VARIANT_FLAGS = ("fp32", "fp16", "dynamic", "int8")
 @click.option("--all", "all_variants", is_flag=True, help="Every variant.")
 @click.option(
     "--io-type",
-    type=click.Choice(["uint8", "int8", "float32"]),
-    default="uint8",
+    type=click.Choice(defaults.IO_TYPES),
+    default=defaults.IO_TYPE,
     show_default=True,
     help="Input/output dtype of the int8 model.",
 )
@@ -39,7 +38,7 @@ VARIANT_FLAGS = ("fp32", "fp16", "dynamic", "int8")
 )
 @click.option(
     "--calibration-size",
-    default=200,
+    default=defaults.CALIBRATION_SIZE,
     show_default=True,
     type=int,
     help="Calibration images, class-balanced (fewer when the data has fewer).",
@@ -51,7 +50,7 @@ VARIANT_FLAGS = ("fp32", "fp16", "dynamic", "int8")
 )
 @click.option(
     "--max-drift",
-    default=1.0,
+    default=defaults.MAX_DRIFT_PP,
     show_default=True,
     type=float,
     help="Largest top-1 accuracy drop against Keras, in percentage points; a variant "
@@ -59,7 +58,7 @@ VARIANT_FLAGS = ("fp32", "fp16", "dynamic", "int8")
 )
 @click.option(
     "--min-agreement",
-    default=0.0,
+    default=100 * defaults.MIN_AGREEMENT,
     show_default=True,
     type=float,
     help="Smallest share of held-out images, in percent, on which a variant must pick the "
@@ -73,7 +72,9 @@ VARIANT_FLAGS = ("fp32", "fp16", "dynamic", "int8")
     type=click.Path(file_okay=False, path_type=Path),
     help="Output folder [default: RUN/export, or export/ beside a .keras file].",
 )
-@click.option("--seed", default=0, show_default=True, help="Seed of the calibration draw.")
+@click.option(
+    "--seed", default=defaults.SEED, show_default=True, help="Seed of the calibration draw."
+)
 @click.option("--threads", type=int, help="Interpreter threads while evaluating.")
 @click.option(
     "--check-python",
@@ -113,8 +114,10 @@ def export(
     """
     from tledge.exporter.export import ExportOptions, export_model
 
-    chosen = dict(zip(VARIANT_FLAGS, (fp32, fp16, dynamic, int8), strict=True))
-    variants = VARIANT_FLAGS if all_variants else tuple(v for v in VARIANT_FLAGS if chosen[v])
+    chosen = dict(zip(defaults.VARIANTS, (fp32, fp16, dynamic, int8), strict=True))
+    variants = (
+        defaults.VARIANTS if all_variants else tuple(v for v in defaults.VARIANTS if chosen[v])
+    )
     options = ExportOptions(
         variants=variants or ("int8",),
         io_type=io_type,

@@ -1,0 +1,13 @@
+"""Export choices and defaults, shared by `ExportOptions` and `tledge export`.
+
+Plain constants with no imports, so the command line can show them without loading
+TensorFlow or numpy.
+"""
+
+VARIANTS = ("fp32", "fp16", "dynamic", "int8")
+IO_TYPES = ("uint8", "int8", "float32")
+IO_TYPE = "uint8"
+CALIBRATION_SIZE = 200
+MAX_DRIFT_PP = 1.0
+MIN_AGREEMENT = 0.0
+SEED = 0
