@@ -351,6 +351,12 @@ class _Trainer:
 
     def _load_from_run(self):
         source = RunFolder.open(self.config.from_run)
+        trained_with = source.read_config().get("backbone")
+        if trained_with and trained_with != self.config.backbone:
+            raise TledgeError(
+                f"--from-run {source.root}: it trained --backbone {trained_with}; "
+                f"pass --backbone {trained_with}"
+            )
         if tuple(source.read_labels()) != self.splits.class_names:
             raise TledgeError(
                 f"--from-run {source.root}: its labels differ from {self.config.data}"

@@ -3,6 +3,7 @@ module (both phases), its export to every TFLite variant, evaluation and --from-
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 from pathlib import Path
@@ -232,6 +233,8 @@ def test_from_run_fine_tunes_a_hub_run(hub_run, hub_module: Path, tiny_dataset: 
         epochs=0,
         fine_tune_epochs=1,
     )
+    with pytest.raises(TledgeError, match=r"pass --backbone hub:"):
+        train(dataclasses.replace(config, backbone="mobilenetv2", image_size=SIZE))
     result = train(config)
     assert result.metrics["feature_extraction_test_accuracy"] == pytest.approx(
         outcome["metrics"]["test_accuracy"]
