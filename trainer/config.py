@@ -42,7 +42,7 @@ class TrainConfig:
         epochs: Phase 1 epochs (feature extraction: backbone frozen); 0 skips phase 1.
         fine_tune_epochs: Phase 2 epochs (top of the backbone trainable); 0 skips it.
         fine_tune_layers: How many of the backbone's top layers phase 2 unfreezes
-            (BatchNormalization layers stay frozen).
+            (BatchNormalization layers keep their moving statistics; gamma and beta train).
         learning_rate: Phase 1 learning rate (Adam).
         fine_tune_lr: Phase 2 learning rate; None means `learning_rate / 10`.
         dropout: Dropout rate before the classification layer.

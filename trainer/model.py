@@ -17,9 +17,9 @@ def build_classifier(
 ):
     """Build the full model: 0-255 RGB in, class probabilities out.
 
-    The backbone is called with `training=False`, so its BatchNormalization layers stay
-    in inference mode in both phases. The output layers are float32 under any mixed
-    precision policy.
+    The backbone is called with `training=False`; its BatchNormalization layers stay in
+    inference mode in both phases (frozen in phase 1, see `unfreeze_top` for phase 2).
+    The output layers are float32 under any mixed precision policy.
 
     Example:
         >>> model = build_classifier(get_backbone("mobilenetv2"), (224, 224), 1.0,
@@ -54,7 +54,11 @@ def backbone_of(model):
 
 
 def unfreeze_top(model, num_layers: int) -> int:
-    """Make the top `num_layers` backbone layers trainable, BatchNormalization excepted.
+    """Make the top `num_layers` backbone layers trainable.
+
+    BatchNormalization layers among them learn their scale and offset but keep
+    normalizing with their stored moving statistics (see `keep_inference_statistics`),
+    as in Keras' transfer-learning guide.
 
     Returns:
         How many layers with weights are trainable afterwards.
@@ -66,9 +70,28 @@ def unfreeze_top(model, num_layers: int) -> int:
     cutoff = max(0, len(base.layers) - num_layers)
     trainable = 0
     for index, layer in enumerate(base.layers):
-        layer.trainable = index >= cutoff and not isinstance(layer, keras.layers.BatchNormalization)
+        layer.trainable = index >= cutoff
+        if layer.trainable and isinstance(layer, keras.layers.BatchNormalization):
+            keep_inference_statistics(layer)
         trainable += layer.trainable and bool(layer.weights)
     return trainable
+
+
+def keep_inference_statistics(layer) -> None:
+    """Make a BatchNormalization layer always normalize with its moving statistics.
+
+    Keras 3 runs a trainable BatchNormalization layer on batch statistics whenever the
+    model trains, even inside a backbone called with `training=False` (the nested model
+    takes `training` from the outer call). Batches of 16 would then shift every
+    normalization and update the statistics; this keeps both fixed while gamma and beta
+    still learn. The saved model is an ordinary BatchNormalization layer.
+    """
+    layer_call = type(layer).call
+
+    def inference_call(inputs, training=None, mask=None):
+        return layer_call(layer, inputs, training=False, mask=mask)
+
+    layer.call = inference_call
 
 
 def calibrate_batchnorm(model, images) -> None:

@@ -211,7 +211,7 @@ class _Trainer:
         trainable = unfreeze_top(model, config.fine_tune_layers)
         return (
             f"phase 2: fine-tuning the top {config.fine_tune_layers} backbone layers "
-            f"({trainable} with weights, BatchNorm frozen) at lr {config.phase2_lr:g}"
+            f"({trainable} with weights, BatchNorm statistics fixed) at lr {config.phase2_lr:g}"
         )
 
     def uses_feature_cache(self) -> bool:

@@ -70,19 +70,32 @@ def test_model_takes_raw_pixels_and_reloads_safely(tmp_path: Path) -> None:
     np.testing.assert_allclose(preprocess(np.array([[0.0, 255.0]])).numpy(), [[-1.0, 1.0]])
 
 
-def test_unfreeze_top_keeps_batchnorm_frozen() -> None:
+def test_unfreeze_top_trains_batchnorm_scale_but_not_its_statistics() -> None:
     import keras
 
-    model = build_classifier(get_backbone("mobilenetv2"), (64, 64), 0.35, "none", 3, 0.2)
+    model = build_classifier(get_backbone("mobilenetv2"), (64, 64), 0.35, "none", 3, 0.0)
+    images = np.random.default_rng(0).uniform(0, 255, (8, 64, 64, 3)).astype("float32")
+    calibrate_batchnorm(model, images)  # random weights: give the features some spread
     assert not any(layer.trainable for layer in backbone_of(model).layers[1:])
     unfreeze_top(model, 20)
     layers = backbone_of(model).layers
     assert not any(layer.trainable for layer in layers[:-20])
-    top = layers[-20:]
-    assert all(
-        not layer.trainable for layer in top if isinstance(layer, keras.layers.BatchNormalization)
-    )
-    assert any(layer.trainable and layer.weights for layer in top)
+    norms = [layer for layer in layers[-20:] if isinstance(layer, keras.layers.BatchNormalization)]
+    assert norms and all(len(layer.trainable_weights) == 2 for layer in norms)
+
+    # Training mode normalizes with the stored statistics, exactly like inference.
+    np.testing.assert_array_equal(model(images, training=True), model(images, training=False))
+    statistics = [layer.moving_mean.numpy().copy() for layer in norms]
+    scales = [layer.gamma.numpy().copy() for layer in norms]
+    model.compile(keras.optimizers.SGD(0.1), "categorical_crossentropy")
+    model.fit(images, keras.utils.to_categorical(np.arange(8) % 3, 3), epochs=1, verbose=0)
+    for layer, mean in zip(norms, statistics, strict=True):
+        np.testing.assert_array_equal(layer.moving_mean.numpy(), mean)
+    changed = [
+        not np.array_equal(layer.gamma.numpy(), gamma)
+        for layer, gamma in zip(norms, scales, strict=True)
+    ]
+    assert any(changed)
 
 
 @pytest.mark.slow

@@ -59,7 +59,7 @@ DEFAULTS_NOTE = "defaults chosen on the validation split of food_mnist10 (see RE
     "--fine-tune-layers",
     default=DEFAULTS["fine_tune_layers"],
     show_default=True,
-    help="Top backbone layers phase 2 unfreezes (BatchNorm stays frozen).",
+    help="Top backbone layers phase 2 unfreezes (BatchNorm statistics stay fixed).",
 )
 @click.option("--learning-rate", default=DEFAULTS["learning_rate"], show_default=True)
 @click.option("--fine-tune-lr", type=float, help="Phase 2 learning rate [default: lr / 10].")
