@@ -151,6 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"Pipeline: {int8.name}, 2 threads, {CAMERA_SIZE[1]}x{CAMERA_SIZE[0]} "
             f"frames made from test photos, {args.frames} timed frames per source."
         )
+        notes += pipeline.PIPELINE_NOTES
         notes += [
             f"{row.source}: limited by the camera rate, not the model."
             for row in rows
