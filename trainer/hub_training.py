@@ -2,30 +2,22 @@
 
 `HubTrainer` is the `train` steps with a tf_keras model (see `trainer/hub.py`): it
 builds, fits, unfreezes and saves differently, and everything else (data, run folder,
-state.json, metrics.json) is shared. `fit_hub_phase` mirrors `phases.fit_phase` with
-tf_keras' own CSVLogger, TensorBoard, EarlyStopping and BackupAndRestore; the project's
-history.json, best-checkpoint and learning-rate callbacks are Keras 3 callbacks that only
-read logs and the optimizer, so they run inside tf_keras' `fit` through `TfKerasAdapter`.
+state.json, metrics.json) is shared. `phases.fit_phase` fits it with
+the `TF_KERAS` framework: tf_keras' own CSVLogger, TensorBoard, EarlyStopping and
+BackupAndRestore; the project's history.json, best-checkpoint and learning-rate callbacks
+are Keras 3 callbacks that only read logs and the optimizer, so they run inside tf_keras'
+`fit` through `TfKerasAdapter`.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import tf_keras
 
-from tledge.exporter.run_folder import RunFolder
-from tledge.trainer.callbacks import (
-    BestCheckpoint,
-    HistoryRecorder,
-    lr_schedule_callback,
-    read_history,
-)
 from tledge.trainer.hub import build_hub_classifier, load_hub_model, save_hub_model, unfreeze_hub
-from tledge.trainer.phases import FINE_TUNING, PhasePlan, tensorboard_available
+from tledge.trainer.phases import Framework, PhasePlan, fit_phase
 from tledge.trainer.training import _Trainer
 
 
@@ -54,8 +46,8 @@ class HubTrainer(_Trainer):
     def fit(self, model, plan: PhasePlan) -> int:
         train_data = self.images(self.splits.train, training=True)
         val_data = self.images(self.splits.val, training=False)
-        return fit_hub_phase(
-            model, train_data, val_data, plan, self.run, self._saver(model), self.verbose
+        return fit_phase(
+            model, train_data, val_data, plan, self.run, self._saver(model), self.verbose, TF_KERAS
         )
 
     def unfreeze(self, model) -> str:
@@ -99,73 +91,12 @@ class TfKerasAdapter(tf_keras.callbacks.Callback):
         self.callback.on_epoch_end(epoch, logs)
 
 
-def fit_hub_phase(
-    model,
-    train_data,
-    val_data,
-    plan: PhasePlan,
-    run: RunFolder,
-    save_best: Callable[[], None],
-    verbose: int | str = 0,
-) -> int:
-    """Compile and fit a tf_keras model for one phase, resuming from `run`'s backup.
+def _tf_keras_backup(backup_dir: str):
+    # TF checkpoints are written to temporary files and renamed, so a kill cannot leave
+    # a half-written backup.
+    return tf_keras.callbacks.BackupAndRestore(
+        backup_dir, save_freq="epoch", delete_checkpoint=False
+    )
 
-    The tf_keras twin of `phases.fit_phase`: same arguments, same history.json,
-    checkpoints, CSV and TensorBoard logs, and backup folder.
 
-    Returns:
-        The number of epochs finished at the end of the phase (absolute).
-    """
-    model.compile(
-        optimizer=tf_keras.optimizers.Adam(plan.learning_rate),
-        loss=tf_keras.losses.CategoricalCrossentropy(label_smoothing=plan.label_smoothing),
-        metrics=["accuracy"],
-    )
-    run.logs.mkdir(parents=True, exist_ok=True)
-    history = read_history(run.history)
-    earlier = [e["val_accuracy"] for e in history["epochs"] if e["val_accuracy"] is not None]
-    callbacks = [
-        TfKerasAdapter(HistoryRecorder(run.history, plan.phase, list(plan.boundaries))),
-        TfKerasAdapter(BestCheckpoint(save_best, max(earlier, default=-math.inf))),
-        tf_keras.callbacks.CSVLogger(str(run.logs / "epochs.csv"), append=True),
-    ]
-    if tensorboard_available():
-        callbacks.append(
-            tf_keras.callbacks.TensorBoard(
-                log_dir=str(run.logs), write_graph=False, profile_batch=0
-            )
-        )
-    schedule = lr_schedule_callback(
-        plan.lr_schedule,
-        plan.learning_rate,
-        plan.first_epoch,
-        plan.epochs,
-        warmup_epochs=1 if plan.phase == FINE_TUNING and plan.epochs > 1 else 0,
-    )
-    if schedule is not None:
-        callbacks.append(TfKerasAdapter(schedule))
-    if plan.patience > 0:
-        callbacks.append(
-            tf_keras.callbacks.EarlyStopping(
-                monitor="val_accuracy", patience=plan.patience, restore_best_weights=True
-            )
-        )
-    # Last, so an epoch is backed up only after its history entry is written. TF
-    # checkpoints are written to temporary files and renamed, so a kill cannot leave a
-    # half-written backup.
-    callbacks.append(
-        tf_keras.callbacks.BackupAndRestore(
-            str(run.backup / plan.phase), save_freq="epoch", delete_checkpoint=False
-        )
-    )
-    model.fit(
-        train_data,
-        validation_data=val_data,
-        initial_epoch=plan.first_epoch,
-        epochs=plan.first_epoch + plan.epochs,
-        callbacks=callbacks,
-        verbose=verbose,
-        shuffle=False,  # the datasets shuffle themselves, with the run's seed
-    )
-    finished = read_history(run.history)["epochs"]
-    return max((e["epoch"] for e in finished if e["phase"] == plan.phase), default=plan.first_epoch)
+TF_KERAS = Framework(tf_keras, adapt=TfKerasAdapter, backup=_tf_keras_backup)

@@ -12,6 +12,7 @@ import math
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import keras
 
@@ -53,13 +54,38 @@ class PhasePlan:
     boundaries: tuple[int, ...]
 
 
-def compile_for(model, plan: PhasePlan) -> None:
-    """Compile `model` with Adam at the phase's rate and a (smoothed) cross-entropy."""
+def compile_for(model, plan: PhasePlan, keras_module=keras) -> None:
+    """Compile `model` with Adam at the phase's rate and a (smoothed) cross-entropy.
+
+    Args:
+        model: The model to compile.
+        plan: The phase.
+        keras_module: `keras` (Keras 3) or `tf_keras`, the library `model` belongs to.
+    """
     model.compile(
-        optimizer=keras.optimizers.Adam(plan.learning_rate),
-        loss=keras.losses.CategoricalCrossentropy(label_smoothing=plan.label_smoothing),
+        optimizer=keras_module.optimizers.Adam(plan.learning_rate),
+        loss=keras_module.losses.CategoricalCrossentropy(label_smoothing=plan.label_smoothing),
         metrics=["accuracy"],
     )
+
+
+@dataclass(frozen=True)
+class Framework:
+    """What differs between fitting a Keras 3 model and a tf_keras (TF Hub) one.
+
+    Attributes:
+        keras_module: `keras` or `tf_keras`: optimizer, loss and its own callbacks.
+        adapt: Makes one of the project's Keras 3 callbacks (history, best checkpoint,
+            learning-rate schedule) usable in this library's `fit`.
+        backup: Builds the BackupAndRestore callback for a backup folder.
+    """
+
+    keras_module: Any
+    adapt: Callable[[Any], Any]
+    backup: Callable[[str], Any]
+
+
+KERAS3 = Framework(keras, adapt=lambda callback: callback, backup=AtomicBackupAndRestore)
 
 
 def fit_phase(
@@ -70,6 +96,7 @@ def fit_phase(
     run: RunFolder,
     save_best: Callable[[], None],
     verbose: int | str = 0,
+    framework: Framework = KERAS3,
 ) -> int:
     """Compile and fit `model` for one phase, resuming from `run`'s backup if one exists.
 
@@ -79,25 +106,26 @@ def fit_phase(
         val_data: Validation tf.data dataset.
         plan: The phase.
         run: The run folder (history, logs, checkpoints, backup).
-        save_best: Writes checkpoints/best.keras when val_accuracy improves.
+        save_best: Writes the best checkpoint when val_accuracy improves.
         verbose: Keras `fit` verbosity.
+        framework: `KERAS3`, or the tf_keras one of a TF Hub run.
 
     Returns:
         The number of epochs finished at the end of the phase (absolute).
     """
-    compile_for(model, plan)
+    library = framework.keras_module
+    compile_for(model, plan, library)
     run.logs.mkdir(parents=True, exist_ok=True)
     history = read_history(run.history)
     earlier = [e["val_accuracy"] for e in history["epochs"] if e["val_accuracy"] is not None]
-    backup_dir = run.backup / plan.phase
     callbacks = [
-        HistoryRecorder(run.history, plan.phase, list(plan.boundaries)),
-        BestCheckpoint(save_best, max(earlier, default=-math.inf)),
-        keras.callbacks.CSVLogger(str(run.logs / "epochs.csv"), append=True),
+        framework.adapt(HistoryRecorder(run.history, plan.phase, list(plan.boundaries))),
+        framework.adapt(BestCheckpoint(save_best, max(earlier, default=-math.inf))),
+        library.callbacks.CSVLogger(str(run.logs / "epochs.csv"), append=True),
     ]
     if tensorboard_available():
         callbacks.append(
-            keras.callbacks.TensorBoard(log_dir=str(run.logs), write_graph=False, profile_batch=0)
+            library.callbacks.TensorBoard(log_dir=str(run.logs), write_graph=False, profile_batch=0)
         )
     schedule = lr_schedule_callback(
         plan.lr_schedule,
@@ -107,15 +135,15 @@ def fit_phase(
         warmup_epochs=1 if plan.phase == FINE_TUNING and plan.epochs > 1 else 0,
     )
     if schedule is not None:
-        callbacks.append(schedule)
+        callbacks.append(framework.adapt(schedule))
     if plan.patience > 0:
         callbacks.append(
-            keras.callbacks.EarlyStopping(
+            library.callbacks.EarlyStopping(
                 monitor="val_accuracy", patience=plan.patience, restore_best_weights=True
             )
         )
     # Last, so an epoch is backed up only after its history entry is written.
-    callbacks.append(AtomicBackupAndRestore(str(backup_dir)))
+    callbacks.append(framework.backup(str(run.backup / plan.phase)))
     model.fit(
         train_data,
         validation_data=val_data,
