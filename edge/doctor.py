@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+from tledge.edge.errors import first_line
 from tledge.edge.interpreter import RUNTIME_MODULES, available_runtimes
 
 OK, WARN, MISSING, INFO = "ok", "warn", "missing", "info"
@@ -116,9 +117,10 @@ def _runtime_checks(machine: str) -> list[Check]:
             importlib.import_module(module)
         except Exception as error:  # a wheel built for another numpy fails in many ways
             hint = _broken_runtime_hint(name)
-            first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error)
             checks.append(
-                Check(f"runtime {name}", WARN, f"{version}, import failed: {first_line}", hint)
+                Check(
+                    f"runtime {name}", WARN, f"{version}, import failed: {first_line(error)}", hint
+                )
             )
             continue
         checks.append(Check(f"runtime {name}", OK, version))
@@ -174,8 +176,7 @@ def _picamera2_check() -> Check:
         importlib.import_module("picamera2")
     except Exception as error:  # e.g. ValueError from simplejpeg built for numpy 1
         hint = PICAMERA2_NUMPY_HELP if isinstance(error, ValueError) else PICAMERA2_HELP
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error)
-        return Check("cameras picamera2", WARN, f"import failed: {first_line}", hint)
+        return Check("cameras picamera2", WARN, f"import failed: {first_line(error)}", hint)
     return Check("cameras picamera2", OK, f"picamera2 {_version('picamera2')}")
 
 

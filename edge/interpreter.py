@@ -14,7 +14,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from tledge.edge.errors import TledgeError
+from tledge.edge.errors import TledgeError, first_line
 
 # runtime name -> module that holds an `Interpreter` class
 RUNTIME_MODULES = {
@@ -92,7 +92,7 @@ def open_interpreter(
         interpreter = found.interpreter_class(model_path=str(file), num_threads=num_threads)
         interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error)
+        reason = first_line(error)
         raise TledgeError(
             f"{file}: not a TFLite model that {found.name} {found.version} can load ({reason})"
         ) from None

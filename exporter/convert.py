@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from tledge.edge.errors import TledgeError
+from tledge.edge.errors import TledgeError, first_line
 from tledge.exporter.capture import captured_output
 from tledge.exporter.tf_keras_model import is_tf_keras_model, save_inference_saved_model
 
@@ -49,7 +49,7 @@ def export_saved_model(
             failure = None
     if failure is not None:
         raise TledgeError(
-            f"cannot export the model as a SavedModel ({_first_line(failure)}); "
+            f"cannot export the model as a SavedModel ({first_line(failure)}); "
             f"TensorFlow said:\n{output.tail()}"
         )
     return Path(directory)
@@ -117,12 +117,7 @@ def convert_variant(
             else ""
         )
         raise TledgeError(
-            f"{variant} conversion failed{hint}: {_first_line(failure)}\n"
+            f"{variant} conversion failed{hint}: {first_line(failure)}\n"
             f"converter log (last lines):\n{output.tail()}"
         )
     return bytes(model_bytes)
-
-
-def _first_line(error: Exception) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__

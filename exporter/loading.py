@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tledge.edge.errors import TledgeError
+from tledge.edge.errors import TledgeError, first_line
 from tledge.edge.labels import read_labels
 from tledge.exporter.run_folder import RunFolder
 from tledge.exporter.tf_keras_model import load_tf_keras_saved_model
@@ -104,8 +104,7 @@ def load_keras_model(path: str | os.PathLike) -> Any:
     try:
         return keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise TledgeError(f"{path}: cannot load the Keras model ({reason})") from None
+        raise TledgeError(f"{path}: cannot load the Keras model ({first_line(error)})") from None
 
 
 def _from_run(

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from tledge.edge.errors import TledgeError
+from tledge.edge.errors import TledgeError, first_line
 
 
 def is_tf_keras_model(model: Any) -> bool:
@@ -46,9 +46,9 @@ def load_tf_keras_saved_model(path: str | os.PathLike) -> Any:
     try:
         return tf_keras.models.load_model(str(folder), compile=False)
     except Exception as error:
-        text = str(error).strip()
-        reason = text.splitlines()[0] if text else type(error).__name__
-        raise TledgeError(f"{folder}: cannot load the tf_keras model ({reason})") from None
+        raise TledgeError(
+            f"{folder}: cannot load the tf_keras model ({first_line(error)})"
+        ) from None
 
 
 def save_inference_saved_model(model: Any, directory: str | os.PathLike, signature: list) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tledge.edge.errors import TledgeError
+from tledge.edge.errors import TledgeError, first_line
 
 BACKBONE_NAME = "backbone"
 
@@ -97,7 +97,7 @@ def build_base(
             **kwargs,
         )
     except Exception as error:
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        reason = first_line(error)
         if weights == "imagenet":
             raise TledgeError(
                 f"--weights imagenet: could not get the ImageNet weights for {spec.name} "

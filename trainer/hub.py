@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from tledge.edge.errors import TledgeError
+from tledge.edge.errors import TledgeError, first_line
 from tledge.trainer.backbones import BACKBONE_NAME
 from tledge.trainer.model import CLASSIFIER_NAME
 
@@ -127,14 +127,14 @@ def load_hub_layer(backbone: str, trainable: bool = False) -> Any:
         if is_url(handle):
             raise _download_error(backbone, error) from None
         raise TledgeError(
-            f"--backbone {backbone}: cannot load the TF Hub model ({_first_line(error)})"
+            f"--backbone {backbone}: cannot load the TF Hub model ({first_line(error)})"
         ) from None
 
 
 def _download_error(backbone: str, error: Exception) -> TledgeError:
     return TledgeError(
         f"--backbone {backbone}: could not download the TF Hub model (offline? "
-        f"{_first_line(error)}); download and extract it on a connected machine and pass "
+        f"{first_line(error)}); download and extract it on a connected machine and pass "
         "--backbone hub:/path/to/saved_model_folder, or set TFHUB_CACHE_DIR to a cache "
         "that holds it"
     )
@@ -174,7 +174,7 @@ def build_hub_classifier(
     except Exception as error:
         raise TledgeError(
             f"--backbone {backbone}: the model does not take {image_size[0]}x{image_size[1]} "
-            f"RGB images ({_first_line(error)}); check --image-size"
+            f"RGB images ({first_line(error)}); check --image-size"
         ) from None
     if len(features.shape) != 2:
         raise TledgeError(
@@ -214,7 +214,7 @@ def unfreeze_hub(model: Any, backbone: str) -> int:
         layer.trainable = False
         raise TledgeError(
             f"--backbone {backbone}: this TF Hub model cannot be fine-tuned "
-            f"({_first_line(error)}); use --fine-tune-epochs 0"
+            f"({first_line(error)}); use --fine-tune-epochs 0"
         ) from None
     return count
 
@@ -259,9 +259,4 @@ def load_hub_model(path: Path, backbone: str) -> Any:
             str(path), custom_objects={"KerasLayer": hub.KerasLayer}, compile=False
         )
     except Exception as error:
-        raise TledgeError(f"{path}: cannot load the hub model ({_first_line(error)})") from None
-
-
-def _first_line(error: Exception) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
+        raise TledgeError(f"{path}: cannot load the hub model ({first_line(error)})") from None
