@@ -107,8 +107,13 @@ def _run_check(python: str | os.PathLike, arguments: list[str]) -> dict[str, boo
         finished = subprocess.run(
             command, capture_output=True, text=True, timeout=EXTERNAL_CHECK_TIMEOUT_S
         )
-    except (OSError, subprocess.TimeoutExpired) as error:
+    except OSError as error:
         raise TledgeError(f"--check-python {python}: cannot run it ({error})") from None
+    except subprocess.TimeoutExpired:
+        raise TledgeError(
+            f"--check-python {python}: the runtime check did not finish in "
+            f"{EXTERNAL_CHECK_TIMEOUT_S} s"
+        ) from None
     if finished.returncode != 0:
         last = (finished.stderr.strip().splitlines() or ["no error output"])[-1]
         raise TledgeError(f"--check-python {python}: the runtime check failed: {last}")
