@@ -121,6 +121,16 @@ def lr_schedule_callback(
     return keras.callbacks.LearningRateScheduler(rate)
 
 
+def replay_schedule_callback(rates: tuple[float, ...], first_epoch: int):
+    """A callback that sets the rate of epoch `first_epoch + i` to `rates[i]`.
+
+    A refit phase replays the rates its model's phase used, whatever schedule made them.
+    """
+    return keras.callbacks.LearningRateScheduler(
+        lambda epoch, lr: rates[min(max(epoch - first_epoch, 0), len(rates) - 1)]
+    )
+
+
 def _number(value) -> float | None:
     return None if value is None else float(value)
 

@@ -133,6 +133,11 @@ def _subset(split: Split, fraction: float, rng: np.random.Generator) -> Split:
     return _select(split, chosen.tolist())
 
 
+def combined(first: Split, second: Split) -> Split:
+    """One split holding the images of `first` then those of `second`."""
+    return Split(first.paths + second.paths, first.labels + second.labels)
+
+
 def _select(split: Split, mask: Sequence[bool]) -> Split:
     kept = [i for i, keep in enumerate(mask) if keep]
     return Split(tuple(split.paths[i] for i in kept), tuple(split.labels[i] for i in kept))

@@ -30,6 +30,7 @@ class HubTrainer(_Trainer):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.phase_one_file = self.run.root / "checkpoints" / "feature_extraction_savedmodel"
+        self.refit_one_file = self.run.root / "checkpoints" / "refit_feature_extraction_savedmodel"
         self.model_file = self.run.hub_model
         self.best_file = self.run.hub_best_checkpoint
 
@@ -44,8 +45,7 @@ class HubTrainer(_Trainer):
         return load_hub_model(path, self.config.backbone)
 
     def fit(self, model, plan: PhasePlan) -> int:
-        train_data = self.images(self.splits.train, training=True)
-        val_data = self.images(self.splits.val, training=False)
+        train_data, val_data = self.datasets()
         return fit_phase(
             model, train_data, val_data, plan, self.run, self._saver(model), self.verbose, TF_KERAS
         )

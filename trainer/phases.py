@@ -23,10 +23,13 @@ from tledge.trainer.callbacks import (
     HistoryRecorder,
     lr_schedule_callback,
     read_history,
+    replay_schedule_callback,
 )
 
 FEATURE_EXTRACTION = "feature_extraction"
 FINE_TUNING = "fine_tuning"
+REFIT_FEATURE_EXTRACTION = "refit_feature_extraction"
+REFIT_FINE_TUNING = "refit_fine_tuning"
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,8 @@ class PhasePlan:
         label_smoothing: Label smoothing of the loss.
         patience: EarlyStopping patience on val_accuracy; 0 disables it.
         boundaries: The history's "phase_boundaries".
+        learning_rates: One rate per epoch to replay instead of `lr_schedule` (a refit
+            phase: no validation data, so no early stopping either).
     """
 
     phase: str
@@ -52,6 +57,7 @@ class PhasePlan:
     label_smoothing: float
     patience: int
     boundaries: tuple[int, ...]
+    learning_rates: tuple[float, ...] = ()
 
 
 def compile_for(model, plan: PhasePlan, keras_module=keras) -> None:
@@ -103,7 +109,7 @@ def fit_phase(
     Args:
         model: The model to train (full model, or the head for the feature cache).
         train_data: Training tf.data dataset.
-        val_data: Validation tf.data dataset.
+        val_data: Validation tf.data dataset, or None (a refit phase).
         plan: The phase.
         run: The run folder (history, logs, checkpoints, backup).
         save_best: Writes the best checkpoint when val_accuracy improves.
@@ -127,16 +133,19 @@ def fit_phase(
         callbacks.append(
             library.callbacks.TensorBoard(log_dir=str(run.logs), write_graph=False, profile_batch=0)
         )
-    schedule = lr_schedule_callback(
-        plan.lr_schedule,
-        plan.learning_rate,
-        plan.first_epoch,
-        plan.epochs,
-        warmup_epochs=1 if plan.phase == FINE_TUNING and plan.epochs > 1 else 0,
-    )
+    if plan.learning_rates:
+        schedule = replay_schedule_callback(plan.learning_rates, plan.first_epoch)
+    else:
+        schedule = lr_schedule_callback(
+            plan.lr_schedule,
+            plan.learning_rate,
+            plan.first_epoch,
+            plan.epochs,
+            warmup_epochs=1 if plan.phase == FINE_TUNING and plan.epochs > 1 else 0,
+        )
     if schedule is not None:
         callbacks.append(framework.adapt(schedule))
-    if plan.patience > 0:
+    if plan.patience > 0 and val_data is not None:
         callbacks.append(
             library.callbacks.EarlyStopping(
                 monitor="val_accuracy", patience=plan.patience, restore_best_weights=True

@@ -1,9 +1,10 @@
 """`train(config)`: a whole transfer-learning run, from folders of images to a run folder.
 
 Phase 1 trains the head on a frozen backbone (on cached features when augmentation is
-off); phase 2 fine-tunes the top of the backbone. Each finished phase is recorded in
-state.json, and each finished epoch in a BackupAndRestore folder, so running the same
-command again after a crash or a kill continues where it stopped.
+off); phase 2 fine-tunes the top of the backbone; the refit trains a fresh model the same
+way on training + validation images, for the epochs chosen on validation. Each finished
+phase is recorded in state.json, and each finished epoch in a BackupAndRestore folder,
+so running the same command again after a crash or a kill continues where it stopped.
 """
 
 from __future__ import annotations
@@ -21,8 +22,15 @@ from tledge.edge.errors import TledgeError
 from tledge.edge.labels import write_labels
 from tledge.exporter.run_folder import RunFolder
 from tledge.trainer.backbones import get_backbone
+from tledge.trainer.callbacks import read_history
 from tledge.trainer.config import TrainConfig
-from tledge.trainer.data import DatasetSplits, build_augmenter, image_dataset, load_splits
+from tledge.trainer.data import (
+    DatasetSplits,
+    build_augmenter,
+    combined,
+    image_dataset,
+    load_splits,
+)
 from tledge.trainer.features import (
     copy_head,
     feature_cache_key,
@@ -36,6 +44,8 @@ from tledge.trainer.model import build_classifier, calibrate_batchnorm, unfreeze
 from tledge.trainer.phases import (
     FEATURE_EXTRACTION,
     FINE_TUNING,
+    REFIT_FEATURE_EXTRACTION,
+    REFIT_FINE_TUNING,
     PhasePlan,
     discard_backup,
     fit_phase,
@@ -139,6 +149,7 @@ def train(config: TrainConfig, log: Log | None = None, verbose: int | str = 0) -
         trainer = trainer_type(config, run, splits, state, log, verbose, started)
         model = trainer.phase_one()
         model = trainer.phase_two(model)
+        model = trainer.refit(model)
         metrics = trainer.finish(model)
     return TrainResult(run, metrics, resumed)
 
@@ -167,6 +178,28 @@ def build_model(config: TrainConfig, splits: DatasetSplits, log: Log):
     return model
 
 
+def chosen_learning_rates(history: dict, up_to_best: bool) -> dict[str, tuple[float, ...]]:
+    """The learning rates of the epochs that made each phase's final model.
+
+    Early stopping (patience > 0) restores each phase's best val_accuracy epoch (the
+    first of equal ones); without it a phase ends with its last epoch.
+
+    Args:
+        history: history.json contents.
+        up_to_best: Stop each phase at its best val_accuracy epoch.
+
+    Returns:
+        {FEATURE_EXTRACTION: rates, FINE_TUNING: rates}; a phase that did not run has ().
+    """
+    chosen: dict[str, tuple[float, ...]] = {}
+    for phase in (FEATURE_EXTRACTION, FINE_TUNING):
+        epochs = [e for e in history["epochs"] if e["phase"] == phase]
+        scores = [e["val_accuracy"] if e["val_accuracy"] is not None else -1.0 for e in epochs]
+        last = scores.index(max(scores)) + 1 if scores and up_to_best else len(epochs)
+        chosen[phase] = tuple(e["learning_rate"] for e in epochs[:last])
+    return chosen
+
+
 class _Trainer:
     """The steps of one `train` call, sharing its config, data and run folder.
 
@@ -185,6 +218,7 @@ class _Trainer:
         self.num_classes = len(splits.class_names)
         self.image_size = tuple(config.image_size)
         self.phase_one_file = run.root / "checkpoints" / "feature_extraction.keras"
+        self.refit_one_file = run.root / "checkpoints" / "refit_feature_extraction.keras"
         self.model_file = run.model
         self.best_file = run.best_checkpoint
         self._test_data = None
@@ -199,11 +233,16 @@ class _Trainer:
 
     def fit(self, model, plan: PhasePlan) -> int:
         """Fit `model` on the images for one phase; return the epochs finished."""
-        train_data = self.images(self.splits.train, training=True)
-        val_data = self.images(self.splits.val, training=False)
+        train_data, val_data = self.datasets()
         return fit_phase(
             model, train_data, val_data, plan, self.run, self._saver(model), self.verbose
         )
+
+    def datasets(self):
+        """The training and validation datasets (validation None during the refit)."""
+        val = self.splits.val
+        val_data = self.images(val, training=False) if val is not None else None
+        return self.images(self.splits.train, training=True), val_data
 
     def unfreeze(self, model) -> str:
         """Make the top of the backbone trainable; return a note saying what trains."""
@@ -266,6 +305,57 @@ class _Trainer:
         self._phase_done(FINE_TUNING, epochs, None)
         return model
 
+    def refit(self, model):
+        """Train a fresh model on train + val for the epochs chosen on val; return it.
+
+        Each refit phase replays the learning rates of the epochs that made its phase's
+        model (see `chosen_learning_rates`). Resumes like the other phases.
+        """
+        config = self.config
+        if not config.refit:
+            return model
+        if config.from_run or config.epochs == 0:
+            self.log("refit skipped: it repeats both phases, and phase 1 did not run here")
+            return model
+        done = self.state["phases_done"]
+        if REFIT_FINE_TUNING in done:
+            return self.load(self.model_file)
+        if "before_refit_test_accuracy" not in self.state:
+            self.state["before_refit_test_accuracy"] = self._test_accuracy(model)
+            write_state(self.run, self.state)
+        history = read_history(self.run.history)
+        rates = chosen_learning_rates(history, up_to_best=config.patience > 0)
+        self.splits = dataclasses.replace(
+            self.splits, train=combined(self.splits.train, self.splits.val), val=None
+        )
+        self.log(
+            f"refit: a fresh model on all {len(self.splits.train)} train + val images for "
+            f"{len(rates[FEATURE_EXTRACTION])} + {len(rates[FINE_TUNING])} epochs "
+            "(those of the model chosen on val)"
+        )
+        boundaries = tuple(history["phase_boundaries"])
+        if REFIT_FEATURE_EXTRACTION in done:
+            model = self.load(self.refit_one_file)
+        else:
+            first = self.state["epochs_finished"]
+            model = self.build()
+            plan = self._refit_plan(REFIT_FEATURE_EXTRACTION, first, boundaries, rates)
+            if self.uses_feature_cache():
+                epochs = self._fit_on_features(model, plan)
+            else:
+                epochs = self.fit(model, plan)
+            self._save_model(model, self.refit_one_file)
+            self._phase_done(REFIT_FEATURE_EXTRACTION, epochs, None)
+            boundaries = (*boundaries, first)
+        if rates[FINE_TUNING]:
+            first = self.state["epochs_finished"]
+            self.log(self.unfreeze(model))
+            plan = self._refit_plan(REFIT_FINE_TUNING, first, boundaries, rates)
+            epochs = self.fit(model, plan)
+            self._save_model(model, self.model_file)
+            self._phase_done(REFIT_FINE_TUNING, epochs, None)
+        return model
+
     def finish(self, model) -> dict[str, Any]:
         """Write metrics.json, and model.keras when phase 2 did not already.
 
@@ -288,6 +378,7 @@ class _Trainer:
             best_val_accuracy=max(val_accuracies, default=None),
             train_seconds=round(sum(seconds.values()), 3),
             feature_extraction_test_accuracy=self.state.get("feature_extraction_test_accuracy"),
+            before_refit_test_accuracy=self.state.get("before_refit_test_accuracy"),
             skipped_files=self.splits.skipped,
             phase_seconds=seconds,
             precision=self.config.precision,
@@ -309,6 +400,11 @@ class _Trainer:
             boundaries=boundaries,
         )
 
+    def _refit_plan(self, phase, first, boundaries, rates) -> PhasePlan:
+        replayed = rates[FEATURE_EXTRACTION if phase == REFIT_FEATURE_EXTRACTION else FINE_TUNING]
+        plan = self._plan(phase, first, len(replayed), replayed[0], (*boundaries, first))
+        return dataclasses.replace(plan, learning_rates=replayed)
+
     def _fit_on_features(self, model, plan: PhasePlan) -> int:
         config = self.config
         cache_dir = Path(config.output) / ".feature_cache"
@@ -319,20 +415,20 @@ class _Trainer:
             "image_size": list(self.image_size),
             "precision": config.precision,
         }
-        arrays = []
-        for split in (self.splits.train, self.splits.val):
+
+        def features(split):
             key = feature_cache_key(split, model_key)
-            arrays.append(
-                pooled_features(
-                    model, split, self.image_size, config.batch_size, cache_dir / f"{key}.npy"
-                )
-            )
+            path = cache_dir / f"{key}.npy"
+            return pooled_features(model, split, self.image_size, config.batch_size, path)
+
         self.log(f"phase 1 on cached backbone features ({cache_dir})")
         head = head_model(model, config.dropout)
-        train_data = feature_dataset(
-            arrays[0], self.splits.train, self.num_classes, config.batch_size, config.seed
-        )
-        val_data = feature_dataset(arrays[1], self.splits.val, self.num_classes, config.batch_size)
+        train, val = self.splits.train, self.splits.val
+        batch = config.batch_size
+        train_data = feature_dataset(features(train), train, self.num_classes, batch, config.seed)
+        val_data = None
+        if val is not None:
+            val_data = feature_dataset(features(val), val, self.num_classes, batch)
 
         def save_best() -> None:
             copy_head(head, model)

@@ -150,9 +150,18 @@ def test_hub_run_writes_the_usual_run_folder(hub_run, hub_module: Path) -> None:
     assert (run.hub_best_checkpoint / "saved_model.pb").is_file()
     assert (run.logs / "epochs.csv").is_file()
     history = json.loads(run.history.read_text())
-    phases = ["feature_extraction"] * 4 + ["fine_tuning"]
+    # Then the refit replays phase 1 up to its best val epoch, and the one phase-2 epoch.
+    scores = [e["val_accuracy"] for e in history["epochs"][:4]]
+    replayed = scores.index(max(scores)) + 1
+    phases = (
+        ["feature_extraction"] * 4
+        + ["fine_tuning"]
+        + ["refit_feature_extraction"] * replayed
+        + ["refit_fine_tuning"]
+    )
     assert [(e["epoch"], e["phase"]) for e in history["epochs"]] == list(enumerate(phases, 1))
-    assert history["phase_boundaries"] == [4]
+    assert history["phase_boundaries"] == [4, 5, 5 + replayed]
+    assert (run.root / "checkpoints" / "refit_feature_extraction_savedmodel").is_dir()
     metrics = outcome["metrics"]
     assert json.loads(run.metrics.read_text()) == metrics
     assert metrics["num_test_images"] == 32 and set(metrics["per_class"]) == set(run.read_labels())

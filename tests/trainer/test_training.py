@@ -39,6 +39,7 @@ METRIC_KEYS = {
     "best_val_accuracy",
     "train_seconds",
     "feature_extraction_test_accuracy",
+    "before_refit_test_accuracy",
     "skipped_files",
 }
 
@@ -79,9 +80,16 @@ def test_efficientnet_on_messy_data_writes_a_complete_run(messy_dataset: Path, t
     assert [(e["epoch"], e["phase"]) for e in history["epochs"]] == [
         (1, "feature_extraction"),
         (2, "fine_tuning"),
+        (3, "refit_feature_extraction"),
+        (4, "refit_fine_tuning"),
     ]
     assert all(set(e) == HISTORY_KEYS for e in history["epochs"])
-    assert history["phase_boundaries"] == [1]
+    assert history["phase_boundaries"] == [1, 2, 3]
+    # The refit trains on every good image (4 x 12 + 9 odd ones) without validation.
+    assert any("refit: a fresh model on all 57 train + val images" in m for m in messages)
+    assert [e["val_accuracy"] for e in history["epochs"][2:]] == [None, None]
+    before_refit = run.read_metrics()["before_refit_test_accuracy"]
+    assert isinstance(before_refit, float) and 0 <= before_refit <= 1
     metrics = run.read_metrics()
     assert set(metrics) >= METRIC_KEYS
     assert metrics["skipped_files"] == 4 and metrics["num_test_images"] == 16
@@ -108,6 +116,7 @@ def test_feature_cache_matches_slow_path_and_fine_tunes_from_run(
         dropout=0.0,
         patience=0,
         learning_rate=0.01,
+        refit=False,
         output=str(tmp_path),
         **TINY,
     )
@@ -210,8 +219,19 @@ def test_sigkill_during_fine_tuning_resumes_at_last_epoch(tiny_dataset: Path, tm
     # Epochs already backed up are not trained again (one more may have finished
     # between the last history write and the kill).
     assert trained and trained[0] >= finished_before_kill
-    assert trained[-1] == 6
     history = json.loads(history_file.read_text())
-    assert [e["epoch"] for e in history["epochs"]] == [1, 2, 3, 4, 5, 6]
-    assert history["phase_boundaries"] == [1]
+    epochs = history["epochs"]
+    assert [e["epoch"] for e in epochs] == list(range(1, len(epochs) + 1))
+    assert trained[-1] == len(epochs)
+    # Then the refit replays all 6 epochs (no early stopping: each phase kept its last).
+    phases = [e["phase"] for e in epochs]
+    assert (
+        phases
+        == ["feature_extraction"]
+        + ["fine_tuning"] * 5
+        + ["refit_feature_extraction"]
+        + ["refit_fine_tuning"] * 5
+    )
+    assert [e["learning_rate"] for e in epochs[6:]] == [e["learning_rate"] for e in epochs[:6]]
+    assert history["phase_boundaries"] == [1, 6, 7]
     assert (tmp_path / "killed" / "metrics.json").is_file()

@@ -99,6 +99,12 @@ DEFAULTS_NOTE = "defaults chosen on the validation split of food_mnist10 (see RE
     show_default=True,
     help="Train phase 1 on cached features when augmentation is off.",
 )
+@click.option(
+    "--refit/--no-refit",
+    default=DEFAULTS["refit"],
+    show_default=True,
+    help="Finally retrain on train + val for the epochs chosen on val.",
+)
 @click.option("--from-run", type=click.Path(), help="Fine-tune the model of an existing run.")
 @click.option("--name", help="Run folder name (default: backbone, dataset and config hash).")
 @click.option(
