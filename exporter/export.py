@@ -10,6 +10,7 @@ previous good `model_<variant>.tflite`, if any, stays in place.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from tledge.edge.atomic import atomic_write_bytes
 from tledge.edge.contract import ModelContract, embed_contract
 from tledge.edge.errors import TledgeError
 from tledge.edge.labels import write_labels
+from tledge.exporter.bias_correction import rounding_bias_corrected
 from tledge.exporter.capture import import_tensorflow_quietly
 from tledge.exporter.compact import share_zero_points
 from tledge.exporter.convert import convert_variant, export_saved_model
@@ -45,6 +47,7 @@ from tledge.exporter.runtime_check import (
     runtime_warnings,
     runtimes_in_other_python,
 )
+from tledge.exporter.tf_keras_model import is_tf_keras_model
 
 
 @dataclass(frozen=True)
@@ -124,14 +127,22 @@ def export_model(
 
     with tempfile.TemporaryDirectory(prefix="tledge-export-") as scratch_name:
         scratch = Path(scratch_name)
-        converted = _convert_all(model, input_size, options, calibration, scratch, progress)
+        converted, corrected = _convert_all(
+            model, input_size, options, calibration, scratch, progress
+        )
         results = [
             _check_and_write(variant, model_bytes, source, options, baseline, scratch, progress)
             for variant, model_bytes in converted.items()
         ]
+    results = [
+        dataclasses.replace(result, bias_corrected_layers=corrected.get(result.variant, 0))
+        for result in results
+    ]
     labels_path = write_labels(source.export_dir / "labels.txt", source.labels)
     drift_path = _write_drift_json(source, options, baseline, results)
     warnings = [warning for result in results for warning in result.warnings]
+    if "int8" in options.variants and options.bias_correction and is_tf_keras_model(model):
+        warnings.append("int8: no bias correction for a TF Hub (tf_keras) model")
     if not any(result.runtimes.get("tflite-runtime") is not None for result in results):
         warnings.append(
             "the models were not checked with tflite-runtime: it is not installed here "
@@ -223,7 +234,8 @@ def _convert_all(
     calibration: ImageSet | None,
     scratch: Path,
     progress: ProgressCallback,
-) -> dict[str, bytes]:
+) -> tuple[dict[str, bytes], dict[str, int]]:
+    """Convert every requested variant; also return {variant: bias-corrected layers}."""
     progress("saving batch-1 SavedModel", 0, 1)
     saved_model = export_saved_model(model, scratch / "saved_model", input_size)
     progress("saving batch-1 SavedModel", 1, 1)
@@ -232,18 +244,24 @@ def _convert_all(
         for image in calibration.images:
             yield image[None].astype(np.float32)
 
-    converted = {}
+    converted, corrected = {}, {}
     for variant in [v for v in VARIANTS if v in options.variants]:
+        source = saved_model
+        if variant == "int8" and options.bias_correction and not is_tf_keras_model(model):
+            progress("int8 bias correction", 0, 1)
+            with rounding_bias_corrected(model, calibration.images) as corrected[variant]:
+                source = export_saved_model(model, scratch / "saved_model_int8", input_size)
+            progress("int8 bias correction", 1, 1)
         progress(f"converting {variant}", 0, 1)
         converted[variant] = convert_variant(
-            saved_model,
+            source,
             variant,
             representative_data if variant == "int8" else None,
             io_type=options.io_type,
             allow_float_ops=options.allow_float_ops,
         )
         progress(f"converting {variant}", 1, 1)
-    return converted
+    return converted, corrected
 
 
 def _check_and_write(

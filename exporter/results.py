@@ -24,6 +24,9 @@ class ExportOptions:
         min_agreement: Smallest fraction of held-out images on which a variant must pick
             the same class as Keras (0 turns the check off).
         allow_float_ops: Accept an int8 model in which some ops stay float.
+        bias_correction: Cancel the mean output shift that int8 weight rounding causes
+            before the int8 conversion (see `exporter/bias_correction.py`; Keras 3
+            models only).
         seed: Seed of the calibration draw.
         num_threads: Interpreter threads while evaluating; None lets the runtime choose.
         check_pythons: Python interpreters of other environments (e.g. a device-like
@@ -36,6 +39,7 @@ class ExportOptions:
     max_drift_pp: float = defaults.MAX_DRIFT_PP
     min_agreement: float = defaults.MIN_AGREEMENT
     allow_float_ops: bool = False
+    bias_correction: bool = defaults.BIAS_CORRECTION
     seed: int = defaults.SEED
     num_threads: int | None = None
     check_pythons: tuple[str, ...] = ()
@@ -55,6 +59,7 @@ class VariantResult:
         runtimes: {runtime: loaded and ran one inference}.
         graph: Op counts and tensor types of the converted graph.
         warnings: Non-fatal findings (float ops allowed, runtime incompatibilities).
+        bias_corrected_layers: Layers whose weight-rounding bias was cancelled (int8).
     """
 
     variant: str
@@ -66,6 +71,7 @@ class VariantResult:
     runtimes: dict[str, bool]
     graph: GraphReport
     warnings: tuple[str, ...] = ()
+    bias_corrected_layers: int = 0
 
 
 @dataclass(frozen=True)

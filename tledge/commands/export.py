@@ -68,6 +68,12 @@ from tledge.exporter import defaults
     "--allow-float-ops", is_flag=True, help="Accept an int8 model in which some ops stay float."
 )
 @click.option(
+    "--bias-correction/--no-bias-correction",
+    default=defaults.BIAS_CORRECTION,
+    show_default=True,
+    help="int8: cancel the mean output shift that rounding the weights causes.",
+)
+@click.option(
     "--output",
     type=click.Path(file_okay=False, path_type=Path),
     help="Output folder [default: RUN/export, or export/ beside a .keras file].",
@@ -99,6 +105,7 @@ def export(
     max_drift: float,
     min_agreement: float,
     allow_float_ops: bool,
+    bias_correction: bool,
     output: Path | None,
     seed: int,
     threads: int | None,
@@ -125,6 +132,7 @@ def export(
         max_drift_pp=max_drift,
         min_agreement=min_agreement / 100,
         allow_float_ops=allow_float_ops,
+        bias_correction=bias_correction,
         seed=seed,
         num_threads=threads,
         check_pythons=tuple(str(python) for python in check_pythons),
