@@ -11,4 +11,5 @@ CALIBRATION_SIZE = 200
 MAX_DRIFT_PP = 1.0
 MIN_AGREEMENT = 0.0
 SEED = 0
-BIAS_CORRECTION = True
+INT8_ROUNDING = "gptq"
+INT8_ROUNDINGS = ("gptq", "nearest-corrected", "nearest")

@@ -79,5 +79,6 @@ def _variant_entry(result: VariantResult, options: ExportOptions) -> dict[str, A
         entry["full_integer"] = result.graph.is_full_integer
         entry["float_ops"] = list(result.graph.float_ops)
         entry["io_type"] = options.io_type
-        entry["bias_corrected_layers"] = result.bias_corrected_layers
+        entry["int8_rounding"] = options.int8_rounding if result.prepared_layers else "nearest"
+        entry["prepared_layers"] = result.prepared_layers
     return entry

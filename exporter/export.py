@@ -24,7 +24,6 @@ from tledge.edge.atomic import atomic_write_bytes
 from tledge.edge.contract import ModelContract, embed_contract
 from tledge.edge.errors import TledgeError
 from tledge.edge.labels import write_labels
-from tledge.exporter.bias_correction import rounding_bias_corrected
 from tledge.exporter.capture import import_tensorflow_quietly
 from tledge.exporter.compact import share_zero_points
 from tledge.exporter.convert import convert_variant, export_saved_model
@@ -34,7 +33,7 @@ from tledge.exporter.datasets import (
     calibration_per_class,
     load_image_set,
 )
-from tledge.exporter.defaults import IO_TYPES, VARIANTS
+from tledge.exporter.defaults import INT8_ROUNDINGS, IO_TYPES, VARIANTS
 from tledge.exporter.drift import Drift, measure_drift, top1_accuracy
 from tledge.exporter.drift_report import write_drift_report
 from tledge.exporter.float32_twin import float32_twin, uses_low_precision
@@ -48,6 +47,7 @@ from tledge.exporter.runtime_check import (
     runtimes_in_other_python,
 )
 from tledge.exporter.tf_keras_model import is_tf_keras_model
+from tledge.exporter.weight_rounding import int8_weights_prepared
 
 
 @dataclass(frozen=True)
@@ -127,7 +127,7 @@ def export_model(
 
     with tempfile.TemporaryDirectory(prefix="tledge-export-") as scratch_name:
         scratch = Path(scratch_name)
-        converted, corrected = _convert_all(
+        converted, prepared = _convert_all(
             model, input_size, options, calibration, scratch, progress
         )
         results = [
@@ -135,14 +135,15 @@ def export_model(
             for variant, model_bytes in converted.items()
         ]
     results = [
-        dataclasses.replace(result, bias_corrected_layers=corrected.get(result.variant, 0))
+        dataclasses.replace(result, prepared_layers=prepared.get(result.variant, 0))
         for result in results
     ]
     labels_path = write_labels(source.export_dir / "labels.txt", source.labels)
     drift_path = _write_drift_json(source, options, baseline, results)
     warnings = [warning for result in results for warning in result.warnings]
-    if "int8" in options.variants and options.bias_correction and is_tf_keras_model(model):
-        warnings.append("int8: no bias correction for a TF Hub (tf_keras) model")
+    prepares = options.int8_rounding != "nearest"
+    if "int8" in options.variants and prepares and is_tf_keras_model(model):
+        warnings.append(f"int8: --int8-rounding {options.int8_rounding} needs a Keras 3 model")
     if not any(result.runtimes.get("tflite-runtime") is not None for result in results):
         warnings.append(
             "the models were not checked with tflite-runtime: it is not installed here "
@@ -175,6 +176,10 @@ def _check_options(options: ExportOptions) -> None:
         raise TledgeError("--max-drift must be 0 or more percentage points")
     if not 0.0 <= options.min_agreement <= 1.0:
         raise TledgeError("--min-agreement must be between 0 and 100 percent")
+    if options.int8_rounding not in INT8_ROUNDINGS:
+        raise TledgeError(
+            f"--int8-rounding {options.int8_rounding}: choose from {', '.join(INT8_ROUNDINGS)}"
+        )
 
 
 def _ignore_progress(stage: str, done: int, total: int) -> None:
@@ -235,7 +240,7 @@ def _convert_all(
     scratch: Path,
     progress: ProgressCallback,
 ) -> tuple[dict[str, bytes], dict[str, int]]:
-    """Convert every requested variant; also return {variant: bias-corrected layers}."""
+    """Convert every requested variant; also return {variant: layers prepared for int8}."""
     progress("saving batch-1 SavedModel", 0, 1)
     saved_model = export_saved_model(model, scratch / "saved_model", input_size)
     progress("saving batch-1 SavedModel", 1, 1)
@@ -244,14 +249,16 @@ def _convert_all(
         for image in calibration.images:
             yield image[None].astype(np.float32)
 
-    converted, corrected = {}, {}
+    converted, prepared = {}, {}
     for variant in [v for v in VARIANTS if v in options.variants]:
         source = saved_model
-        if variant == "int8" and options.bias_correction and not is_tf_keras_model(model):
-            progress("int8 bias correction", 0, 1)
-            with rounding_bias_corrected(model, calibration.images) as corrected[variant]:
+        rounding = options.int8_rounding
+        if variant == "int8" and rounding != "nearest" and not is_tf_keras_model(model):
+            progress(f"int8 weights ({rounding})", 0, 1)
+            with int8_weights_prepared(model, calibration.images, rounding) as count:
                 source = export_saved_model(model, scratch / "saved_model_int8", input_size)
-            progress("int8 bias correction", 1, 1)
+            prepared[variant] = count
+            progress(f"int8 weights ({rounding})", 1, 1)
         progress(f"converting {variant}", 0, 1)
         converted[variant] = convert_variant(
             source,
@@ -261,7 +268,7 @@ def _convert_all(
             allow_float_ops=options.allow_float_ops,
         )
         progress(f"converting {variant}", 1, 1)
-    return converted, corrected
+    return converted, prepared
 
 
 def _check_and_write(

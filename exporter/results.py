@@ -24,9 +24,10 @@ class ExportOptions:
         min_agreement: Smallest fraction of held-out images on which a variant must pick
             the same class as Keras (0 turns the check off).
         allow_float_ops: Accept an int8 model in which some ops stay float.
-        bias_correction: Cancel the mean output shift that int8 weight rounding causes
-            before the int8 conversion (see `exporter/bias_correction.py`; Keras 3
-            models only).
+        int8_rounding: How int8 weights are rounded (see `exporter/weight_rounding.py`):
+            "gptq" (error-feedback rounding and bias correction), "nearest-corrected"
+            (the converter's rounding, bias-corrected) or "nearest" (the converter's own).
+            Keras 3 models only; TF Hub runs always get "nearest".
         seed: Seed of the calibration draw.
         num_threads: Interpreter threads while evaluating; None lets the runtime choose.
         check_pythons: Python interpreters of other environments (e.g. a device-like
@@ -39,7 +40,7 @@ class ExportOptions:
     max_drift_pp: float = defaults.MAX_DRIFT_PP
     min_agreement: float = defaults.MIN_AGREEMENT
     allow_float_ops: bool = False
-    bias_correction: bool = defaults.BIAS_CORRECTION
+    int8_rounding: str = defaults.INT8_ROUNDING
     seed: int = defaults.SEED
     num_threads: int | None = None
     check_pythons: tuple[str, ...] = ()
@@ -59,7 +60,7 @@ class VariantResult:
         runtimes: {runtime: loaded and ran one inference}.
         graph: Op counts and tensor types of the converted graph.
         warnings: Non-fatal findings (float ops allowed, runtime incompatibilities).
-        bias_corrected_layers: Layers whose weight-rounding bias was cancelled (int8).
+        prepared_layers: Layers whose int8 weights or mean shift were prepared (int8).
     """
 
     variant: str
@@ -71,7 +72,7 @@ class VariantResult:
     runtimes: dict[str, bool]
     graph: GraphReport
     warnings: tuple[str, ...] = ()
-    bias_corrected_layers: int = 0
+    prepared_layers: int = 0
 
 
 @dataclass(frozen=True)

@@ -92,7 +92,8 @@ def test_drift_json_matches_the_agreed_format(exported_run):
         assert entry["top1_drift_pp"] <= 1.0
         assert sum(entry["op_counts"].values()) > 0
     assert report["variants"]["int8"]["full_integer"] is True
-    assert report["variants"]["int8"]["bias_corrected_layers"] > 0
+    assert report["variants"]["int8"]["int8_rounding"] == "gptq"
+    assert report["variants"]["int8"]["prepared_layers"] > 0
     assert report["variants"]["fp32"]["agreement"] == 1.0
 
 

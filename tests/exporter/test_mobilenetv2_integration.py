@@ -74,7 +74,7 @@ def test_int8_mobilenetv2_agrees_with_keras(shared_data, tmp_path):
     plain = export_model(
         run,
         ExportOptions(
-            variants=("int8",), calibration_size=50, max_drift_pp=100, bias_correction=False
+            variants=("int8",), calibration_size=50, max_drift_pp=100, int8_rounding="nearest"
         ),
         output_dir=tmp_path / "plain",
     ).variants[0]
@@ -84,10 +84,11 @@ def test_int8_mobilenetv2_agrees_with_keras(shared_data, tmp_path):
         f"keras {result.keras_accuracy:.3f} int8 {int8.drift.accuracy:.3f} "
         f"drift {int8.drift.top1_drift_pp:+.1f} pp agreement {int8.drift.agreement:.3f} "
         f"mean abs diff {int8.drift.mean_abs_prob_diff:.4f} "
-        f"(without bias correction {plain.drift.mean_abs_prob_diff:.4f})"
+        f"(converter's rounding {plain.drift.mean_abs_prob_diff:.4f})"
     )
-    # MobileNetV2's 3x3 depthwise kernels round with a bias the correction removes.
-    assert int8.bias_corrected_layers == 53 and plain.bias_corrected_layers == 0
+    # Nearest rounding of MobileNetV2's 3x3 depthwise kernels shifts the outputs; GPTQ
+    # rounding and the bias correction remove most of the error.
+    assert int8.prepared_layers == 53 and plain.prepared_layers == 0
     assert int8.drift.mean_abs_prob_diff < 0.8 * plain.drift.mean_abs_prob_diff
     assert result.num_images == 100
     assert result.keras_accuracy > 0.5

@@ -68,10 +68,12 @@ from tledge.exporter import defaults
     "--allow-float-ops", is_flag=True, help="Accept an int8 model in which some ops stay float."
 )
 @click.option(
-    "--bias-correction/--no-bias-correction",
-    default=defaults.BIAS_CORRECTION,
+    "--int8-rounding",
+    default=defaults.INT8_ROUNDING,
     show_default=True,
-    help="int8: cancel the mean output shift that rounding the weights causes.",
+    type=click.Choice(defaults.INT8_ROUNDINGS),
+    help="int8 weights: gptq rounds with error feedback and cancels the mean shift; "
+    "nearest-corrected only cancels the shift; nearest is the converter's own rounding.",
 )
 @click.option(
     "--output",
@@ -105,7 +107,7 @@ def export(
     max_drift: float,
     min_agreement: float,
     allow_float_ops: bool,
-    bias_correction: bool,
+    int8_rounding: str,
     output: Path | None,
     seed: int,
     threads: int | None,
@@ -132,7 +134,7 @@ def export(
         max_drift_pp=max_drift,
         min_agreement=min_agreement / 100,
         allow_float_ops=allow_float_ops,
-        bias_correction=bias_correction,
+        int8_rounding=int8_rounding,
         seed=seed,
         num_threads=threads,
         check_pythons=tuple(str(python) for python in check_pythons),
