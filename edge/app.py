@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from tledge.edge.classifier import Classification, Classifier, Timings, rank
+from tledge.edge.classification import Classification, Timings, rank
+from tledge.edge.classifier import Classifier
 from tledge.edge.errors import TledgeError
 from tledge.edge.outputs import AnnotatedVideoWriter, JsonlWriter
 from tledge.edge.overlay import draw_overlay

@@ -16,7 +16,8 @@ from tledge.edge.errors import TledgeError
 from tledge.edge.outputs import AnnotatedVideoWriter
 from tledge.edge.overlay import draw_overlay
 from tledge.edge.smoothing import ScoreSmoother
-from tledge.edge.sources import VideoFileSource, open_source, simulated_live_source
+from tledge.edge.source_spec import open_source
+from tledge.edge.sources import VideoFileSource, simulated_live_source
 
 LABELS = ["red", "green", "blue"]
 COLORS_BGR = [(0, 0, 255), (0, 255, 0), (255, 0, 0)]

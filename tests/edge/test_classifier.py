@@ -2,7 +2,8 @@ import cv2
 import numpy as np
 import pytest
 
-from tledge.edge.classifier import Classifier, rank
+from tledge.edge.classification import rank
+from tledge.edge.classifier import Classifier
 from tledge.edge.contract import ModelContract, Quantization
 from tledge.edge.errors import TledgeError
 

@@ -15,6 +15,7 @@ import numpy as np
 import tledge.cli, tledge.commands.edge, tledge.commands.doctor
 import tledge.edge.app, tledge.edge.classifier, tledge.edge.doctor, tledge.edge.outputs
 import tledge.edge.overlay, tledge.edge.server, tledge.edge.smoothing, tledge.edge.sources
+import tledge.edge.source_spec
 from tledge.edge.classifier import Classifier
 
 tledge.edge.doctor.run_checks()

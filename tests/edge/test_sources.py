@@ -11,12 +11,12 @@ import pytest
 
 from tledge.edge.cameras import SimulatedCamera
 from tledge.edge.errors import TledgeError
+from tledge.edge.source_spec import open_source
 from tledge.edge.sources import (
     Backoff,
     ImageFolderSource,
     LiveSource,
     VideoFileSource,
-    open_source,
     simulated_live_source,
 )
 

@@ -80,7 +80,7 @@ def edge(
     """
     from tledge.edge.app import EdgeOptions, display_available, run_edge
     from tledge.edge.classifier import Classifier
-    from tledge.edge.sources import open_source
+    from tledge.edge.source_spec import open_source
 
     if display is None:
         display = display_available()
