@@ -333,24 +333,22 @@ class _Trainer:
             f"{len(rates[FEATURE_EXTRACTION])} + {len(rates[FINE_TUNING])} epochs "
             "(those of the model chosen on val)"
         )
-        boundaries = tuple(history["phase_boundaries"])
         if REFIT_FEATURE_EXTRACTION in done:
             model = self.load(self.refit_one_file)
         else:
             first = self.state["epochs_finished"]
             model = self.build()
-            plan = self._refit_plan(REFIT_FEATURE_EXTRACTION, first, boundaries, rates)
+            plan = self._refit_plan(REFIT_FEATURE_EXTRACTION, first, rates)
             if self.uses_feature_cache():
                 epochs = self._fit_on_features(model, plan)
             else:
                 epochs = self.fit(model, plan)
             self._save_model(model, self.refit_one_file)
             self._phase_done(REFIT_FEATURE_EXTRACTION, epochs, None)
-            boundaries = (*boundaries, first)
         if rates[FINE_TUNING]:
             first = self.state["epochs_finished"]
             self.log(self.unfreeze(model))
-            plan = self._refit_plan(REFIT_FINE_TUNING, first, boundaries, rates)
+            plan = self._refit_plan(REFIT_FINE_TUNING, first, rates)
             epochs = self.fit(model, plan)
             self._save_model(model, self.model_file)
             self._phase_done(REFIT_FINE_TUNING, epochs, None)
@@ -400,9 +398,12 @@ class _Trainer:
             boundaries=boundaries,
         )
 
-    def _refit_plan(self, phase, first, boundaries, rates) -> PhasePlan:
+    def _refit_plan(self, phase, first, rates) -> PhasePlan:
         replayed = rates[FEATURE_EXTRACTION if phase == REFIT_FEATURE_EXTRACTION else FINE_TUNING]
-        plan = self._plan(phase, first, len(replayed), replayed[0], (*boundaries, first))
+        # A resumed phase finds its own start in the history already.
+        earlier = read_history(self.run.history)["phase_boundaries"]
+        boundaries = (*(epoch for epoch in earlier if epoch < first), first)
+        plan = self._plan(phase, first, len(replayed), replayed[0], boundaries)
         return dataclasses.replace(plan, learning_rates=replayed)
 
     def _fit_on_features(self, model, plan: PhasePlan) -> int:

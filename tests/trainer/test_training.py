@@ -189,24 +189,35 @@ def _train_command(tiny_dataset: Path, output: Path) -> list[str]:
     ]
 
 
-def test_sigkill_during_fine_tuning_resumes_at_last_epoch(tiny_dataset: Path, tmp_path: Path):
-    command = _train_command(tiny_dataset, tmp_path)
-    history_file = tmp_path / "killed" / "history.json"
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+def _kill_when(command: list[str], history_file: Path, phase: str, env: dict) -> int:
+    """Start `command`, SIGKILL it once 2 epochs of `phase` are recorded; return the last epoch."""
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
     deadline = time.monotonic() + 240
     finished_before_kill = 0
     while time.monotonic() < deadline and process.poll() is None:
         if history_file.is_file():
             epochs = json.loads(history_file.read_text())["epochs"]
-            if sum(e["phase"] == "fine_tuning" for e in epochs) >= 2:
+            if sum(e["phase"] == phase for e in epochs) >= 2:
                 finished_before_kill = epochs[-1]["epoch"]
                 break
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    assert finished_before_kill >= 3, "training ended before it could be killed in phase 2"
-    assert not (tmp_path / "killed" / "metrics.json").exists()
+    assert finished_before_kill, f"training ended before it could be killed in {phase}"
+    assert not history_file.with_name("metrics.json").exists()
+    return finished_before_kill
+
+
+def test_sigkill_during_fine_tuning_and_refit_resumes_at_last_epoch(
+    tiny_dataset: Path, tmp_path: Path
+):
+    command = _train_command(tiny_dataset, tmp_path)
+    history_file = tmp_path / "killed" / "history.json"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    in_phase_two = _kill_when(command, history_file, "fine_tuning", env)
+    assert in_phase_two >= 3
+    in_refit = _kill_when(command, history_file, "refit_fine_tuning", env)
+    assert in_refit >= 9
 
     rerun = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
@@ -218,12 +229,12 @@ def test_sigkill_during_fine_tuning_resumes_at_last_epoch(tiny_dataset: Path, tm
     ]
     # Epochs already backed up are not trained again (one more may have finished
     # between the last history write and the kill).
-    assert trained and trained[0] >= finished_before_kill
+    assert trained and trained[0] >= in_refit
     history = json.loads(history_file.read_text())
     epochs = history["epochs"]
     assert [e["epoch"] for e in epochs] == list(range(1, len(epochs) + 1))
     assert trained[-1] == len(epochs)
-    # Then the refit replays all 6 epochs (no early stopping: each phase kept its last).
+    # The refit replays all 6 epochs (no early stopping: each phase kept its last).
     phases = [e["phase"] for e in epochs]
     assert (
         phases
