@@ -78,8 +78,9 @@ def run_demo(
 
     Args:
         folder: Where the dataset, the run and the exported models go.
-        images_per_class: Training images per class (two thirds as many test images, so
-            one flipped answer moves the int8 drift by less than the 1 pp gate).
+        images_per_class: Training images per class; twice as many test images, so the
+            int8 drift is measured to 0.2 pp and its sampling noise (about 3 % of the
+            answers are near ties that may flip) stays well under the 1 pp gate.
         epochs: Phase 1 (frozen backbone) epochs.
         fine_tune_epochs: Phase 2 (fine-tuning) epochs.
         log: Called with progress notes.
@@ -95,7 +96,7 @@ def run_demo(
     log(f"generating {images_per_class} images per class in {data}")
     generate_dataset(data / "train", per_class=images_per_class, size=IMAGE_SIZE[0], seed=0)
     generate_dataset(
-        data / "test", per_class=max(4, 2 * images_per_class // 3), size=IMAGE_SIZE[0], seed=1
+        data / "test", per_class=max(4, 2 * images_per_class), size=IMAGE_SIZE[0], seed=1
     )
     weights = "imagenet" if imagenet_weights_available() else "none"
     if weights == "none":
