@@ -278,13 +278,8 @@ class _Trainer:
         if FEATURE_EXTRACTION in self.state["phases_done"]:
             self.log("phase 1 already finished; loading it")
             return self.load(self.phase_one_file)
-        model = self.build()
         plan = self._plan(FEATURE_EXTRACTION, 0, config.epochs, config.learning_rate, ())
-        if self.uses_feature_cache():
-            epochs = self._fit_on_features(model, plan)
-        else:
-            epochs = self.fit(model, plan)
-        self._save_model(model, self.phase_one_file)
+        model, epochs = self._train_frozen(plan, self.phase_one_file)
         self._phase_done(FEATURE_EXTRACTION, epochs, model)
         return model
 
@@ -337,13 +332,8 @@ class _Trainer:
             model = self.load(self.refit_one_file)
         else:
             first = self.state["epochs_finished"]
-            model = self.build()
             plan = self._refit_plan(REFIT_FEATURE_EXTRACTION, first, rates)
-            if self.uses_feature_cache():
-                epochs = self._fit_on_features(model, plan)
-            else:
-                epochs = self.fit(model, plan)
-            self._save_model(model, self.refit_one_file)
+            model, epochs = self._train_frozen(plan, self.refit_one_file)
             self._phase_done(REFIT_FEATURE_EXTRACTION, epochs, None)
         if rates[FINE_TUNING]:
             first = self.state["epochs_finished"]
@@ -397,6 +387,16 @@ class _Trainer:
             patience=self.config.patience,
             boundaries=boundaries,
         )
+
+    def _train_frozen(self, plan: PhasePlan, path: Path):
+        """Build a model, train its head on the frozen backbone, save it; return it and epochs."""
+        model = self.build()
+        if self.uses_feature_cache():
+            epochs = self._fit_on_features(model, plan)
+        else:
+            epochs = self.fit(model, plan)
+        self._save_model(model, path)
+        return model, epochs
 
     def _refit_plan(self, phase, first, rates) -> PhasePlan:
         replayed = rates[FEATURE_EXTRACTION if phase == REFIT_FEATURE_EXTRACTION else FINE_TUNING]
