@@ -196,16 +196,18 @@ def _input_statistics(
         stats = found[id(layer)]
 
         def record(inputs, *args, **kwargs):
-            values = np.asarray(inputs, dtype=np.float64)
-            stats.mean_map = stats.mean_map + values.sum(axis=0)
+            values = np.asarray(inputs)
+            stats.mean_map = stats.mean_map + values.sum(axis=0, dtype=np.float64)
             stats.images += len(values)
             if method == "gptq":
                 if isinstance(layer, keras.layers.Dense):
                     samples = values[:, None, :]  # [n, 1, inputs]
                 else:
                     samples = _sampled_patches(layer, values, rng)  # [n * k, groups, inputs]
-                flat = samples.reshape(-1, *samples.shape[-2:])
-                stats.moments = stats.moments + np.einsum("ngi,ngj->gij", flat, flat)
+                flat = samples.reshape(-1, *samples.shape[-2:]).astype(np.float64)
+                groups_first = flat.transpose(1, 0, 2)  # [groups, samples, inputs]
+                product = np.matmul(groups_first.transpose(0, 2, 1), groups_first)
+                stats.moments = stats.moments + product
                 stats.totals = stats.totals + flat.sum(axis=0)
                 stats.samples += len(flat)
             return call(inputs, *args, **kwargs)
@@ -285,54 +287,60 @@ def _gptq_rounded(
         # rows: (channel, multiplier) pairs; each channel has its own covariance.
         rows = np.moveaxis(kernel.reshape(kh * kw, channels, multiplier), 0, -1)
         steps = np.broadcast_to(scale.reshape(channels, multiplier, 1), rows.shape)
-        rounded = np.stack(
-            [_gptq(rows[c], steps[c], covariance[c]) for c in range(channels)]
-        )  # [channels, multiplier, kh * kw]
+        rounded = _gptq(rows, steps, covariance)  # [channels, multiplier, kh * kw]
         return np.moveaxis(rounded, -1, 0).reshape(kernel.shape)
     if isinstance(layer, keras.layers.Dense):
         rows = kernel.T  # [units, inputs]
         steps = np.broadcast_to(scale.reshape(-1, 1) if scale.size > 1 else scale, rows.shape)
-        return _gptq(rows, steps, covariance[0]).T
+        return _gptq(rows[None], steps[None], covariance)[0].T
     outputs = kernel.shape[-1]
     rows = kernel.reshape(-1, outputs).T  # [outputs, kh * kw * inputs]
     steps = np.broadcast_to(scale.reshape(outputs, 1), rows.shape)
-    return _gptq(rows, steps, covariance[0]).T.reshape(kernel.shape)
+    return _gptq(rows[None], steps[None], covariance)[0].T.reshape(kernel.shape)
 
 
 def _gptq(rows: np.ndarray, steps: np.ndarray, covariance: np.ndarray) -> np.ndarray:
-    """Round each row of `rows` to multiples of its step, minimising (dW) C (dW)^T.
+    """Round rows to multiples of their steps, minimising (dW) C (dW)^T for each group.
 
     Each row's largest weight keeps its value (it defines the row's scale), and no weight
     leaves [-127, 127] steps.
+
+    Args:
+        rows: Weights, [groups, rows, inputs]; the rows of a group share its covariance.
+        steps: The grid step of every weight, same shape.
+        covariance: Input covariance of each group, [groups, inputs, inputs].
+
+    Returns:
+        The rounded weights, same shape as `rows`.
     """
-    weights = rows.astype(np.float64).copy()
-    size = weights.shape[1]
-    damped = covariance + DAMPING * max(np.mean(np.diag(covariance)), 1e-12) * np.eye(size)
-    order = np.argsort(-np.diag(damped), kind="stable")
-    weights, steps_ordered = weights[:, order], steps[:, order]
-    damped = damped[np.ix_(order, order)]
-    keep = np.abs(weights) == np.abs(weights).max(axis=1, keepdims=True)
+    groups, _, size = rows.shape
+    diagonal = np.diagonal(covariance, axis1=1, axis2=2)
+    damping = DAMPING * np.maximum(diagonal.mean(axis=1), 1e-12)
+    damped = covariance + damping[:, None, None] * np.eye(size)
+    # Largest input variance first (GPTQ's "act order").
+    order = np.argsort(-np.diagonal(damped, axis1=1, axis2=2), axis=1, kind="stable")
+    weights = np.take_along_axis(rows.astype(np.float64), order[:, None, :], axis=2)
+    steps = np.take_along_axis(np.asarray(steps, dtype=np.float64), order[:, None, :], axis=2)
+    damped = damped[np.arange(groups)[:, None, None], order[:, :, None], order[:, None, :]]
     kept = weights.copy()
+    keep = np.abs(kept) == np.abs(kept).max(axis=2, keepdims=True)
     try:
-        # GPTQ's update order: the upper Cholesky factor of the inverse covariance.
-        upper = np.linalg.cholesky(np.linalg.inv(damped)).T
+        # GPTQ's update weights: the upper Cholesky factor of the inverse covariance.
+        upper = np.swapaxes(np.linalg.cholesky(np.linalg.inv(damped)), 1, 2)
     except np.linalg.LinAlgError:
-        upper = None
-    if upper is None:
-        rounded = np.clip(np.round(weights / steps_ordered), -WEIGHT_LEVELS, WEIGHT_LEVELS)
-        rounded = np.where(keep, kept, rounded * steps_ordered)
-    else:
-        rounded = np.empty_like(weights)
-        for column in range(size):
-            values = weights[:, column]
-            step = steps_ordered[:, column]
-            chosen = np.clip(np.round(values / step), -WEIGHT_LEVELS, WEIGHT_LEVELS) * step
-            chosen = np.where(keep[:, column], kept[:, column], chosen)
-            rounded[:, column] = chosen
-            error = (values - chosen) / upper[column, column]
-            weights[:, column + 1 :] -= np.outer(error, upper[column, column + 1 :])
+        upper = np.zeros_like(damped)  # no feedback: nearest rounding
+        upper[:, np.arange(size), np.arange(size)] = 1.0
+    rounded = np.empty_like(weights)
+    for column in range(size):
+        values = weights[:, :, column]
+        step = steps[:, :, column]
+        chosen = np.clip(np.round(values / step), -WEIGHT_LEVELS, WEIGHT_LEVELS) * step
+        chosen = np.where(keep[:, :, column], kept[:, :, column], chosen)
+        rounded[:, :, column] = chosen
+        error = (values - chosen) / upper[:, column, column][:, None]
+        weights[:, :, column + 1 :] -= error[:, :, None] * upper[:, None, column, column + 1 :]
     result = np.empty_like(rounded)
-    result[:, order] = rounded
+    np.put_along_axis(result, order[:, None, :], rounded, axis=2)
     return result
 
 
