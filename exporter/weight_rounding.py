@@ -73,22 +73,22 @@ def int8_weights_prepared(
     layers = _weight_layers(model)
     statistics = _input_statistics(model, [layer for layer, _ in layers], images, method)
     saved = []
-    for (layer, target), stats in zip(layers, statistics, strict=True):
-        kernel = np.asarray(layer.kernel.numpy(), dtype=np.float64)
-        axes = _channel_axes(layer, per_channel_dense)
-        if method == "gptq":
-            rounded = _gptq_rounded(layer, kernel, stats, axes)
-        else:
-            rounded = kernel + rounding_error(kernel, axes)
-        shift = _output_shift(layer, rounded - kernel, stats.mean_map / stats.images)
-        variable = target.moving_mean if target is not layer else layer.bias
-        saved += [(variable, variable.numpy()), (layer.kernel, layer.kernel.numpy())]
-        if method == "gptq":
-            layer.kernel.assign(rounded.astype(layer.kernel.dtype))
-        # BatchNorm subtracts its mean; a bias is added: both absorb the shift.
-        sign = 1.0 if target is not layer else -1.0
-        variable.assign(variable.numpy() + sign * shift.astype(variable.dtype))
     try:
+        for (layer, target), stats in zip(layers, statistics, strict=True):
+            kernel = np.asarray(layer.kernel.numpy(), dtype=np.float64)
+            axes = _channel_axes(layer, per_channel_dense)
+            if method == "gptq":
+                rounded = _gptq_rounded(layer, kernel, stats, axes)
+            else:
+                rounded = kernel + rounding_error(kernel, axes)
+            shift = _output_shift(layer, rounded - kernel, stats.mean_map / stats.images)
+            variable = target.moving_mean if target is not layer else layer.bias
+            saved += [(variable, variable.numpy()), (layer.kernel, layer.kernel.numpy())]
+            if method == "gptq":
+                layer.kernel.assign(rounded.astype(layer.kernel.dtype))
+            # BatchNorm subtracts its mean; a bias is added: both absorb the shift.
+            sign = 1.0 if target is not layer else -1.0
+            variable.assign(variable.numpy() + sign * shift.astype(variable.dtype))
         yield len(layers)
     finally:
         for variable, value in saved:
