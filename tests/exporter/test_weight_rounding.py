@@ -133,3 +133,26 @@ def test_gptq_rounding_stays_on_the_int8_grid_and_beats_nearest_rounding() -> No
     nearest = kernel + rounding_error(kernel, (1,))
     assert output_error(rounded) < 0.7 * output_error(nearest)
     np.testing.assert_array_equal(dense.kernel.numpy(), kernel.astype("float32"))
+
+
+def test_a_failure_midway_leaves_the_model_as_it_was(monkeypatch) -> None:
+    from tledge.exporter import weight_rounding
+
+    model = _model()
+    images = np.random.default_rng(5).uniform(0, 1, size=(8, 12, 12, 3)).astype("float32")
+    before = [w.copy() for w in model.get_weights()]
+    prepare = weight_rounding._gptq_rounded
+    calls = []
+
+    def fail_on_second(*args):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("boom")
+        return prepare(*args)
+
+    monkeypatch.setattr(weight_rounding, "_gptq_rounded", fail_on_second)
+    with pytest.raises(RuntimeError, match="boom"), int8_weights_prepared(model, images):
+        pass
+    assert len(calls) == 2
+    for old, new in zip(before, model.get_weights(), strict=True):
+        np.testing.assert_array_equal(old, new)
