@@ -17,52 +17,8 @@ from typing import Any
 import tf_keras
 
 from tledge.trainer.hub import build_hub_classifier, load_hub_model, save_hub_model, unfreeze_hub
-from tledge.trainer.phases import Framework, PhasePlan, fit_phase
+from tledge.trainer.phases import Framework
 from tledge.trainer.training import _Trainer
-
-
-class HubTrainer(_Trainer):
-    """The steps of `train` for a "hub:HANDLE" backbone (tf_keras model, SavedModel files).
-
-    Phase 1 always trains on images: the feature cache is a Keras 3 fast path.
-    """
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.phase_one_file = self.run.root / "checkpoints" / "feature_extraction_savedmodel"
-        self.refit_one_file = self.run.root / "checkpoints" / "refit_feature_extraction_savedmodel"
-        self.model_file = self.run.hub_model
-        self.best_file = self.run.hub_best_checkpoint
-
-    def build(self):
-        if self.config.weights != "imagenet":
-            self.log(f"--weights {self.config.weights} ignored: a TF Hub model has its own")
-        return build_hub_classifier(
-            self.config.backbone, self.image_size, self.num_classes, self.config.dropout
-        )
-
-    def load(self, path: Path):
-        return load_hub_model(path, self.config.backbone)
-
-    def fit(self, model, plan: PhasePlan) -> int:
-        train_data, val_data = self.datasets()
-        return fit_phase(
-            model, train_data, val_data, plan, self.run, self._saver(model), self.verbose, TF_KERAS
-        )
-
-    def unfreeze(self, model) -> str:
-        count = unfreeze_hub(model, self.config.backbone)
-        return (
-            f"phase 2: fine-tuning the whole TF Hub layer ({count} variables, BatchNorm "
-            f"statistics fixed) at lr {self.config.phase2_lr:g}; --fine-tune-layers does not "
-            "apply: a hub layer is one block"
-        )
-
-    def uses_feature_cache(self) -> bool:
-        return False
-
-    def _save_model(self, model, path: Path) -> None:
-        save_hub_model(model, path)
 
 
 class TfKerasAdapter(tf_keras.callbacks.Callback):
@@ -100,3 +56,43 @@ def _tf_keras_backup(backup_dir: str):
 
 
 TF_KERAS = Framework(tf_keras, adapt=TfKerasAdapter, backup=_tf_keras_backup)
+
+
+class HubTrainer(_Trainer):
+    """The steps of `train` for a "hub:HANDLE" backbone (tf_keras model, SavedModel files).
+
+    Phase 1 always trains on images: the feature cache is a Keras 3 fast path.
+    """
+
+    framework = TF_KERAS
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.phase_one_file = self.run.root / "checkpoints" / "feature_extraction_savedmodel"
+        self.refit_one_file = self.run.root / "checkpoints" / "refit_feature_extraction_savedmodel"
+        self.model_file = self.run.hub_model
+        self.best_file = self.run.hub_best_checkpoint
+
+    def build(self):
+        if self.config.weights != "imagenet":
+            self.log(f"--weights {self.config.weights} ignored: a TF Hub model has its own")
+        return build_hub_classifier(
+            self.config.backbone, self.image_size, self.num_classes, self.config.dropout
+        )
+
+    def load(self, path: Path):
+        return load_hub_model(path, self.config.backbone)
+
+    def unfreeze(self, model) -> str:
+        count = unfreeze_hub(model, self.config.backbone)
+        return (
+            f"phase 2: fine-tuning the whole TF Hub layer ({count} variables, BatchNorm "
+            f"statistics fixed) at lr {self.config.phase2_lr:g}; --fine-tune-layers does not "
+            "apply: a hub layer is one block"
+        )
+
+    def uses_feature_cache(self) -> bool:
+        return False
+
+    def _save_model(self, model, path: Path) -> None:
+        save_hub_model(model, path)

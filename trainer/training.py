@@ -44,6 +44,7 @@ from tledge.trainer.model import build_classifier, calibrate_batchnorm, unfreeze
 from tledge.trainer.phases import (
     FEATURE_EXTRACTION,
     FINE_TUNING,
+    KERAS3,
     REFIT_FEATURE_EXTRACTION,
     REFIT_FINE_TUNING,
     PhasePlan,
@@ -203,9 +204,11 @@ def chosen_learning_rates(history: dict, up_to_best: bool) -> dict[str, tuple[fl
 class _Trainer:
     """The steps of one `train` call, sharing its config, data and run folder.
 
-    `build`, `load`, `fit`, `unfreeze` and `_save_model` are what a TF Hub run does
+    `framework`, `build`, `load`, `unfreeze` and `_save_model` are what a TF Hub run does
     differently (see `trainer/hub_training.py`), as are the model file names.
     """
+
+    framework = KERAS3
 
     def __init__(self, config, run, splits: DatasetSplits, state, log, verbose, started):
         self.config = config
@@ -235,7 +238,14 @@ class _Trainer:
         """Fit `model` on the images for one phase; return the epochs finished."""
         train_data, val_data = self.datasets()
         return fit_phase(
-            model, train_data, val_data, plan, self.run, self._saver(model), self.verbose
+            model,
+            train_data,
+            val_data,
+            plan,
+            self.run,
+            self._saver(model),
+            self.verbose,
+            self.framework,
         )
 
     def datasets(self):
