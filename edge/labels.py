@@ -7,6 +7,7 @@ from pathlib import Path
 
 from tledge.edge.atomic import atomic_write_text
 from tledge.edge.errors import TledgeError
+from tledge.edge.text_files import read_text_file
 
 
 def read_labels(path: str | os.PathLike) -> list[str]:
@@ -16,12 +17,7 @@ def read_labels(path: str | os.PathLike) -> list[str]:
         TledgeError: when the file is missing, unreadable or has no labels.
     """
     file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise TledgeError(f"{file}: labels file not found") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise TledgeError(f"{file}: cannot read labels ({error})") from None
+    text = read_text_file(file, "labels")
     labels = [line.strip() for line in text.splitlines() if line.strip()]
     if not labels:
         raise TledgeError(f"{file}: labels file is empty")

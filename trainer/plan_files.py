@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tledge.edge.errors import TledgeError
+from tledge.edge.text_files import read_text_file
 from tledge.trainer.config import TrainConfig
 
 # Fields a plan may not set: the plan decides where each run goes.
@@ -52,12 +53,7 @@ def read_plan_file(source: Path) -> dict[str, Any]:
     Raises:
         TledgeError: when the file is missing, unreadable or not a table.
     """
-    try:
-        text = source.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise TledgeError(f"{source}: plan file not found") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise TledgeError(f"{source}: cannot read plan ({error})") from None
+    text = read_text_file(source, "plan")
     if source.suffix.lower() in (".yaml", ".yml"):
         try:
             import yaml
