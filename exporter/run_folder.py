@@ -100,7 +100,7 @@ class RunFolder:
 
     def read_config(self) -> dict[str, Any]:
         """Return config.json as a dict."""
-        return _read_json(self.config)
+        return read_json(self.config)
 
     def read_labels(self) -> list[str]:
         """Return the run's class names in output order."""
@@ -108,10 +108,11 @@ class RunFolder:
 
     def read_metrics(self) -> dict[str, Any]:
         """Return metrics.json as a dict."""
-        return _read_json(self.metrics)
+        return read_json(self.metrics)
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def read_json(path: Path) -> dict[str, Any]:
+    """Return a JSON file's contents; a missing or unreadable file is a one-line error."""
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

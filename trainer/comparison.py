@@ -7,7 +7,6 @@ compare alike; unfinished runs are listed with the numbers they have.
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 from collections.abc import Sequence
@@ -16,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tledge.edge.errors import TledgeError
-from tledge.exporter.run_folder import RunFolder
+from tledge.exporter.run_folder import RunFolder, read_json
 
 # sort key -> (attribute of RunSummary, True when bigger is better)
 SORT_KEYS = {
@@ -132,9 +131,9 @@ def summarize_run(path: str | os.PathLike) -> RunSummary:
         raise TledgeError(f"{run.root}: not a tledge run folder (no config.json)")
     config = run.read_config()
     metrics = run.read_metrics() if run.metrics.is_file() else {}
-    history = _read_json(run.history) if run.history.is_file() else {}
+    history = read_json(run.history) if run.history.is_file() else {}
     drift_file = run.export_dir / "drift.json"
-    drift = _read_json(drift_file) if drift_file.is_file() else {}
+    drift = read_json(drift_file) if drift_file.is_file() else {}
     int8 = drift.get("variants", {}).get("int8") or {}
     val_accuracies = [
         e["val_accuracy"] for e in history.get("epochs", []) if e.get("val_accuracy") is not None
@@ -276,13 +275,6 @@ def default_plot_path(summaries: Sequence[RunSummary]) -> Path:
     """comparison.png in the folder that holds all the compared runs."""
     parent = Path(os.path.commonpath([str(s.path.resolve().parent) for s in summaries]))
     return parent / "comparison.png"
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise TledgeError(f"{path}: cannot read JSON ({error})") from None
 
 
 def _percent(value: float | None) -> str:
