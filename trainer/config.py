@@ -57,6 +57,7 @@ class TrainConfig:
         lr_schedule: "constant", "cosine" (decay to 0 over each phase) or "plateau"
             (divide by 5 when val_loss stops improving).
         patience: Early stopping patience in epochs (on val_accuracy); 0 disables it.
+            Fine-tuning is judged from its 4th epoch on (see phases.SETTLING_EPOCHS).
         feature_cache: Train phase 1 on cached backbone features when `augment` is off.
         refit: After both phases, train a fresh model on the training and validation
             images together, replaying the epochs and learning rates up to each phase's

@@ -47,6 +47,7 @@ from tledge.trainer.phases import (
     KERAS3,
     REFIT_FEATURE_EXTRACTION,
     REFIT_FINE_TUNING,
+    SETTLING_EPOCHS,
     PhasePlan,
     discard_backup,
     fit_phase,
@@ -183,7 +184,8 @@ def chosen_learning_rates(history: dict, up_to_best: bool) -> dict[str, tuple[fl
     """The learning rates of the epochs that made each phase's final model.
 
     Early stopping (patience > 0) restores each phase's best val_accuracy epoch (the
-    first of equal ones); without it a phase ends with its last epoch.
+    first of equal ones) after its `SETTLING_EPOCHS`, or keeps the last epoch when the
+    phase ran no further; without early stopping a phase ends with its last epoch.
 
     Args:
         history: history.json contents.
@@ -195,8 +197,10 @@ def chosen_learning_rates(history: dict, up_to_best: bool) -> dict[str, tuple[fl
     chosen: dict[str, tuple[float, ...]] = {}
     for phase in (FEATURE_EXTRACTION, FINE_TUNING):
         epochs = [e for e in history["epochs"] if e["phase"] == phase]
+        settling = SETTLING_EPOCHS.get(phase, 0)
         scores = [e["val_accuracy"] if e["val_accuracy"] is not None else -1.0 for e in epochs]
-        last = scores.index(max(scores)) + 1 if scores and up_to_best else len(epochs)
+        judged = scores[settling:]
+        last = settling + judged.index(max(judged)) + 1 if judged and up_to_best else len(epochs)
         chosen[phase] = tuple(e["learning_rate"] for e in epochs[:last])
     return chosen
 
@@ -267,14 +271,14 @@ class _Trainer:
         return self.config.feature_cache and not self.config.augment
 
     def images(self, split, training: bool):
-        augmenter = build_augmenter(self.config.seed) if training and self.config.augment else None
+        config = self.config
         return image_dataset(
             split,
             self.num_classes,
             self.image_size,
-            self.config.batch_size,
-            shuffle_seed=self.config.seed if training else None,
-            augmenter=augmenter,
+            config.batch_size,
+            shuffle_seed=config.seed if training else None,
+            augmenter=build_augmenter(config.seed) if training and config.augment else None,
         )
 
     def phase_one(self):

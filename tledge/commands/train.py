@@ -91,7 +91,7 @@ DEFAULTS_NOTE = "defaults chosen on the validation split of food_mnist10 (see RE
     "--patience",
     default=DEFAULTS["patience"],
     show_default=True,
-    help="Early stopping patience (epochs); 0 disables it.",
+    help="Early stopping patience (epochs; fine-tuning is judged from its 4th); 0 disables it.",
 )
 @click.option(
     "--feature-cache/--no-feature-cache",
