@@ -51,6 +51,7 @@ class TrainConfig:
         train_fraction: Stratified fraction of the training images to use (e.g. 0.1).
         seed: Seed of every random choice (splits, shuffling, augmentation, init).
         augment: Random flip, rotation, zoom, translation and contrast while training.
+        mixup: MixUp strength (Beta(mixup, mixup) blend weights) while training; 0 is off.
         precision: "auto" (mixed_float16 on a GPU of compute capability >= 7.0, else
             float32), "float32", "mixed_float16" or "mixed_bfloat16".
         force_precision: Allow a mixed policy on a CPU, where it is much slower.
@@ -90,6 +91,7 @@ class TrainConfig:
     train_fraction: float = 1.0
     seed: int = 42
     augment: bool = True
+    mixup: float = 0.0
     precision: str = "auto"
     force_precision: bool = False
     lr_schedule: str = "cosine"
@@ -113,6 +115,7 @@ class TrainConfig:
             (self.fine_tune_layers > 0, "--fine-tune-layers must be positive"),
             (0 <= self.dropout < 1, "--dropout must be in [0, 1)"),
             (0 <= self.label_smoothing < 1, "--label-smoothing must be in [0, 1)"),
+            (0 <= self.mixup <= 1, "--mixup must be in [0, 1]"),
             (self.alpha > 0, "--alpha must be positive"),
             (self.patience >= 0, "--patience must be >= 0"),
         ]

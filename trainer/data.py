@@ -156,6 +156,7 @@ def image_dataset(
     *,
     shuffle_seed: int | None = None,
     augmenter=None,
+    mixer=None,
 ):
     """A batched tf.data pipeline of (float32 0-255 RGB images, one-hot labels).
 
@@ -170,6 +171,8 @@ def image_dataset(
         batch_size: Batch size.
         shuffle_seed: Seed of the per-epoch shuffle; None keeps the file order.
         augmenter: A Keras layer applied to each batch with training=True.
+        mixer: A Keras MixUp-style layer applied to each batch (images and labels)
+            after `augmenter`.
     """
     import tensorflow as tf
 
@@ -201,7 +204,16 @@ def image_dataset(
             lambda image, label: (augmenter(image, training=True), label),
             num_parallel_calls=tf.data.AUTOTUNE,
         )
+    if mixer is not None:
+        dataset = dataset.map(
+            lambda image, label: _mixed(mixer, image, label), num_parallel_calls=tf.data.AUTOTUNE
+        )
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def _mixed(mixer, images, labels):
+    mixed = mixer({"images": images, "labels": labels}, training=True)
+    return mixed["images"], mixed["labels"]
 
 
 def build_augmenter(seed: int):
@@ -221,3 +233,13 @@ def build_augmenter(seed: int):
         ],
         name="augmentation",
     )
+
+
+def build_mixer(alpha: float, seed: int):
+    """MixUp: each image (and its label) blended with another of the batch.
+
+    The blend weights follow Beta(alpha, alpha); small alphas mostly keep one image.
+    """
+    import keras
+
+    return keras.layers.MixUp(alpha=alpha, seed=seed + 5)

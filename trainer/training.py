@@ -27,6 +27,7 @@ from tledge.trainer.config import TrainConfig
 from tledge.trainer.data import (
     DatasetSplits,
     build_augmenter,
+    build_mixer,
     combined,
     image_dataset,
     load_splits,
@@ -268,7 +269,8 @@ class _Trainer:
         )
 
     def uses_feature_cache(self) -> bool:
-        return self.config.feature_cache and not self.config.augment
+        config = self.config
+        return config.feature_cache and not config.augment and not config.mixup
 
     def images(self, split, training: bool):
         config = self.config
@@ -279,6 +281,7 @@ class _Trainer:
             config.batch_size,
             shuffle_seed=config.seed if training else None,
             augmenter=build_augmenter(config.seed) if training and config.augment else None,
+            mixer=build_mixer(config.mixup, config.seed) if training and config.mixup else None,
         )
 
     def phase_one(self):

@@ -59,6 +59,7 @@ def test_fingerprint_ignores_location_but_not_hyperparameters() -> None:
         ({"epochs": 0, "fine_tune_epochs": 0}, "are 0"),
         ({"image_size": (16, 16)}, "--image-size"),
         ({"lr_schedule": "step"}, "--lr-schedule"),
+        ({"mixup": 1.5}, "--mixup"),
         ({"from_run": "runs/a", "fine_tune_epochs": 0}, "--from-run"),
     ],
 )

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tledge.edge.errors import TledgeError
-from tledge.trainer.data import image_dataset, load_splits
+from tledge.trainer.data import build_mixer, image_dataset, load_splits
 from tledge.trainer.synthetic import generate_dataset
 
 
@@ -134,3 +134,29 @@ def test_shuffle_is_seeded_and_changes_each_epoch(tiny_dataset: Path, tmp_path: 
     assert epoch_one != epoch_two
     assert sorted(epoch_one) == sorted(splits.train.labels)
     assert same_seed == epoch_one
+
+
+def test_mixup_blends_images_and_labels_alike(tiny_dataset: Path, tmp_path: Path) -> None:
+    splits = _load(tiny_dataset / "train", tmp_path)
+    options = dict(batch_size=16, shuffle_seed=3)  # same order, several classes per batch
+    plain = image_dataset(splits.train, 4, (32, 32), **options)
+    mixed = image_dataset(splits.train, 4, (32, 32), mixer=build_mixer(0.4, 0), **options)
+    (images, labels), (mixed_images, mixed_labels) = next(iter(plain)), next(iter(mixed))
+    images, labels = images.numpy().reshape(16, -1), labels.numpy()
+    mixed_images, mixed_labels = mixed_images.numpy().reshape(16, -1), mixed_labels.numpy()
+    blended = 0
+    for i in range(16):
+        # Output i is w * image i + (1 - w) * image j, and its label is mixed alike.
+        fits = []
+        for j in range(16):
+            direction = images[i] - images[j]
+            norm = float(direction @ direction)
+            weight = 1.0 if norm == 0 else float((mixed_images[i] - images[j]) @ direction) / norm
+            error = np.abs(weight * images[i] + (1 - weight) * images[j] - mixed_images[i]).max()
+            fits.append((error, weight, j))
+        error, weight, j = min(fits)
+        assert error < 0.01 and -1e-3 <= weight <= 1 + 1e-3
+        expected = weight * labels[i] + (1 - weight) * labels[j]
+        np.testing.assert_allclose(mixed_labels[i], expected, atol=1e-3)
+        blended += 0.01 < weight < 0.99 and not np.array_equal(labels[i], labels[j])
+    assert blended > 0

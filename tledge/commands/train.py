@@ -75,6 +75,12 @@ DEFAULTS_NOTE = "defaults chosen on the validation split of food_mnist10 (see RE
 @click.option("--seed", default=DEFAULTS["seed"], show_default=True)
 @click.option("--augment/--no-augment", default=DEFAULTS["augment"], show_default=True)
 @click.option(
+    "--mixup",
+    default=DEFAULTS["mixup"],
+    show_default=True,
+    help="MixUp strength (Beta alpha) while training; 0 is off.",
+)
+@click.option(
     "--precision",
     default=DEFAULTS["precision"],
     show_default=True,
