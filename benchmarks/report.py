@@ -217,9 +217,32 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def cross_validation_table(section: dict[str, Any]) -> str:
+    """Markdown table of pooled held-out accuracy per variant, paired with the reference."""
+    headers = ["variant", "accuracy %", "log loss", "per fold %", "vs reference pp", "95 % CI pp"]
+    body = []
+    for row in section["rows"]:
+        ci = row.get("ci95_pp")
+        body.append(
+            [
+                row["variant"],
+                _percent(row["accuracy"]),
+                round(row["log_loss"], 4),
+                " ".join(f"{100 * a:.1f}" for a in row["per_fold_accuracy"]),
+                _maybe_round(row.get("diff_pp"), 2),
+                f"{ci[0]:+.2f} .. {ci[1]:+.2f}" if ci else "reference",
+            ]
+        )
+    return markdown_table(headers, body) + (
+        f"\n\n{section['num_images']} photos of {section['data']}, each held out once "
+        f"({section['folds']} folds); settings: {json.dumps(section['settings'])}."
+    )
+
+
 SECTIONS = {
     "latency": ("Model latency", latency_table),
     "client_overhead": ("Edge client overhead", client_overhead_table),
     "pipeline": ("Camera pipeline", pipeline_table),
     "training": ("Training: frozen phase", training_table),
+    "cross_validation": ("Training settings: k-fold cross-validation", cross_validation_table),
 }
