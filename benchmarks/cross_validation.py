@@ -36,6 +36,7 @@ import numpy as np
 
 from tledge.edge.errors import TledgeError
 from tledge.edge.images import list_class_folders
+from tledge.exporter.run_folder import RunFolder
 
 PHASE_TWO_FIELDS = frozenset({"fine_tune_layers", "fine_tune_lr", "fine_tune_epochs"})
 PHASE_ONE = "phase1"
@@ -135,13 +136,16 @@ def cross_validate(
         {"data", "folds", "num_images", "reference", "rows": [one dict per variant]}.
     """
     from tledge.trainer.config import TrainConfig
-    from tledge.trainer.training import train
 
     if not variants:
         raise TledgeError("give at least one --variant")
     names = [variant.name for variant in variants]
     if len(set(names)) != len(names) or PHASE_ONE in names:
         raise TledgeError(f"variant names must be unique and not {PHASE_ONE!r}: {names}")
+    default_backbone = (common or {}).get("backbone", "")
+    backbones = [str(v.settings.get("backbone", default_backbone)) for v in variants]
+    if any(backbone.startswith("hub:") for backbone in backbones):
+        raise TledgeError("cross-validation takes Keras 3 backbones only, not hub:HANDLE")
     say = progress or (lambda _text: None)
     root = Path(output)
     fold_dirs = make_folds(data, folds, root / "folds")
@@ -151,13 +155,13 @@ def cross_validate(
         base = {**shared, "data": str(fold_dir / "train"), "val": str(fold_dir / "val")}
         first = f"fold{index}_{PHASE_ONE}"
         if any(variant.phase_two_only for variant in variants):
-            train(TrainConfig(**{**base, "fine_tune_epochs": 0, "name": first}))
+            _trained(TrainConfig(**{**base, "fine_tune_epochs": 0, "name": first}))
         for variant in variants:
             settings = {**base, **variant.settings, "name": f"fold{index}_{variant.name}"}
             if variant.phase_two_only:
                 settings["from_run"] = str(root / "runs" / first)
-            run = train(TrainConfig(**settings)).run
-            results[variant.name].append(_predict_held_out(run.trained_model, fold_dir / "val"))
+            run = _trained(TrainConfig(**settings))
+            results[variant.name].append(_predict_held_out(run, fold_dir, root))
             say(f"fold {index}: {variant.name} done")
     rows = compare(results, names[0])
     return {
@@ -170,18 +174,40 @@ def cross_validate(
     }
 
 
-def _predict_held_out(model_path: Path, val_dir: Path) -> dict[str, np.ndarray]:
+def _trained(config) -> RunFolder:
+    """Train (or resume) `config`'s run; a run that finished with the same settings is reused."""
+    from tledge.trainer.config import TrainConfig
+    from tledge.trainer.training import resolve_config, train
+
+    run = RunFolder(Path(config.output) / config.name)
+    if run.metrics.is_file():
+        stored = TrainConfig.from_dict(run.read_config())
+        if stored.identity() == resolve_config(config).identity():
+            return run
+    return train(config).run
+
+
+def _predict_held_out(run: RunFolder, fold_dir: Path, root: Path) -> dict[str, np.ndarray]:
+    """The run's class probabilities for the fold's held-out photos, read as it read them."""
     import keras
 
-    from tledge.trainer.data import Split, image_dataset
+    from tledge.trainer.data import image_dataset, load_splits
 
-    listing = list_class_folders(val_dir)
-    model = keras.saving.load_model(model_path)
-    split = Split(tuple(Path(p) for p in listing.paths), tuple(listing.labels))
+    splits = load_splits(
+        str(fold_dir / "train"),
+        str(fold_dir / "val"),
+        None,
+        val_split=0.0,
+        train_fraction=1.0,
+        seed=0,
+        convert_dir=root / "converted",
+        warn=lambda _message: None,
+    )
+    model = keras.saving.load_model(run.trained_model)
     size = tuple(model.input_shape[1:3])
-    images = image_dataset(split, len(listing.class_names), size, batch_size=32)
+    images = image_dataset(splits.val, len(splits.class_names), size, batch_size=32)
     probabilities = model.predict(images, verbose=0)
-    return {"probabilities": probabilities, "labels": np.asarray(listing.labels)}
+    return {"probabilities": probabilities, "labels": np.asarray(splits.val.labels)}
 
 
 def compare(results: Mapping[str, Sequence[Mapping[str, np.ndarray]]], reference: str) -> list:

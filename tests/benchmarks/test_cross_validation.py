@@ -87,13 +87,24 @@ def test_script_trains_every_variant_on_every_fold(tmp_path: Path) -> None:
         assert noaug["from_run"] is None and noaug["augment"] is False
         assert noaug["val"].endswith(f"fold{index}/val") and noaug["test"] is None
     assert "| noaug |" in (tmp_path / "cv" / "cross_validation.md").read_text()
+    # Re-running the command reuses the finished runs and gives the same answers.
+    stamps = {path: path.stat().st_mtime for path in runs.glob("*/model.keras")}
+    assert cross_validation.main([*arguments, "--output", str(tmp_path / "cv")]) == 0
+    again = json.loads((tmp_path / "cv" / "cross_validation.json").read_text())
+    assert again["cross_validation"]["rows"] == section["rows"]
+    assert {path: path.stat().st_mtime for path in runs.glob("*/model.keras")} == stamps
 
 
-def test_script_reports_bad_input_in_one_line(tmp_path: Path, capsys) -> None:
-    (tmp_path / "data" / "a").mkdir(parents=True)
-    (tmp_path / "data" / "b").mkdir()
-    code = cross_validation.main(
-        ["--data", str(tmp_path / "data"), "--variant", "x:epochs=1", "--output", str(tmp_path)]
-    )
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [([], "fewer than 5 folds"), (["--folds", "2", "--backbone", "hub:m"], "Keras 3 backbones")],
+)
+def test_script_reports_bad_input_in_one_line(
+    tmp_path: Path, capsys, options: list[str], expected: str
+) -> None:
+    generate_dataset(tmp_path / "data", per_class=3, size=32, seed=3)
+    arguments = ["--data", str(tmp_path / "data"), "--variant", "x:epochs=1", *options]
+    code = cross_validation.main([*arguments, "--output", str(tmp_path / "cv")])
     message = capsys.readouterr().err.strip()
     assert code == 1 and message.startswith("error: ") and "\n" not in message
+    assert expected in message
