@@ -16,7 +16,7 @@ WEIGHTS = "weights/mobilenet_v2_1.0_224_no_top.from_slim_npy.h5"
 
 def test_registry_entries() -> None:
     assert set(BACKBONES) >= {"mobilenetv2", "efficientnetb0"}
-    assert get_backbone("mobilenetv2").default_size == (224, 224)
+    assert get_backbone("mobilenetv2").default_size == (256, 256)
     with pytest.raises(TledgeError, match="unknown backbone; use one of"):
         get_backbone("resnet")
 
