@@ -64,19 +64,29 @@ def parse_variant(text: str) -> Variant:
     Example:
         >>> parse_variant("big:fine_tune_layers=100:image_size=[256,256]")
     """
-    name, *pairs = text.split(":")
+    name, _, pairs = text.partition(":")
+    if not name:
+        raise TledgeError(f"--variant {text}: the variant needs a name before the first ':'")
+    usage = f"--variant {text}: expected name:field=value[:field=value...]"
+    return Variant(name, parse_settings(pairs, usage) if pairs else {})
+
+
+def parse_settings(text: str, usage: str) -> dict[str, Any]:
+    """Parse "field=value[:field=value...]"; values are JSON (else plain strings).
+
+    Raises:
+        TledgeError: `usage` when a part has no "field=".
+    """
     settings: dict[str, Any] = {}
-    for pair in pairs:
+    for pair in text.split(":"):
         key, separator, value = pair.partition("=")
         if not separator or not key:
-            raise TledgeError(f"--variant {text}: expected name:field=value[:field=value...]")
+            raise TledgeError(usage)
         try:
             settings[key] = json.loads(value)
         except json.JSONDecodeError:
             settings[key] = value
-    if not name:
-        raise TledgeError(f"--variant {text}: the variant needs a name before the first ':'")
-    return Variant(name, settings)
+    return settings
 
 
 def make_folds(data: str | os.PathLike, folds: int, root: Path, seed: int = 0) -> list[Path]:
@@ -152,6 +162,7 @@ def cross_validate(
     shared = {"refit": False, "output": str(root / "runs"), **(common or {})}
     results: dict[str, list[dict[str, np.ndarray]]] = {name: [] for name in names}
     for index, fold_dir in enumerate(fold_dirs):
+        held_out = _held_out_photos(fold_dir, root)
         base = {**shared, "data": str(fold_dir / "train"), "val": str(fold_dir / "val")}
         first = f"fold{index}_{PHASE_ONE}"
         if any(variant.phase_two_only for variant in variants):
@@ -161,7 +172,7 @@ def cross_validate(
             if variant.phase_two_only:
                 settings["from_run"] = str(root / "runs" / first)
             run = _trained(TrainConfig(**settings))
-            results[variant.name].append(_predict_held_out(run, fold_dir, root))
+            results[variant.name].append(_predict(run, held_out))
             say(f"fold {index}: {variant.name} done")
     rows = compare(results, names[0])
     return {
@@ -187,13 +198,11 @@ def _trained(config) -> RunFolder:
     return train(config).run
 
 
-def _predict_held_out(run: RunFolder, fold_dir: Path, root: Path) -> dict[str, np.ndarray]:
-    """The run's class probabilities for the fold's held-out photos, read as it read them."""
-    import keras
+def _held_out_photos(fold_dir: Path, root: Path):
+    """The fold's held-out photos, checked and converted as the trainer reads them."""
+    from tledge.trainer.data import load_splits
 
-    from tledge.trainer.data import image_dataset, load_splits
-
-    splits = load_splits(
+    return load_splits(
         str(fold_dir / "train"),
         str(fold_dir / "val"),
         None,
@@ -203,11 +212,19 @@ def _predict_held_out(run: RunFolder, fold_dir: Path, root: Path) -> dict[str, n
         convert_dir=root / "converted",
         warn=lambda _message: None,
     )
+
+
+def _predict(run: RunFolder, photos) -> dict[str, np.ndarray]:
+    """The run's class probabilities for `photos` (DatasetSplits; its val split is scored)."""
+    import keras
+
+    from tledge.trainer.data import image_dataset
+
     model = keras.saving.load_model(run.trained_model)
     size = tuple(model.input_shape[1:3])
-    images = image_dataset(splits.val, len(splits.class_names), size, batch_size=32)
+    images = image_dataset(photos.val, len(photos.class_names), size, batch_size=32)
     probabilities = model.predict(images, verbose=0)
-    return {"probabilities": probabilities, "labels": np.asarray(splits.val.labels)}
+    return {"probabilities": probabilities, "labels": np.asarray(photos.val.labels)}
 
 
 def compare(results: Mapping[str, Sequence[Mapping[str, np.ndarray]]], reference: str) -> list:
@@ -219,30 +236,24 @@ def compare(results: Mapping[str, Sequence[Mapping[str, np.ndarray]]], reference
     """
     rng = np.random.default_rng(0)
 
-    def pooled(name: str) -> tuple[np.ndarray, np.ndarray]:
-        probabilities = np.concatenate([fold["probabilities"] for fold in results[name]])
-        labels = np.concatenate([fold["labels"] for fold in results[name]])
-        return probabilities, labels
+    def correct_per_fold(name: str) -> list[np.ndarray]:
+        return [fold["probabilities"].argmax(axis=1) == fold["labels"] for fold in results[name]]
 
-    reference_correct = None
+    reference_correct = np.concatenate(correct_per_fold(reference))
     rows = []
-    for name in results:
-        probabilities, labels = pooled(name)
-        correct = probabilities.argmax(axis=1) == labels
+    for name, folds in results.items():
+        per_fold = correct_per_fold(name)
+        correct = np.concatenate(per_fold)
+        probabilities = np.concatenate([fold["probabilities"] for fold in folds])
+        labels = np.concatenate([fold["labels"] for fold in folds])
         picked = probabilities[np.arange(len(labels)), labels]
         row: dict[str, Any] = {
             "variant": name,
             "accuracy": float(correct.mean()),
             "log_loss": float(-np.log(np.clip(picked, 1e-7, 1.0)).mean()),
-            "per_fold_accuracy": [
-                float((fold["probabilities"].argmax(axis=1) == fold["labels"]).mean())
-                for fold in results[name]
-            ],
+            "per_fold_accuracy": [float(fold.mean()) for fold in per_fold],
         }
-        if name == reference:
-            reference_correct = correct
-        else:
-            assert reference_correct is not None
+        if name != reference:
             diff = correct.astype(float) - reference_correct
             samples = rng.integers(0, len(diff), (BOOTSTRAP_SAMPLES, len(diff)))
             means = diff[samples].mean(axis=1)
@@ -271,14 +282,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         required=True,
         help="name:field=value[:field=value...] (TrainConfig fields); the first is the reference",
     )
-    parser.add_argument("--set", action="append", default=[], help="field=value for every variant")
+    parser.add_argument(
+        "--set", action="append", default=[], help="field=value[:field=value...] for every variant"
+    )
     parser.add_argument("--output", type=Path, default=Path("tledge-cv"))
     args = parser.parse_args(argv)
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         common = {"weights": args.weights, "backbone": args.backbone}
-        common.update(parse_variant("common:" + ":".join(args.set)).settings if args.set else {})
+        for text in args.set:
+            usage = f"--set {text}: expected field=value[:field=value...]"
+            common.update(parse_settings(text, usage))
         section = cross_validate(
             args.data,
             [parse_variant(text) for text in args.variant],

@@ -97,7 +97,11 @@ def test_script_trains_every_variant_on_every_fold(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("options", "expected"),
-    [([], "fewer than 5 folds"), (["--folds", "2", "--backbone", "hub:m"], "Keras 3 backbones")],
+    [
+        ([], "fewer than 5 folds"),
+        (["--folds", "2", "--backbone", "hub:m"], "Keras 3 backbones"),
+        (["--set", "alpha"], "--set alpha: expected field=value"),
+    ],
 )
 def test_script_reports_bad_input_in_one_line(
     tmp_path: Path, capsys, options: list[str], expected: str
