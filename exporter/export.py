@@ -141,8 +141,7 @@ def export_model(
     labels_path = write_labels(source.export_dir / "labels.txt", source.labels)
     drift_path = _write_drift_json(source, options, baseline, results)
     warnings = [warning for result in results for warning in result.warnings]
-    prepares = options.int8_rounding != "nearest"
-    if "int8" in options.variants and prepares and is_tf_keras_model(model):
+    if _prepares_int8_weights(options) and is_tf_keras_model(model):
         warnings.append(f"int8: --int8-rounding {options.int8_rounding} needs a Keras 3 model")
     if not any(result.runtimes.get("tflite-runtime") is not None for result in results):
         warnings.append(
@@ -180,6 +179,11 @@ def _check_options(options: ExportOptions) -> None:
         raise TledgeError(
             f"--int8-rounding {options.int8_rounding}: choose from {', '.join(INT8_ROUNDINGS)}"
         )
+
+
+def _prepares_int8_weights(options: ExportOptions) -> bool:
+    """Whether the int8 variant asks for weights other than the converter's own rounding."""
+    return "int8" in options.variants and options.int8_rounding != "nearest"
 
 
 def _ignore_progress(stage: str, done: int, total: int) -> None:
@@ -253,7 +257,7 @@ def _convert_all(
     for variant in [v for v in VARIANTS if v in options.variants]:
         source = saved_model
         rounding = options.int8_rounding
-        if variant == "int8" and rounding != "nearest" and not is_tf_keras_model(model):
+        if variant == "int8" and _prepares_int8_weights(options) and not is_tf_keras_model(model):
             progress(f"int8 weights ({rounding})", 0, 1)
             with int8_weights_prepared(model, calibration.images, rounding) as count:
                 source = export_saved_model(model, scratch / "saved_model_int8", input_size)
