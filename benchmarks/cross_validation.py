@@ -34,9 +34,9 @@ from typing import Any
 
 import numpy as np
 
-from tledge.edge.errors import TledgeError
-from tledge.edge.images import list_class_folders
-from tledge.exporter.run_folder import RunFolder
+from tledge.core.errors import TledgeError
+from tledge.core.folders import list_class_folders
+from tledge.core.run_folder import RunFolder
 
 PHASE_TWO_FIELDS = frozenset({"fine_tune_layers", "fine_tune_lr", "fine_tune_epochs"})
 PHASE_ONE = "phase1"

@@ -9,8 +9,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from tledge.edge.errors import TledgeError
-from tledge.edge.images import list_images
+from tledge.core.errors import TledgeError
+from tledge.core.folders import list_images
 
 CAMERA_SIZE = (480, 640)  # (height, width) of a typical USB / Pi camera preview frame
 

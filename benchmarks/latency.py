@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tledge.benchmarks.variants import Variant
-from tledge.edge.errors import TledgeError
+from tledge.core.errors import TledgeError
 
 WORKER = "tledge.benchmarks.latency_worker"
 WORKER_TIMEOUT_S = 1800

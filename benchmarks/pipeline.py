@@ -39,7 +39,7 @@ import cv2
 import numpy as np
 
 from tledge.benchmarks.frames import CAMERA_SIZE, camera_frames, images_in
-from tledge.edge.errors import TledgeError
+from tledge.core.errors import TledgeError
 
 STAGES = ("capture", "preprocess", "invoke", "postprocess", "draw", "encode")
 TARGET_FRACTION = 0.9

@@ -17,7 +17,7 @@ from typing import Any
 
 from tledge import __version__
 from tledge.benchmarks.machine_info import machine_info
-from tledge.edge.atomic import atomic_write_text
+from tledge.core.atomic import atomic_write_text
 
 
 def build_report(command: str, notes: Sequence[str] = (), **sections: Any) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from tledge.benchmarks.latency import measure_latency, parse_threads
 from tledge.benchmarks.plots import accuracy_latency_plot, latency_plot, stage_breakdown_plot
 from tledge.benchmarks.report import build_report, to_markdown, write_report
 from tledge.benchmarks.variants import find_variants
-from tledge.edge.errors import TledgeError
+from tledge.core.errors import TledgeError
 
 STEPS = ("latency", "client", "pipeline", "training")
 REFERENCE_LABELS = "imagenet_labels.txt"

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tledge.edge.images import list_class_folders
+from tledge.core.folders import list_class_folders
 
 TARGET_SPEEDUP = 10.0
 TARGET_ACCURACY_GAP_PP = 1.0

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tledge.core.errors import TledgeError
+from tledge.core.labels import read_labels
+from tledge.core.run_folder import RunFolder
 from tledge.edge.contract import read_contract
-from tledge.edge.errors import TledgeError
-from tledge.edge.labels import read_labels
-from tledge.exporter.run_folder import RunFolder
 
 REJECTED_SUFFIX = ".rejected.tflite"
 

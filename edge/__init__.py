@@ -9,5 +9,7 @@ Only numpy, OpenCV and a TFLite runtime are imported here.
 - `overlay`, `smoothing`, `outputs`, `server`: drawing, `--smooth`, `--jsonl`/`--save`,
   the `--serve` web view.
 - `doctor`: what `tledge doctor` checks.
-- `contract`, `interpreter`, `images`, `labels`, `atomic`, `errors`: shared foundations.
+- `contract`, `interpreter`, `images`: the model contract, runtime loading, decoding.
+
+Generic helpers (errors, atomic writes, labels, folder listing) live in `tledge.core`.
 """

@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from tledge.core.errors import TledgeError
 from tledge.edge.classification import Classification, Timings, rank
 from tledge.edge.classifier import Classifier
-from tledge.edge.errors import TledgeError
 from tledge.edge.outputs import AnnotatedVideoWriter, JsonlWriter
 from tledge.edge.overlay import draw_overlay
 from tledge.edge.server import PreviewServer

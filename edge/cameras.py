@@ -15,7 +15,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from tledge.edge.errors import TledgeError
+from tledge.core.errors import TledgeError
 
 STREAM_PREFIXES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
 PICAMERA2_HELP = (

@@ -24,12 +24,12 @@ from typing import Any
 import cv2
 import numpy as np
 
+from tledge.core.errors import TledgeError
+from tledge.core.labels import read_labels
 from tledge.edge.classification import Classification, Timings, rank
 from tledge.edge.contract import ModelContract, Quantization, read_contract
-from tledge.edge.errors import TledgeError
 from tledge.edge.images import center_crop
 from tledge.edge.interpreter import open_interpreter
-from tledge.edge.labels import read_labels
 from tledge.edge.plain_models import derive_contract, tensor_quantization
 
 

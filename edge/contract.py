@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tledge.edge.errors import TledgeError
+from tledge.core.errors import TledgeError
 
 CONTRACT_NAME = "tledge_contract.json"
 RESIZE_METHODS = ("stretch", "center_crop")

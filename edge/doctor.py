@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from tledge.edge.errors import first_line
+from tledge.core.errors import first_line
 from tledge.edge.interpreter import RUNTIME_MODULES, available_runtimes
 
 OK, WARN, MISSING, INFO = "ok", "warn", "missing", "info"

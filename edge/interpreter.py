@@ -14,7 +14,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from tledge.edge.errors import TledgeError, first_line
+from tledge.core.errors import TledgeError, first_line
 
 # runtime name -> module that holds an `Interpreter` class
 RUNTIME_MODULES = {

@@ -12,8 +12,8 @@ from typing import IO, Any
 import cv2
 import numpy as np
 
-from tledge.edge.atomic import atomic_path
-from tledge.edge.errors import TledgeError
+from tledge.core.atomic import atomic_path
+from tledge.core.errors import TledgeError
 
 # fourcc per container; both play back with OpenCV's bundled FFmpeg and common players.
 VIDEO_CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}

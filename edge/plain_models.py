@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from tledge.core.errors import TledgeError
 from tledge.edge.contract import ModelContract, Quantization
-from tledge.edge.errors import TledgeError
 
 # Plain models get the ImageNet evaluation preprocessing: the central 87.5% of the
 # shorter side, resized bilinearly. On the published MobileNets it scores higher than

@@ -25,7 +25,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from tledge.edge.errors import TledgeError
+from tledge.core.errors import TledgeError
 
 DEFAULT_HOST = "127.0.0.1"
 JPEG_QUALITY = 80

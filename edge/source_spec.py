@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tledge.core.errors import TledgeError
+from tledge.core.folders import is_image_file
 from tledge.edge.cameras import PICAMERA2_SIZE, STREAM_PREFIXES, OpenCVCamera, Picamera2Camera
-from tledge.edge.errors import TledgeError
-from tledge.edge.images import is_image_file
 from tledge.edge.sources import Backoff, ImageFolderSource, LiveSource, Source, VideoFileSource
 
 

@@ -32,14 +32,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from tledge.core.errors import TledgeError
+from tledge.core.folders import list_images
 from tledge.edge.cameras import (
     Camera,
     SimulatedCamera,
     close_quietly,
     open_capture,
 )
-from tledge.edge.errors import TledgeError
-from tledge.edge.images import list_images
 
 
 @dataclass(frozen=True)

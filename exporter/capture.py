@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from tledge.edge.errors import TledgeError
+from tledge.core.errors import TledgeError
 
 
 @dataclass

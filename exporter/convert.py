@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from tledge.edge.errors import TledgeError, first_line
+from tledge.core.errors import TledgeError, first_line
 from tledge.exporter.capture import captured_output
 from tledge.exporter.tf_keras_model import is_tf_keras_model, save_inference_saved_model
 

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from tledge.edge.errors import TledgeError
-from tledge.edge.images import list_class_folders, read_rgb, resize_image
+from tledge.core.errors import TledgeError
+from tledge.core.folders import list_class_folders
+from tledge.edge.images import read_rgb, resize_image
 
 ProgressCallback = Callable[[str, int, int], None]
 

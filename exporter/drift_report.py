@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from tledge import __version__
-from tledge.edge.atomic import atomic_write_text
+from tledge.core.atomic import atomic_write_text
 from tledge.exporter.defaults import VARIANTS
 from tledge.exporter.results import ExportOptions, VariantResult
 

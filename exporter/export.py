@@ -20,10 +20,10 @@ from typing import Any
 import numpy as np
 
 from tledge import __version__
-from tledge.edge.atomic import atomic_write_bytes
+from tledge.core.atomic import atomic_write_bytes
+from tledge.core.errors import TledgeError
+from tledge.core.labels import write_labels
 from tledge.edge.contract import ModelContract, embed_contract
-from tledge.edge.errors import TledgeError
-from tledge.edge.labels import write_labels
 from tledge.exporter.capture import import_tensorflow_quietly
 from tledge.exporter.compact import share_zero_points
 from tledge.exporter.convert import convert_variant, export_saved_model

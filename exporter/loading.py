@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tledge.edge.errors import TledgeError, first_line
-from tledge.edge.labels import read_labels
-from tledge.exporter.run_folder import RunFolder
+from tledge.core.errors import TledgeError, first_line
+from tledge.core.labels import read_labels
+from tledge.core.run_folder import RunFolder
 from tledge.exporter.tf_keras_model import load_tf_keras_saved_model
 
 

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from tledge.edge.errors import TledgeError
+from tledge.core.errors import TledgeError
 from tledge.edge.interpreter import available_runtimes, open_interpreter
 from tledge.exporter.capture import captured_output
 from tledge.exporter.graph import GraphReport

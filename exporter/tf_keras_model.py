@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from tledge.edge.errors import TledgeError, first_line
+from tledge.core.errors import TledgeError, first_line
 
 
 def is_tf_keras_model(model: Any) -> bool:

@@ -13,7 +13,7 @@ import sys
 import click
 
 from tledge import __version__
-from tledge.edge.errors import TledgeError
+from tledge.core.errors import TledgeError
 
 # name -> "module:attribute"; the module is imported only when the command runs or
 # when `--help` needs its one-line summary.

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tledge.edge.errors import TledgeError, first_line
+from tledge.core.errors import TledgeError, first_line
 
 BACKBONE_NAME = "backbone"
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import keras
 
-from tledge.edge.atomic import atomic_path, atomic_write_text
+from tledge.core.atomic import atomic_path, atomic_write_text
 
 LOG_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
 WARMUP_FACTOR = 0.1

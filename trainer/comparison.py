@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tledge.edge.errors import TledgeError
-from tledge.exporter.run_folder import RunFolder, read_json
+from tledge.core.errors import TledgeError
+from tledge.core.run_folder import RunFolder, read_json
 
 # sort key -> (attribute of RunSummary, True when bigger is better)
 SORT_KEYS = {

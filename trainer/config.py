@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tledge import __version__
-from tledge.edge.errors import TledgeError
+from tledge.core.errors import TledgeError
 
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 LR_SCHEDULES = ("constant", "cosine", "plateau")

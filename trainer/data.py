@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tledge.edge.errors import TledgeError
-from tledge.edge.images import list_class_folders
+from tledge.core.errors import TledgeError
+from tledge.core.folders import list_class_folders
 from tledge.trainer.validation import check_images, describe_bad_files
 
 Warn = Callable[[str], None]

@@ -13,9 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from tledge.core.errors import TledgeError
+from tledge.core.folders import list_class_folders
 from tledge.edge.classifier import Classifier
-from tledge.edge.errors import TledgeError
-from tledge.edge.images import list_class_folders, read_rgb
+from tledge.edge.images import read_rgb
 from tledge.exporter.export import ExportOptions, ExportResult, export_model
 from tledge.trainer.backbones import build_base, get_backbone
 from tledge.trainer.config import TrainConfig

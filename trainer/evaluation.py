@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from tledge.edge.atomic import atomic_write_text
-from tledge.edge.errors import TledgeError
-from tledge.edge.images import list_class_folders
-from tledge.exporter.run_folder import RunFolder
+from tledge.core.atomic import atomic_write_text
+from tledge.core.errors import TledgeError
+from tledge.core.folders import list_class_folders
+from tledge.core.run_folder import RunFolder
 from tledge.trainer.prediction import (
     DEFAULT_BATCH_SIZE,
     LoadedModel,

@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tledge.edge.errors import TledgeError
-from tledge.exporter.run_folder import RunFolder
+from tledge.core.errors import TledgeError
+from tledge.core.run_folder import RunFolder
 from tledge.trainer.comparison import SORT_KEYS
 from tledge.trainer.config import TrainConfig
 from tledge.trainer.plan_files import cap_epochs, check_fields, read_plan_file, resolve_paths

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tledge.edge.atomic import atomic_path
+from tledge.core.atomic import atomic_path
 from tledge.trainer.data import PIXEL_PIPELINE_VERSION, Split, image_dataset
 from tledge.trainer.model import CLASSIFIER_NAME, classifier_head
 

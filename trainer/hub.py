@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from tledge.edge.errors import TledgeError, first_line
+from tledge.core.errors import TledgeError, first_line
 from tledge.trainer.backbones import BACKBONE_NAME
 from tledge.trainer.model import CLASSIFIER_NAME
 

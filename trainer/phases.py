@@ -16,7 +16,7 @@ from typing import Any
 
 import keras
 
-from tledge.exporter.run_folder import RunFolder
+from tledge.core.run_folder import RunFolder
 from tledge.trainer.callbacks import (
     AtomicBackupAndRestore,
     BestCheckpoint,

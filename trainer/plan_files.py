@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from tledge.edge.errors import TledgeError
-from tledge.edge.text_files import read_text_file
+from tledge.core.errors import TledgeError
+from tledge.core.text_files import read_text_file
 from tledge.trainer.config import TrainConfig
 
 # Fields a plan may not set: the plan decides where each run goes.

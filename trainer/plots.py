@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from tledge.edge.atomic import atomic_path
+from tledge.core.atomic import atomic_path
 
 # Past this many classes the cells are too small for their numbers.
 ANNOTATE_MAX_CLASSES = 20
@@ -112,7 +112,7 @@ def plot_most_wrong(
     Returns:
         `path`.
     """
-    from tledge.edge.errors import TledgeError
+    from tledge.core.errors import TledgeError
     from tledge.edge.images import read_rgb, resize_image
 
     columns = max(1, min(columns, len(entries)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-from tledge.edge.errors import TledgeError
+from tledge.core.errors import TledgeError
 
 
 def gpu_compute_capability() -> tuple[int, int] | None:

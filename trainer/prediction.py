@@ -15,12 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
-from tledge.edge.atomic import atomic_write_bytes
+from tledge.core.atomic import atomic_write_bytes
+from tledge.core.errors import TledgeError
+from tledge.core.folders import is_image_file
+from tledge.core.labels import read_labels
+from tledge.core.run_folder import RunFolder
 from tledge.edge.contract import ModelContract, read_contract
-from tledge.edge.errors import TledgeError
-from tledge.edge.images import is_image_file, read_rgb, resize_image
-from tledge.edge.labels import read_labels
-from tledge.exporter.run_folder import RunFolder
+from tledge.edge.images import read_rgb, resize_image
 from tledge.exporter.tf_keras_model import is_saved_model_folder
 
 DEFAULT_BATCH_SIZE = 32

@@ -13,9 +13,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from tledge.edge.atomic import atomic_write_text
-from tledge.edge.errors import TledgeError
-from tledge.exporter.run_folder import RunFolder
+from tledge.core.atomic import atomic_write_text
+from tledge.core.errors import TledgeError
+from tledge.core.run_folder import RunFolder
 from tledge.trainer.config import TrainConfig
 
 GENERIC_FOLDER_NAMES = {"train", "training", "images", "data"}

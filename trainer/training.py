@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tledge.edge.atomic import atomic_path, atomic_write_text
-from tledge.edge.errors import TledgeError
-from tledge.edge.labels import write_labels
-from tledge.exporter.run_folder import RunFolder
+from tledge.core.atomic import atomic_path, atomic_write_text
+from tledge.core.errors import TledgeError
+from tledge.core.labels import write_labels
+from tledge.core.run_folder import RunFolder
 from tledge.trainer.backbones import get_backbone
 from tledge.trainer.callbacks import read_history
 from tledge.trainer.config import TrainConfig

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tledge.edge.atomic import atomic_path
+from tledge.core.atomic import atomic_path
 
 # Formats and modes tf.io.decode_image(channels=3) turns into the same RGB as OpenCV.
 TF_NATIVE = {("JPEG", "RGB"), ("JPEG", "L"), ("PNG", "RGB"), ("PNG", "L")}

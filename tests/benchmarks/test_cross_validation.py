@@ -11,8 +11,8 @@ import pytest
 
 from tledge.benchmarks import cross_validation
 from tledge.benchmarks.cross_validation import compare, make_folds, parse_variant
-from tledge.edge.errors import TledgeError
-from tledge.edge.images import list_class_folders
+from tledge.core.errors import TledgeError
+from tledge.core.folders import list_class_folders
 from tledge.trainer.synthetic import generate_dataset
 
 

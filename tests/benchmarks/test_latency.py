@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from tledge.benchmarks.latency import latency_stats, measure_latency, parse_threads
 from tledge.benchmarks.variants import find_variants
 from tledge.cli import cli
-from tledge.edge.errors import TledgeError
+from tledge.core.errors import TledgeError
 from tledge.edge.interpreter import open_interpreter
 
 SMALL_MODEL = "tflite/mobilenet_v1_0.25_128_quant.tflite"

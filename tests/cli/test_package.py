@@ -55,7 +55,7 @@ def test_wheel_installs_code_folders_under_the_tledge_namespace(tmp_path):
     for module in (
         "tledge/cli.py",
         "tledge/trainer/synthetic.py",
-        "tledge/exporter/run_folder.py",
+        "tledge/core/run_folder.py",
         "tledge/edge/contract.py",
         "tledge/benchmarks/__init__.py",
     ):

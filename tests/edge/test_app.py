@@ -10,9 +10,9 @@ import cv2
 import numpy as np
 import pytest
 
+from tledge.core.errors import TledgeError
 from tledge.edge.app import EdgeOptions, FpsMeter, run_edge
 from tledge.edge.classifier import Classifier
-from tledge.edge.errors import TledgeError
 from tledge.edge.outputs import AnnotatedVideoWriter
 from tledge.edge.overlay import draw_overlay
 from tledge.edge.smoothing import ScoreSmoother

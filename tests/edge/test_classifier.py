@@ -2,10 +2,10 @@ import cv2
 import numpy as np
 import pytest
 
+from tledge.core.errors import TledgeError
 from tledge.edge.classification import rank
 from tledge.edge.classifier import Classifier
 from tledge.edge.contract import ModelContract, Quantization
-from tledge.edge.errors import TledgeError
 
 LABELS = ["red", "green", "blue"]
 

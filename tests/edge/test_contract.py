@@ -2,6 +2,7 @@ import zipfile
 
 import pytest
 
+from tledge.core.errors import TledgeError
 from tledge.edge.contract import (
     ModelContract,
     Quantization,
@@ -9,7 +10,6 @@ from tledge.edge.contract import (
     read_contract,
     tflite_body,
 )
-from tledge.edge.errors import TledgeError
 
 
 def make_contract(**overrides) -> ModelContract:

@@ -3,8 +3,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tledge.edge.errors import TledgeError
-from tledge.edge.images import list_class_folders, read_rgb, resize_image
+from tledge.core.errors import TledgeError
+from tledge.core.folders import list_class_folders
+from tledge.edge.images import read_rgb, resize_image
 
 
 def test_odd_images_come_back_as_rgb(tmp_path):

@@ -1,6 +1,6 @@
 import pytest
 
-from tledge.edge.errors import TledgeError
+from tledge.core.errors import TledgeError
 from tledge.edge.interpreter import available_runtimes, find_runtime, open_interpreter
 
 

@@ -9,9 +9,9 @@ import cv2
 import numpy as np
 import pytest
 
+from tledge.core.errors import TledgeError
 from tledge.edge.app import EdgeOptions, run_edge
 from tledge.edge.classifier import Classifier
-from tledge.edge.errors import TledgeError
 from tledge.edge.server import PreviewServer, parse_address
 from tledge.edge.sources import simulated_live_source
 

@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
+from tledge.core.errors import TledgeError
 from tledge.edge.cameras import SimulatedCamera
-from tledge.edge.errors import TledgeError
 from tledge.edge.source_spec import open_source
 from tledge.edge.sources import (
     Backoff,

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tledge.edge.images import list_class_folders, read_rgb, resize_image
+from tledge.core.folders import list_class_folders
+from tledge.edge.images import read_rgb, resize_image
 
 IMAGE_SIZE = (32, 32)
 

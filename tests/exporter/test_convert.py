@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tledge.core.errors import TledgeError
 from tledge.edge.contract import Quantization
-from tledge.edge.errors import TledgeError
 from tledge.exporter.convert import convert_variant, export_saved_model
 from tledge.exporter.graph import GraphReport, inspect_graph
 from tledge.exporter.runtime_check import runtime_warnings

@@ -7,7 +7,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from tledge.edge.errors import TledgeError
+from tledge.core.errors import TledgeError
 from tledge.edge.images import read_rgb, resize_image
 from tledge.exporter.datasets import calibration_per_class, load_image_set
 

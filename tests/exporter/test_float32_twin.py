@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from tledge.edge.errors import TledgeError
+from tledge.core.errors import TledgeError
 from tledge.exporter.convert import convert_variant, export_saved_model
 from tledge.exporter.export import ExportOptions, export_model
 from tledge.exporter.float32_twin import float32_twin, uses_low_precision

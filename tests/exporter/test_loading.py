@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tledge.edge.errors import TledgeError
+from tledge.core.errors import TledgeError
 from tledge.exporter.loading import resolve_source
 
 

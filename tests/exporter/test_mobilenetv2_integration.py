@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tledge.core.folders import list_class_folders
 from tledge.edge.contract import read_contract
-from tledge.edge.images import list_class_folders
 from tledge.exporter.export import ExportOptions, export_model
 
 from .conftest import load_folder

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tledge.edge.errors import TledgeError
+from tledge.core.errors import TledgeError
 from tledge.exporter.runtime_check import (
     check_in_other_python,
     check_runtimes,

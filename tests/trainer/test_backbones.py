@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tledge.edge.errors import TledgeError
+from tledge.core.errors import TledgeError
 from tledge.trainer.backbones import BACKBONES, build_base, get_backbone
 from tledge.trainer.model import backbone_of, build_classifier, calibrate_batchnorm, unfreeze_top
 
@@ -102,7 +102,8 @@ def test_unfreeze_top_trains_batchnorm_scale_but_not_its_statistics() -> None:
 def test_calibrated_random_backbone_gives_usable_features(tiny_dataset: Path) -> None:
     import keras
 
-    from tledge.edge.images import list_class_folders, read_rgb
+    from tledge.core.folders import list_class_folders
+    from tledge.edge.images import read_rgb
 
     folders = list_class_folders(tiny_dataset / "train")
     images = np.stack([read_rgb(path) for path in folders.paths]).astype("float32")

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from tledge.cli import cli
-from tledge.edge.errors import TledgeError
+from tledge.core.errors import TledgeError
 from tledge.edge.images import read_rgb
 from tledge.trainer.comparison import (
     compare_runs,

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tledge.edge.errors import TledgeError
+from tledge.core.errors import TledgeError
 from tledge.trainer.data import build_mixer, image_dataset, load_splits
 from tledge.trainer.synthetic import generate_dataset
 

@@ -2,8 +2,8 @@ import pytest
 from click.testing import CliRunner
 
 from tledge.cli import cli
+from tledge.core.labels import read_labels
 from tledge.edge.contract import read_contract
-from tledge.edge.labels import read_labels
 
 
 @pytest.mark.slow

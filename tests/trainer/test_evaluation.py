@@ -11,9 +11,10 @@ import pytest
 from click.testing import CliRunner
 
 from tledge.cli import cli
-from tledge.edge.errors import TledgeError
-from tledge.edge.images import list_class_folders, read_rgb, resize_image
-from tledge.edge.labels import write_labels
+from tledge.core.errors import TledgeError
+from tledge.core.folders import list_class_folders
+from tledge.core.labels import write_labels
+from tledge.edge.images import read_rgb, resize_image
 from tledge.trainer.evaluation import Evaluation, evaluate_run, predictions_csv
 from tledge.trainer.plots import plot_confusion_matrix
 

@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from tledge.cli import cli
-from tledge.edge.errors import TledgeError
-from tledge.exporter.run_folder import RunFolder
+from tledge.core.errors import TledgeError
+from tledge.core.run_folder import RunFolder
 from tledge.trainer.experiments import (
     example_plan_path,
     load_plan,

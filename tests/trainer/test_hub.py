@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tledge.edge.errors import TledgeError
-from tledge.exporter.run_folder import RunFolder
+from tledge.core.errors import TledgeError
+from tledge.core.run_folder import RunFolder
 from tledge.trainer.backbones import get_backbone
 from tledge.trainer.config import TrainConfig
 from tledge.trainer.training import train

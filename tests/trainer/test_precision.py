@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tledge.edge.errors import TledgeError
+from tledge.core.errors import TledgeError
 from tledge.trainer import precision
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tledge.edge.errors import TledgeError
+from tledge.core.errors import TledgeError
 from tledge.trainer.config import TrainConfig
 from tledge.trainer.runs import open_run, run_name
 

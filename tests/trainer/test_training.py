@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tledge.exporter.run_folder import RunFolder
+from tledge.core.run_folder import RunFolder
 from tledge.trainer.config import TrainConfig
 from tledge.trainer.training import train
 
@@ -47,7 +47,8 @@ METRIC_KEYS = {
 def _predictions(run: RunFolder, folder: Path) -> np.ndarray:
     import keras
 
-    from tledge.edge.images import list_class_folders, read_rgb, resize_image
+    from tledge.core.folders import list_class_folders
+    from tledge.edge.images import read_rgb, resize_image
 
     model = keras.saving.load_model(run.model, safe_mode=True)
     paths = list_class_folders(folder).paths

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tledge.edge.images import list_images, read_rgb
+from tledge.core.folders import list_images
+from tledge.edge.images import read_rgb
 from tledge.trainer.validation import check_images, describe_bad_files
 
 

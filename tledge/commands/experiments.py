@@ -38,7 +38,7 @@ def experiments(plan, overrides, max_epochs, output, only, dry_run, example, ver
       tledge experiments plan.toml --max-epochs 1 --set image_size=[96,96]
     """
     from tledge.commands.compare import show_comparison
-    from tledge.edge.errors import TledgeError
+    from tledge.core.errors import TledgeError
     from tledge.trainer.comparison import compare_runs
     from tledge.trainer.experiments import (
         example_plan_text,

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from tledge.edge.errors import TledgeError
+from tledge.core.errors import TledgeError
 from tledge.exporter import defaults
 
 

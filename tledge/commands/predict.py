@@ -6,7 +6,7 @@ import json
 
 import click
 
-from tledge.edge.errors import TledgeError
+from tledge.core.errors import TledgeError
 
 
 @click.command()
@@ -33,7 +33,7 @@ def predict(model, paths, top_k, as_json, annotate, labels, threads):
       tledge predict runs/food photos/pizza.jpg photos/more/
       tledge predict runs/food/export/model_int8.tflite photos/ --top-k 5 --json
     """
-    from tledge.edge.labels import read_labels
+    from tledge.core.labels import read_labels
     from tledge.trainer.prediction import load_model, predict_files, write_annotated
 
     loaded = load_model(model, num_threads=threads, labels=read_labels(labels) if labels else None)

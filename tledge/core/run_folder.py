@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tledge.edge.errors import TledgeError
-from tledge.edge.labels import read_labels
+from tledge.core.errors import TledgeError
+from tledge.core.labels import read_labels
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tledge.edge.errors import TledgeError
+from tledge.core.errors import TledgeError
 
 
 def read_text_file(path: str | os.PathLike, kind: str) -> str:

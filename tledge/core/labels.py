@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tledge.edge.atomic import atomic_write_text
-from tledge.edge.errors import TledgeError
-from tledge.edge.text_files import read_text_file
+from tledge.core.atomic import atomic_write_text
+from tledge.core.errors import TledgeError
+from tledge.core.text_files import read_text_file
 
 
 def read_labels(path: str | os.PathLike) -> list[str]:

@@ -2,8 +2,8 @@ import os
 
 import pytest
 
-from tledge.edge.atomic import atomic_path, atomic_write_text
-from tledge.edge.labels import read_labels, write_labels
+from tledge.core.atomic import atomic_path, atomic_write_text
+from tledge.core.labels import read_labels, write_labels
 
 
 def test_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
