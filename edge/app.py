@@ -27,7 +27,13 @@ import cv2
 import numpy as np
 
 from tledge.core.errors import TledgeError
-from tledge.edge.classification import Classification, Timings, rank
+from tledge.edge.classification import (
+    Classification,
+    Timings,
+    rank,
+    unknown_threshold,
+    verdict,
+)
 from tledge.edge.classifier import Classifier
 from tledge.edge.outputs import AnnotatedVideoWriter, JsonlWriter
 from tledge.edge.overlay import draw_overlay
@@ -54,6 +60,8 @@ class EdgeOptions:
         save: Path of an annotated video to write, None for none.
         serve: "[HOST:]PORT" of a live web view, None for none.
         max_frames: Stop after this many classified frames; None runs to the end.
+        unknown_threshold: Replaces the model's unknown threshold; None keeps it.
+        detect_unknown: Report frames below the unknown threshold as "unknown".
     """
 
     top_k: int = 5
@@ -64,6 +72,8 @@ class EdgeOptions:
     save: str | None = None
     serve: str | None = None
     max_frames: int | None = None
+    unknown_threshold: float | None = None
+    detect_unknown: bool = True
 
 
 @dataclass(frozen=True)
@@ -153,6 +163,9 @@ def run_edge(
         TledgeError: when an output cannot be opened.
     """
     stop = stop or threading.Event()
+    threshold = unknown_threshold(
+        classifier.contract.unknown_threshold, options.unknown_threshold, options.detect_unknown
+    )
     smoother = ScoreSmoother(options.smooth)
     meter = FpsMeter()
     frames, invoke_total, classify_total, reason = 0, 0.0, 0.0, "end"
@@ -182,12 +195,15 @@ def run_edge(
             invoke_total += result.timings.invoke_ms
             classify_total += result.timings.total_ms
             record = _record(frame, top_k, result.timings, fps)
+            record.update(verdict(scores, classifier.labels, threshold))
             if jsonl is not None and not jsonl.write(record):
                 reason = "output-closed"
                 break
             if video is None and server is None and window is None:
                 continue
-            annotated = draw_overlay(frame.image, top_k, result.timings.invoke_ms, fps)
+            annotated = draw_overlay(
+                frame.image, top_k, result.timings.invoke_ms, fps, record.get("unknown", False)
+            )
             if video is not None:
                 video.write(annotated, frame.timestamp)
             if server is not None:

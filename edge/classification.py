@@ -7,8 +7,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tledge.core.errors import TledgeError
+
 # `rank` sorts up to this many scores in plain Python, more with numpy.
 PYTHON_RANK_MAX = 64
+# What a frame is called when its top probability is below the unknown threshold.
+UNKNOWN_LABEL = "unknown"
 
 
 @dataclass(frozen=True)
@@ -72,3 +76,49 @@ def rank(
         # argpartition degrades, and breaks ties by label order.
         best = np.argsort(-scores, kind="stable")[:count].tolist()
     return tuple((labels[i], values[i]) for i in best if values[i] >= threshold)
+
+
+def is_unknown(scores: np.ndarray, threshold: float | None) -> bool:
+    """True when the top probability is below `threshold` (never when it is None).
+
+    The score is the model's calibrated top probability, so the check needs nothing but
+    the output vector (see `tledge.core.calibration.unknown_score`).
+    """
+    return threshold is not None and float(scores.max()) < threshold
+
+
+def unknown_threshold(
+    contract_threshold: float | None, override: float | None, enabled: bool
+) -> float | None:
+    """The threshold in force: `override` if given, else the contract's; None when off.
+
+    Raises:
+        TledgeError: for an override outside [0, 1].
+    """
+    if not enabled:
+        return None
+    if override is not None:
+        if not 0 <= override <= 1:
+            raise TledgeError(f"--unknown-threshold {override}: must be in [0, 1]")
+        return override
+    return contract_threshold
+
+
+def verdict(scores: np.ndarray, labels: Sequence[str], threshold: float | None) -> dict:
+    """The JSON fields that say whether a frame is unknown; {} when no threshold applies.
+
+    Example:
+        >>> verdict(np.array([0.3, 0.7]), ["a", "b"], 0.8)
+        {'label': 'unknown', 'unknown': True, 'best_guess': 'b', 'score': 0.7, ...}
+    """
+    if threshold is None:
+        return {}
+    best = int(scores.argmax())
+    unknown = is_unknown(scores, threshold)
+    return {
+        "label": UNKNOWN_LABEL if unknown else labels[best],
+        "unknown": unknown,
+        "best_guess": labels[best],
+        "score": round(float(scores[best]), 5),
+        "unknown_threshold": round(threshold, 5),
+    }

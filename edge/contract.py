@@ -73,6 +73,10 @@ class ModelContract:
         tledge_version: Version of tledge that wrote the file.
         source_run: Run folder the model came from.
         drift: Accuracy drift numbers measured by the exporter for this file.
+        temperature: Temperature the model's logits are already divided by before its
+            softmax (1.0: not calibrated). Informational: clients apply nothing.
+        unknown_threshold: Inputs whose top probability is below this are reported as
+            unknown (chosen on validation for a target acceptance rate); None: never.
     """
 
     labels: tuple[str, ...]
@@ -91,6 +95,8 @@ class ModelContract:
     tledge_version: str = ""
     source_run: str = ""
     drift: Mapping[str, Any] = field(default_factory=dict)
+    temperature: float = 1.0
+    unknown_threshold: float | None = None
 
     def __post_init__(self) -> None:
         if not self.labels:
@@ -103,6 +109,12 @@ class ModelContract:
             raise TledgeError(f"model contract: output_kind must be one of {OUTPUT_KINDS}")
         if self.color_order not in ("RGB", "BGR"):
             raise TledgeError("model contract: color_order must be RGB or BGR")
+        if not self.temperature > 0:
+            raise TledgeError(f"model contract: temperature {self.temperature} must be > 0")
+        if self.unknown_threshold is not None and not 0 <= self.unknown_threshold <= 1:
+            raise TledgeError(
+                f"model contract: unknown_threshold {self.unknown_threshold} must be in [0, 1]"
+            )
 
     def to_json(self) -> str:
         """Return the contract as indented JSON."""

@@ -11,6 +11,7 @@ FONT = cv2.FONT_HERSHEY_SIMPLEX
 TEXT_COLOR = (255, 255, 255)
 BAR_COLOR = (80, 200, 80)
 PANEL_DARKEN = 0.55
+UNKNOWN_LINE = "unknown (best guesses below)"
 
 
 def draw_overlay(
@@ -18,6 +19,7 @@ def draw_overlay(
     top_k: Sequence[tuple[str, float]],
     inference_ms: float,
     fps: float | None,
+    unknown: bool = False,
 ) -> np.ndarray:
     """Draw a translucent panel with the top-k labels, score bars, ms and FPS, in place.
 
@@ -26,6 +28,8 @@ def draw_overlay(
         top_k: (label, score) pairs, best first.
         inference_ms: Time of `invoke()` for this frame.
         fps: Frames classified per second, or None before it is known.
+        unknown: The frame scored below the unknown threshold: an "unknown" line comes
+            first, and the labels below it are best guesses.
 
     Returns:
         `image`, annotated.
@@ -37,12 +41,17 @@ def draw_overlay(
     lines = [f"{score * 100:5.1f}%  {label[:40]}" for label, score in top_k] or [
         "(below threshold)"
     ]
+    if unknown:
+        lines = [UNKNOWN_LINE, *lines]
+        top_k = [("", -1.0), *top_k]
     status = f"{inference_ms:.1f} ms" + (f"   {fps:.1f} FPS" if fps else "")
     panel_width = min(width, int(max(len(text) for text in [*lines, status]) * 11 * scale) + 20)
     panel_height = min(height, line * (len(lines) + 1) + line // 2)
     panel = image[:panel_height, :panel_width]
     cv2.convertScaleAbs(panel, dst=panel, alpha=1.0 - PANEL_DARKEN)
     for row, (_, score) in enumerate(top_k):
+        if score < 0:
+            continue
         baseline = line * (row + 1)
         bar_end = 10 + int((panel_width - 20) * max(0.0, min(score, 1.0)))
         cv2.rectangle(image, (10, baseline + 4), (bar_end, baseline + 6), BAR_COLOR, -1)

@@ -45,6 +45,8 @@ PAGE = """<!doctype html>
   td { padding: 0.2rem 0.6rem; border-bottom: 1px solid #333; }
   td.score { text-align: right; font-variant-numeric: tabular-nums; }
   #status { color: #aaa; margin-top: 0.5rem; }
+  #verdict { font-size: 1.4rem; margin-bottom: 0.5rem; }
+  #verdict.unknown { color: #f0a030; }
 </style>
 </head>
 <body>
@@ -52,6 +54,7 @@ PAGE = """<!doctype html>
 <main>
   <img id="stream" src="stream.mjpg" alt="annotated camera stream">
   <section>
+    <div id="verdict"></div>
     <table id="predictions"><tbody></tbody></table>
     <div id="status">waiting for predictions...</div>
   </section>
@@ -68,6 +71,11 @@ async function refresh() {
     (data.top_k || []).forEach((item, i) => {
       body.rows[i].cells[0].textContent = item.label;
     });
+    const verdict = document.getElementById("verdict");
+    verdict.className = data.unknown ? "unknown" : "";
+    verdict.textContent = data.unknown === undefined ? "" : data.unknown
+      ? `unknown (best guess ${data.best_guess}, ${(data.score * 100).toFixed(1)}%)`
+      : data.label;
     if (data.frame !== undefined) {
       const fps = data.fps ? `${data.fps.toFixed(1)} FPS` : "";
       document.getElementById("status").textContent =

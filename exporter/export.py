@@ -385,6 +385,8 @@ def _contract(
         variant=variant,
         tledge_version=__version__,
         source_run=source.source_run,
+        temperature=source.temperature,
+        unknown_threshold=source.unknown_threshold,
         drift={
             "keras_accuracy": round(drift.reference_accuracy, 6),
             "accuracy": round(drift.accuracy, 6),

@@ -31,6 +31,9 @@ class ExportSource:
         eval_data: Class-per-folder held-out images for the drift check, or None.
         export_dir: Folder the .tflite files, labels.txt and drift.json go to.
         source_run: The run folder the model came from ("" for a bare `.keras` file).
+        temperature: Temperature already folded into the model (metrics.json's
+            "calibration"; 1.0 when not calibrated).
+        unknown_threshold: The run's unknown threshold, or None.
     """
 
     model_path: Path
@@ -41,6 +44,8 @@ class ExportSource:
     eval_data: Path | None
     export_dir: Path
     source_run: str
+    temperature: float = 1.0
+    unknown_threshold: float | None = None
 
 
 def resolve_source(
@@ -117,6 +122,7 @@ def _from_run(
     run = RunFolder.open(root)
     config = run.read_config()
     labels = read_labels(labels_file) if labels_file else run.read_labels()
+    calibration = (run.read_metrics() if run.metrics.is_file() else {}).get("calibration") or {}
     return ExportSource(
         model_path=run.trained_model,
         labels=tuple(labels),
@@ -128,6 +134,8 @@ def _from_run(
         or _config_folder(config, ("test", "val")),
         export_dir=Path(output_dir) if output_dir else run.export_dir,
         source_run=str(run.root.resolve()),
+        temperature=float(calibration.get("temperature", 1.0)),
+        unknown_threshold=calibration.get("unknown_threshold"),
     )
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tledge import __version__
+from tledge.core.calibration import DEFAULT_ACCEPT_RATE
 from tledge.core.errors import TledgeError
 
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
@@ -66,6 +67,10 @@ class TrainConfig:
             stays in checkpoints/best.keras). A held-out 20 % is a fifth of a small
             dataset: on food_mnist10's validation split, fine-tuning on 480 instead of
             600 images scored 72.0 % instead of 77.3 %.
+        calibrate: Fit a temperature on the validation predictions of the model chosen
+            on validation and fold it into the final model, and choose the unknown
+            threshold (see `tledge.trainer.calibrate`).
+        accept_rate: Fraction of validation images the unknown threshold accepts.
         from_run: Run folder whose model.keras phase 2 starts from (phase 1 skipped).
         name: Run folder name; None derives one from the backbone, data and config.
         output: Folder that holds the run folders.
@@ -98,6 +103,8 @@ class TrainConfig:
     patience: int = 4
     feature_cache: bool = True
     refit: bool = True
+    calibrate: bool = True
+    accept_rate: float = DEFAULT_ACCEPT_RATE
     from_run: str | None = None
     name: str | None = None
     output: str = "runs"
@@ -118,6 +125,7 @@ class TrainConfig:
             (0 <= self.mixup <= 1, "--mixup must be in [0, 1]"),
             (self.alpha > 0, "--alpha must be positive"),
             (self.patience >= 0, "--patience must be >= 0"),
+            (0 < self.accept_rate <= 1, "--accept-rate must be in (0, 1], e.g. 0.95"),
         ]
         for ok, message in checks:
             if not ok:

@@ -8,12 +8,13 @@ predictions.csv (one row per image), confusion_matrix.png and most_wrong.png.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -21,12 +22,16 @@ from tledge.core.atomic import atomic_write_text
 from tledge.core.errors import TledgeError
 from tledge.core.folders import list_class_folders
 from tledge.core.run_folder import RunFolder
+from tledge.edge.classification import unknown_threshold as threshold_in_force
 from tledge.trainer.prediction import (
     DEFAULT_BATCH_SIZE,
     LoadedModel,
     iter_prepared_batches,
     load_model,
 )
+
+if TYPE_CHECKING:
+    from tledge.trainer.unknown_evaluation import CalibrationReport
 
 # Keras clips probabilities to this epsilon in its cross-entropy; the loss matches it.
 EPSILON = 1e-7
@@ -144,6 +149,7 @@ class EvaluationOutputs:
         predictions: predictions.csv.
         confusion_matrix: confusion_matrix.png.
         most_wrong: most_wrong.png, or None when no prediction was wrong.
+        calibration: Calibration and unknown-rejection numbers and plots, when measured.
     """
 
     folder: Path
@@ -151,6 +157,7 @@ class EvaluationOutputs:
     predictions: Path
     confusion_matrix: Path
     most_wrong: Path | None
+    calibration: CalibrationReport | None = None
 
 
 def evaluate_model(
@@ -235,6 +242,9 @@ def evaluate_run(
     model: str | os.PathLike | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     num_threads: int | None = None,
+    ood: str | os.PathLike | None = None,
+    unknown_threshold: float | None = None,
+    detect_unknown: bool = True,
 ) -> tuple[Evaluation, EvaluationOutputs]:
     """Evaluate a run's model and write the report under `<run>/evaluation/<model-name>/`.
 
@@ -244,9 +254,12 @@ def evaluate_run(
         model: model.keras by default, or any .tflite (e.g. "export/model_int8.tflite").
         batch_size: Images scored at once.
         num_threads: CPU threads for a TFLite interpreter.
+        ood: Folder of photos that belong to no class, to measure unknown rejection.
+        unknown_threshold: Replaces the model's own unknown threshold.
+        detect_unknown: False measures rejection with no threshold (AUROC only).
 
     Returns:
-        (the evaluation, the files written).
+        (the evaluation, the files written, calibration and unknowns included).
 
     Raises:
         TledgeError: on a missing run, model or dataset.
@@ -255,13 +268,25 @@ def evaluate_run(
         >>> evaluation, outputs = evaluate_run("runs/food", model="export/model_int8.tflite")
         >>> print(evaluation.accuracy, outputs.confusion_matrix)
     """
+    from tledge.trainer.unknown_evaluation import calibration_report, score_folder
+
     folder = RunFolder.open(run)
     model_path = resolve_model_path(folder, model)
     dataset = Path(data) if data is not None else default_data(folder)
     loaded = load_model(model_path, num_threads=num_threads)
     evaluation = evaluate_model(loaded, dataset, batch_size)
-    outputs = write_evaluation(evaluation, folder.root / "evaluation" / loaded.name)
-    return evaluation, outputs
+    output = folder.root / "evaluation" / loaded.name
+    outputs = write_evaluation(evaluation, output)
+    contract = loaded.contract
+    report = calibration_report(
+        evaluation,
+        output,
+        contract.temperature,
+        threshold_in_force(contract.unknown_threshold, unknown_threshold, detect_unknown),
+        score_folder(loaded, ood, batch_size) if ood is not None else None,
+        ood,
+    )
+    return evaluation, dataclasses.replace(outputs, calibration=report)
 
 
 def write_evaluation(evaluation: Evaluation, folder: str | os.PathLike) -> EvaluationOutputs:

@@ -326,7 +326,9 @@ def _load_keras(file: Path, given_labels: Sequence[str] | None) -> LoadedModel:
     outputs = network.output_shape[-1]
     if outputs != len(labels):
         raise TledgeError(f"{file}: model has {outputs} outputs but {len(labels)} labels")
-    contract = ModelContract(labels=labels, input_size=(int(height), int(width)))
+    contract = ModelContract(
+        labels=labels, input_size=(int(height), int(width)), **_run_calibration(file)
+    )
 
     def prepare(rgb: np.ndarray) -> np.ndarray:
         return resize_image(rgb, contract.input_size, contract.resize)
@@ -364,6 +366,20 @@ def _load_tflite(file: Path, num_threads: int | None, labels: Sequence[str] | No
     return LoadedModel(
         file, file.stem, "tflite", classifier.labels, classifier.contract, prepare, score_batch
     )
+
+
+def _run_calibration(model_file: Path) -> dict:
+    """Temperature and unknown threshold of a run's final model (from its metrics.json).
+
+    Only the run's final model holds the temperature; a checkpoint gets neither.
+    """
+    run = RunFolder(model_file.parent)
+    if model_file != run.trained_model or not run.metrics.is_file():
+        return {}
+    calibration = run.read_metrics().get("calibration") or {}
+    return {
+        key: calibration[key] for key in ("temperature", "unknown_threshold") if key in calibration
+    }
 
 
 def _optional_labels(model_file: Path) -> list[str] | None:

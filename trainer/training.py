@@ -22,10 +22,12 @@ from tledge.core.errors import TledgeError
 from tledge.core.labels import write_labels
 from tledge.core.run_folder import RunFolder
 from tledge.trainer.backbones import get_backbone
+from tledge.trainer.calibrate import calibrate_model
 from tledge.trainer.callbacks import read_history
 from tledge.trainer.config import TrainConfig
 from tledge.trainer.data import (
     DatasetSplits,
+    Split,
     build_augmenter,
     build_mixer,
     combined,
@@ -153,7 +155,8 @@ def train(config: TrainConfig, log: Log | None = None, verbose: int | str = 0) -
         model = trainer.phase_one()
         model = trainer.phase_two(model)
         model = trainer.refit(model)
-        metrics = trainer.finish(model)
+        calibration = trainer.calibrate(model, splits.val)
+        metrics = trainer.finish(model, calibration)
     return TrainResult(run, metrics, resumed)
 
 
@@ -361,12 +364,47 @@ class _Trainer:
             self._phase_done(REFIT_FINE_TUNING, epochs, None)
         return model
 
-    def finish(self, model) -> dict[str, Any]:
+    def calibrate(self, model, val: Split | None) -> dict[str, Any] | None:
+        """Fold a temperature into `model`, save it, return metrics.json's "calibration".
+
+        T and the unknown threshold come from the validation predictions of the model
+        chosen on validation (see `tledge.trainer.calibrate`). Done once: the state
+        records it, so a resumed run does not divide by T twice.
+        """
+        config = self.config
+        if not config.calibrate or val is None or not len(val):
+            if config.calibrate:
+                self.log("calibration skipped: no validation images")
+            return None
+        if "calibration" in self.state:
+            return self.state["calibration"]
+        refitted = REFIT_FEATURE_EXTRACTION in self.state["phases_done"]
+        chosen_file = self.best_file if refitted else self.model_file
+        chosen = self.load(chosen_file) if refitted else model
+        entry = calibrate_model(
+            model,
+            chosen,
+            self._predict,
+            val,
+            self.splits.test,
+            config.accept_rate,
+            fitted_on=str(chosen_file.relative_to(self.run.root)),
+        )
+        self._save_model(model, self.model_file)
+        self.state["calibration"] = entry
+        write_state(self.run, self.state)
+        self.log(
+            f"calibrated: temperature {entry['temperature']:.3f}, unknown below "
+            f"{entry['unknown_threshold']:.3f} (accepts {config.accept_rate:.0%} of val)"
+        )
+        return entry
+
+    def finish(self, model, calibration: dict[str, Any] | None = None) -> dict[str, Any]:
         """Write metrics.json, and model.keras when phase 2 did not already.
 
         metrics.json is written last: it marks the run as finished.
         """
-        if self.config.fine_tune_epochs == 0:
+        if self.config.fine_tune_epochs == 0 and calibration is None:
             self._save_model(model, self.model_file)
         history = json.loads(self.run.history.read_text(encoding="utf-8"))
         val_accuracies = [e["val_accuracy"] for e in history["epochs"] if e["val_accuracy"]]
@@ -387,6 +425,7 @@ class _Trainer:
             skipped_files=self.splits.skipped,
             phase_seconds=seconds,
             precision=self.config.precision,
+            calibration=calibration,
         )
         if self.run.backup.is_dir() and not any(self.run.backup.iterdir()):
             self.run.backup.rmdir()
@@ -503,6 +542,9 @@ class _Trainer:
         if self.splits.test is None:
             return None
         return self._test_metrics(model)["test_accuracy"]
+
+    def _predict(self, model, split: Split):
+        return model.predict(self.images(split, training=False), verbose=0)
 
     def _test_metrics(self, model) -> dict[str, Any]:
         if self._test_data is None:

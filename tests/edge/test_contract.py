@@ -68,3 +68,13 @@ def test_invalid_values_are_rejected():
         make_contract(resize="zoom")
     with pytest.raises(TledgeError, match="labels"):
         make_contract(labels=())
+
+
+def test_calibration_fields_round_trip_and_are_checked():
+    contract = make_contract(temperature=1.7, unknown_threshold=0.42)
+    assert ModelContract.from_json(contract.to_json()) == contract
+    assert make_contract().unknown_threshold is None and make_contract().temperature == 1.0
+    with pytest.raises(TledgeError, match="unknown_threshold"):
+        make_contract(unknown_threshold=1.5)
+    with pytest.raises(TledgeError, match="temperature"):
+        make_contract(temperature=0.0)

@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tledge.core.calibration import log_loss
+from tledge.core.folders import list_class_folders
 from tledge.core.run_folder import RunFolder
 from tledge.trainer.config import TrainConfig
 from tledge.trainer.training import train
@@ -47,7 +49,6 @@ METRIC_KEYS = {
 def _predictions(run: RunFolder, folder: Path) -> np.ndarray:
     import keras
 
-    from tledge.core.folders import list_class_folders
     from tledge.edge.images import read_rgb, resize_image
 
     model = keras.saving.load_model(run.model, safe_mode=True)
@@ -102,6 +103,14 @@ def test_efficientnet_on_messy_data_writes_a_complete_run(messy_dataset: Path, t
     predictions = _predictions(run, messy_dataset / "test")
     assert predictions.shape == (16, 4)
     np.testing.assert_allclose(predictions.sum(axis=1), 1.0, atol=1e-5)
+    # T and the threshold come from the model chosen on val, and model.keras holds T.
+    calibration = metrics["calibration"]
+    assert calibration["fitted_on"] == "checkpoints/best.keras"
+    assert calibration["val_images"] == 12 and 0 < calibration["unknown_threshold"] <= 1
+    labels = list_class_folders(messy_dataset / "test").labels
+    assert log_loss(predictions, labels) == pytest.approx(
+        calibration["test_log_loss_after"], abs=0.02
+    )
     assert RunFolder.open(run.root) == run
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from tledge.commands.unknown_options import unknown_options
+
 
 @click.command()
 @click.argument("model", type=click.Path(dir_okay=False))
@@ -52,6 +54,7 @@ import click
 )
 @click.option("--serve", metavar="[HOST:]PORT", help="Live web view, e.g. 8080 or 0.0.0.0:8080.")
 @click.option("--max-frames", type=click.IntRange(min=1), help="Stop after N frames.")
+@unknown_options
 def edge(
     model: str,
     source: str,
@@ -66,6 +69,8 @@ def edge(
     save: str | None,
     serve: str | None,
     max_frames: int | None,
+    unknown_threshold: float | None,
+    no_unknown: bool,
 ) -> None:
     """Classify frames from --source with MODEL (.tflite) and show or log the results.
 
@@ -96,6 +101,8 @@ def edge(
         save=save,
         serve=serve,
         max_frames=max_frames,
+        unknown_threshold=unknown_threshold,
+        detect_unknown=not no_unknown,
     )
     frames = open_source(source)
     summary = run_edge(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from tledge.commands.unknown_options import unknown_options
+
 
 @click.command()
 @click.argument("run", type=click.Path(exists=True, file_okay=False))
@@ -18,22 +20,32 @@ import click
 )
 @click.option("--batch-size", default=32, show_default=True, help="Images scored at once.")
 @click.option("--threads", type=int, help="CPU threads for a .tflite interpreter.")
-def evaluate(run, data, model, batch_size, threads):
+@click.option(
+    "--ood",
+    type=click.Path(),
+    help="Photos of no class (searched recursively): measure how well they are rejected.",
+)
+@unknown_options
+def evaluate(run, data, model, batch_size, threads, ood, unknown_threshold, no_unknown):
     """Score a run's model (Keras or .tflite) on labelled images.
 
     RUN's model.keras by default, or any exported .tflite with --model; images from
     the run's test folder by default, or --data DIR (one sub-folder per class).
     Writes metrics.json, predictions.csv, confusion_matrix.png and most_wrong.png to
-    RUN/evaluation/<model name>/.
+    RUN/evaluation/<model name>/, and calibration.json with reliability.png (plus, with
+    --ood DIR or an unknown threshold, unknown_scores.png and accuracy_coverage.png).
 
     \b
     Examples:
       tledge evaluate runs/food
       tledge evaluate runs/food --model export/model_int8.tflite --data photos/test
+      tledge evaluate runs/food --model export/model_int8.tflite --ood photos/not_food
     """
     from tledge.trainer.evaluation import evaluate_run
 
-    evaluation, outputs = evaluate_run(run, data, model, batch_size, threads)
+    evaluation, outputs = evaluate_run(
+        run, data, model, batch_size, threads, ood, unknown_threshold, not no_unknown
+    )
     correct = int(evaluation.correct.sum())
     click.echo(f"model     {evaluation.model_path}")
     click.echo(f"data      {evaluation.data} ({len(evaluation.paths)} images)")
@@ -45,15 +57,19 @@ def evaluate(run, data, model, batch_size, threads):
         click.echo(f"skipped   {len(evaluation.skipped)} unreadable images:", err=True)
         for path, reason in evaluation.skipped[:10]:
             click.echo(f"  {path}: {reason}", err=True)
+    if outputs.calibration is not None:
+        click.echo(calibration_lines(outputs.calibration.summary))
     click.echo("")
     click.echo(per_class_table(evaluation.per_class()))
     click.echo("")
     click.echo(f"wrote {outputs.folder}/")
+    extra = outputs.calibration.files if outputs.calibration is not None else ()
     for path in (
         outputs.metrics,
         outputs.predictions,
         outputs.confusion_matrix,
         outputs.most_wrong,
+        *extra,
     ):
         if path is not None:
             click.echo(f"  {path.name}")
@@ -70,4 +86,29 @@ def per_class_table(per_class: dict) -> str:
             f"{label:<{width}}  {values['precision']:>9.3f}  {values['recall']:>6.3f}"
             f"  {values['f1']:>5.3f}  {values['support']:>7d}"
         )
+    return "\n".join(lines)
+
+
+def calibration_lines(summary: dict) -> str:
+    """ECE and log loss (with T undone when the model is calibrated) and the unknowns."""
+    lines = [f"ECE       {summary['ece']:.4f} (15 bins)   log loss {summary['log_loss']:.4f}"]
+    if summary["temperature"] != 1.0:
+        lines.append(
+            f"          uncalibrated (T {summary['temperature']:.3f} undone): "
+            f"ECE {summary['ece_uncalibrated']:.4f}, "
+            f"log loss {summary['log_loss_uncalibrated']:.4f}"
+        )
+    unknown = summary.get("unknown")
+    if unknown:
+        accepted = unknown["accepted_accuracy"]
+        lines.append(
+            f"unknowns  threshold {unknown['threshold']:.4f}: {unknown['known_accepted']:.1%} of "
+            f"known images accepted, accuracy on them "
+            f"{'-' if accepted is None else f'{accepted:.2%}'} (all: {unknown['accuracy']:.2%})"
+        )
+        if unknown["auroc"] is not None:
+            lines.append(
+                f"          --ood {summary['ood']['images']} images: AUROC {unknown['auroc']:.4f}, "
+                f"falsely accepted {unknown['unknown_accepted']:.1%}"
+            )
     return "\n".join(lines)

@@ -6,7 +6,9 @@ import json
 
 import click
 
+from tledge.commands.unknown_options import unknown_options
 from tledge.core.errors import TledgeError
+from tledge.edge.classification import is_unknown, verdict
 
 
 @click.command()
@@ -21,7 +23,8 @@ from tledge.core.errors import TledgeError
 )
 @click.option("--labels", type=click.Path(exists=True), help="labels.txt for a plain .tflite.")
 @click.option("--threads", type=int, help="CPU threads for a .tflite interpreter.")
-def predict(model, paths, top_k, as_json, annotate, labels, threads):
+@unknown_options
+def predict(model, paths, top_k, as_json, annotate, labels, threads, unknown_threshold, no_unknown):
     """Top-k classes of your own photos with a run, .keras or .tflite.
 
     PATHS are image files or folders (searched recursively). MODEL is a run folder
@@ -34,17 +37,23 @@ def predict(model, paths, top_k, as_json, annotate, labels, threads):
       tledge predict runs/food/export/model_int8.tflite photos/ --top-k 5 --json
     """
     from tledge.core.labels import read_labels
+    from tledge.edge.classification import unknown_threshold as threshold_in_force
     from tledge.trainer.prediction import load_model, predict_files, write_annotated
 
     loaded = load_model(model, num_threads=threads, labels=read_labels(labels) if labels else None)
     report = predict_files(loaded, paths, top_k=top_k)
+    threshold = threshold_in_force(
+        loaded.contract.unknown_threshold, unknown_threshold, not no_unknown
+    )
     for path, reason in report.unreadable:
         click.echo(f"warning: skipped {path}: {reason}", err=True)
     if as_json:
-        click.echo(json.dumps(report_json(report), indent=2))
+        click.echo(json.dumps(report_json(report, threshold), indent=2))
     else:
         for prediction in report.predictions:
             answers = ", ".join(f"{label} {score:.1%}" for label, score in prediction.top_k)
+            if is_unknown(prediction.scores, threshold):
+                answers = f"unknown (best guesses: {answers})"
             click.echo(f"{prediction.path}: {answers}")
     if annotate and report.predictions:
         written = write_annotated(report, annotate)
@@ -54,14 +63,20 @@ def predict(model, paths, top_k, as_json, annotate, labels, threads):
         raise TledgeError(f"no readable image among {len(report.unreadable)} files")
 
 
-def report_json(report) -> dict:
-    """The prediction report as a JSON-ready dict."""
+def report_json(report, threshold: float | None = None) -> dict:
+    """The prediction report as a JSON-ready dict.
+
+    With an unknown threshold each prediction also says "label" ("unknown" below it),
+    "unknown", "best_guess", "score" and "unknown_threshold" (see `verdict`).
+    """
+    labels = report.model.labels
     return {
         "model": str(report.model.path),
         "predictions": [
             {
                 "path": str(p.path),
                 "top_k": [{"label": label, "score": round(score, 6)} for label, score in p.top_k],
+                **verdict(p.scores, labels, threshold),
             }
             for p in report.predictions
         ],

@@ -115,6 +115,19 @@ DEFAULTS_NOTE = "defaults chosen by cross-validation on food_mnist10's training 
     show_default=True,
     help="Finally retrain on train + val for the epochs chosen on val.",
 )
+@click.option(
+    "--calibrate/--no-calibrate",
+    default=DEFAULTS["calibrate"],
+    show_default=True,
+    help="Fold a temperature fitted on val into the model and set the unknown threshold.",
+)
+@click.option(
+    "--accept-rate",
+    type=float,
+    default=DEFAULTS["accept_rate"],
+    show_default=True,
+    help="Fraction of val images the unknown threshold accepts.",
+)
 @click.option("--from-run", type=click.Path(), help="Fine-tune the model of an existing run.")
 @click.option("--name", help="Run folder name (default: backbone, dataset and config hash).")
 @click.option(
@@ -152,7 +165,25 @@ def format_summary(run_root, metrics: dict) -> str:
         )
     if metrics.get("best_val_accuracy") is not None:
         lines.append(f"best val accuracy: {metrics['best_val_accuracy']:.1%}")
+    calibration = metrics.get("calibration")
+    if calibration:
+        lines.append(calibration_line(calibration))
     lines.append(f"training time: {metrics['train_seconds']:.0f} s")
     if metrics.get("skipped_files"):
         lines.append(f"skipped files: {metrics['skipped_files']}")
     return "\n".join(lines)
+
+
+def calibration_line(calibration: dict) -> str:
+    """Temperature, unknown threshold and (with a test set) the test ECE before -> after."""
+    line = (
+        f"calibration: temperature {calibration['temperature']:.3f}, "
+        f"unknown below {calibration['unknown_threshold']:.3f}"
+    )
+    if calibration.get("test_ece_before") is not None:
+        line += (
+            f"; test ECE {calibration['test_ece_before']:.3f} -> "
+            f"{calibration['test_ece_after']:.3f}, log loss "
+            f"{calibration['test_log_loss_before']:.3f} -> {calibration['test_log_loss_after']:.3f}"
+        )
+    return line
