@@ -64,3 +64,13 @@ def test_missing_data_folder_names_the_option(tmp_path):
     run = fake_run(tmp_path / "run", {})
     with pytest.raises(TledgeError, match="--eval-data .*folder not found"):
         resolve_source(run, eval_data=tmp_path / "missing")
+
+
+def test_run_calibration_goes_to_the_contract_fields(tmp_path):
+    run = fake_run(tmp_path / "run", {"backbone": "mobilenetv2"})
+    assert resolve_source(run).unknown_threshold is None  # an old run: no unknowns
+    assert resolve_source(run).temperature == 1.0
+    calibration = {"temperature": 1.8, "unknown_threshold": 0.43}
+    (run / "metrics.json").write_text(json.dumps({"calibration": calibration}))
+    source = resolve_source(run)
+    assert (source.temperature, source.unknown_threshold) == (1.8, 0.43)

@@ -184,3 +184,67 @@ def test_run_without_test_folder_asks_for_data(tmp_path: Path):
     (tmp_path / "model.keras").write_bytes(b"x")
     with pytest.raises(TledgeError, match="--data"):
         evaluate_run(tmp_path)
+
+
+def _synthetic_evaluation(probabilities: np.ndarray, true: list[int]) -> Evaluation:
+    return Evaluation(
+        model_name="m",
+        model_path=Path("m.keras"),
+        data=Path("d"),
+        labels=("a", "b"),
+        paths=tuple(Path(f"{i}.jpg") for i in range(len(true))),
+        true=np.array(true),
+        probabilities=probabilities.astype(np.float32),
+        skipped=(),
+    )
+
+
+def test_calibration_report_undoes_the_temperature_and_scores_unknowns(tmp_path: Path):
+    """Broken once by passing `temperature` instead of 1 / T to the undo: this fails."""
+    from tledge.core.calibration import expected_calibration_error, temperature_scaled
+    from tledge.trainer.unknown_evaluation import calibration_report
+
+    raw = np.array([[0.95, 0.05], [0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
+    calibrated = temperature_scaled(raw, 2.0)
+    evaluation = _synthetic_evaluation(calibrated, [0, 1, 1, 0])
+    unknown = temperature_scaled(np.array([[0.55, 0.45], [0.7, 0.3]]), 2.0)
+    report = calibration_report(evaluation, tmp_path, 2.0, 0.62, unknown, "ood")
+    summary = json.loads((tmp_path / "calibration.json").read_text())
+    assert summary == report.summary
+    assert summary["ece_uncalibrated"] == pytest.approx(
+        expected_calibration_error(raw, [0, 1, 1, 0])
+    )
+    unknown_part = summary["unknown"]
+    # Calibrated top scores: 0.81, 0.75, 0.67, 0.55 (known); 0.52, 0.604 (unknown).
+    assert unknown_part["known_accepted"] == 0.75 and unknown_part["unknown_accepted"] == 0.0
+    assert unknown_part["auroc"] == pytest.approx(7 / 8)
+    assert unknown_part["accepted_accuracy"] == pytest.approx(2 / 3)
+    names = {path.name for path in report.files}
+    assert names == {
+        "calibration.json",
+        "reliability.png",
+        "unknown_scores.png",
+        "accuracy_coverage.png",
+    }
+    assert all(path.stat().st_size > 1000 for path in report.files if path.suffix == ".png")
+
+
+@pytest.mark.slow
+def test_evaluate_reads_the_run_threshold_and_rejects_ood_photos(
+    tiny_dataset: Path, tmp_path: Path
+):
+    run, _ = make_run(tmp_path / "run", tiny_dataset)
+    calibration = {"temperature": 1.0, "unknown_threshold": 0.99}
+    (run / "metrics.json").write_text(json.dumps({"calibration": calibration}))
+    ood = tiny_dataset / "test" / "circle"
+    runner = CliRunner()
+    result = runner.invoke(cli, ["evaluate", str(run), "--ood", str(ood)])
+    assert result.exit_code == 0, result.output
+    assert "threshold 0.9900" in result.output and "--ood 8 images: AUROC" in result.output
+    summary = json.loads((run / "evaluation" / "model" / "calibration.json").read_text())
+    assert summary["unknown"]["threshold"] == 0.99 and summary["ood"]["images"] == 8
+    assert (run / "evaluation" / "model" / "unknown_scores.png").is_file()
+    result = runner.invoke(cli, ["evaluate", str(run), "--unknown-threshold", "0.0"])
+    assert "threshold 0.0000: 100.0% of known images accepted" in result.output
+    result = runner.invoke(cli, ["evaluate", str(run), "--no-unknown"])
+    assert "unknowns" not in result.output and "ECE" in result.output

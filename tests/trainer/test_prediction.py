@@ -195,3 +195,22 @@ def test_plain_published_tflite_with_labels_file(shared_data: Path):
     assert result.exit_code == 0, result.output
     best = [p["top_k"][0]["label"] for p in json.loads(result.stdout)["predictions"]]
     assert best[0] == "macaw" and best[1].startswith("hotdog")
+
+
+@pytest.mark.slow
+def test_cli_reports_unknown_below_the_threshold(exported_run: Path, tiny_dataset: Path):
+    photo = str(tiny_dataset / "test" / "square" / "square_000.jpg")
+    model = str(exported_run / "export" / "model_int8.tflite")
+    runner = CliRunner()
+    result = runner.invoke(cli, ["predict", model, photo, "--json"])
+    assert "unknown" not in json.loads(result.stdout)["predictions"][0]  # no threshold stored
+    result = runner.invoke(cli, ["predict", model, photo, "--json", "--unknown-threshold", "1"])
+    answer = json.loads(result.stdout)["predictions"][0]
+    assert answer["label"] == "unknown" and answer["unknown"] is True
+    assert answer["best_guess"] == answer["top_k"][0]["label"]
+    result = runner.invoke(cli, ["predict", model, photo, "--unknown-threshold", "1"])
+    assert ": unknown (best guesses: " in result.stdout
+    result = runner.invoke(
+        cli, ["predict", model, photo, "--json", "--unknown-threshold", "1", "--no-unknown"]
+    )
+    assert "unknown" not in json.loads(result.stdout)["predictions"][0]
