@@ -2,7 +2,8 @@
 
 A run is finished when metrics.json exists. An unfinished run with the same config is
 resumed; anything else is an error unless `overwrite` is set, so no run is replaced
-silently. state.json records which phase is done so a resumed run skips it.
+silently. state.json (`trainer/run_state.py`) records which phase is done so a resumed run
+skips it.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import json
 import re
 import shutil
 from pathlib import Path
-from typing import Any
 
 from tledge.core.atomic import atomic_write_text
 from tledge.core.errors import TledgeError
@@ -71,21 +71,3 @@ def open_run(config: TrainConfig) -> tuple[RunFolder, bool]:
     root.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run.config, json.dumps(config.to_dict(), indent=2))
     return run, False
-
-
-def state_path(run: RunFolder) -> Path:
-    """state.json: the phases a run has finished (for resuming)."""
-    return run.root / "state.json"
-
-
-def read_state(run: RunFolder) -> dict[str, Any]:
-    """Return state.json, or the state of a run that has not finished a phase."""
-    path = state_path(run)
-    if not path.is_file():
-        return {"phases_done": [], "phase_seconds": {}}
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def write_state(run: RunFolder, state: dict[str, Any]) -> None:
-    """Write state.json atomically."""
-    atomic_write_text(state_path(run), json.dumps(state, indent=2))
