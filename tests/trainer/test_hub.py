@@ -217,7 +217,7 @@ def test_hub_run_exports_every_variant_with_its_contract(hub_run, tmp_path: Path
 
 @pytest.mark.slow
 def test_evaluate_and_predict_load_the_hub_model(hub_run, tiny_dataset: Path) -> None:
-    from tledge.trainer.prediction import load_model, predict_files
+    from tledge.analysis.prediction import load_model, predict_files
 
     run, outcome = hub_run
     loaded = load_model(run.root)

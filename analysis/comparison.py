@@ -263,7 +263,7 @@ def plot_comparison(summaries: Sequence[RunSummary], path: str | os.PathLike) ->
     Returns:
         `path`, or None when no run has history.json.
     """
-    from tledge.trainer.plots import plot_learning_curves
+    from tledge.analysis.plots import plot_learning_curves
 
     histories = {s.name: s.history for s in summaries if s.history.get("epochs")}
     if not histories:
