@@ -221,7 +221,7 @@ def default_data(run: RunFolder) -> Path:
     Raises:
         TledgeError: when the run was trained without a test folder or it is gone.
     """
-    test = run.read_config().get("test")
+    test = run.read_config().test
     if not test:
         raise TledgeError(f"{run.root}: the run has no test folder; pass --data DIR")
     if not Path(test).is_dir():

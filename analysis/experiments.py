@@ -270,11 +270,11 @@ def settings_difference(run: PlannedRun, run_dir: str | os.PathLike) -> str:
     folder = RunFolder(Path(run_dir))
     stored = folder.read_config()
     differences = [
-        f"{key}={stored.get(key)!r} (plan: {value!r})"
+        f"{key}={stored.setting(key)!r} (plan: {value!r})"
         for key, value in sorted(run.settings.items())
         # "auto" precision is stored resolved (e.g. "float32"), so it matches any.
         if not (key == "precision" and value == "auto")
-        and _normalize(stored.get(key)) != _normalize(value)
+        and _normalize(stored.setting(key)) != _normalize(value)
     ]
     if not differences:
         return ""

@@ -29,7 +29,7 @@ def load_from_run(
             another image size, naming the option to pass.
     """
     source = RunFolder.open(config.from_run)
-    trained_with = source.read_config().get("backbone")
+    trained_with = source.read_config().backbone
     if trained_with and trained_with != config.backbone:
         raise TledgeError(
             f"--from-run {source.root}: it trained --backbone {trained_with}; "

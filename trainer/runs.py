@@ -8,12 +8,10 @@ skips it.
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 from pathlib import Path
 
-from tledge.core.atomic import atomic_write_text
 from tledge.core.errors import TledgeError
 from tledge.core.run_folder import RunFolder
 from tledge.trainer.config import TrainConfig
@@ -61,7 +59,7 @@ def open_run(config: TrainConfig) -> tuple[RunFolder, bool]:
             )
         if not run.config.is_file():
             raise TledgeError(f"{root}: folder exists and is not a tledge run; use another --name")
-        stored = TrainConfig.from_dict(run.read_config())
+        stored = TrainConfig.from_run_config(run.read_config())
         if stored.identity() != config.identity():
             raise TledgeError(
                 f"{root}: an unfinished run with different settings exists; "
@@ -69,5 +67,5 @@ def open_run(config: TrainConfig) -> tuple[RunFolder, bool]:
             )
         return run, True
     root.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run.config, json.dumps(config.to_dict(), indent=2))
+    run.write_config(config.run_config())
     return run, False
