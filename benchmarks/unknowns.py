@@ -75,9 +75,9 @@ def measure_model(
     run: RunFolder, model_path: Path, unknown_folders: dict[str, Path]
 ) -> dict[str, Any]:
     """Every number of the table for one model file."""
-    from tledge.trainer.evaluation import default_data, evaluate_model
-    from tledge.trainer.prediction import load_model
-    from tledge.trainer.unknown_evaluation import score_folder
+    from tledge.analysis.evaluation import default_data, evaluate_model
+    from tledge.analysis.prediction import load_model
+    from tledge.analysis.unknown_evaluation import score_folder
 
     loaded = load_model(model_path, num_threads=2)
     contract = loaded.contract
@@ -125,11 +125,11 @@ def alternative_scores(run: RunFolder, unknown_folders: dict[str, Path]) -> dict
     """
     import keras
 
+    from tledge.analysis.evaluation import default_data
+    from tledge.analysis.prediction import collect_images, iter_prepared_batches, load_model
     from tledge.core.folders import list_class_folders
-    from tledge.trainer.evaluation import default_data
     from tledge.trainer.features import HEAD_INPUT_LAYER
     from tledge.trainer.model import CLASSIFIER_NAME
-    from tledge.trainer.prediction import collect_images, iter_prepared_batches, load_model
 
     loaded = load_model(run.model)
     network = keras.saving.load_model(run.model, compile=False)
@@ -146,7 +146,7 @@ def alternative_scores(run: RunFolder, unknown_folders: dict[str, Path]) -> dict
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
     config = run.read_config()
-    train = list_class_folders(config["data"])
+    train = list_class_folders(config.data)
     train_features, _ = features_and_logits(train.paths)
     labels = np.asarray(train.labels)
     means = np.stack([train_features[labels == c].mean(axis=0) for c in np.unique(labels)])
@@ -226,7 +226,7 @@ def _auroc(entry: dict[str, Any]) -> str:
 
 def plot(results: Sequence[dict[str, Any]], output: Path) -> list[Path]:
     """Score histograms of each model and the accuracy-coverage curves."""
-    from tledge.trainer.calibration_plots import plot_accuracy_coverage, plot_score_histograms
+    from tledge.analysis.calibration_plots import plot_accuracy_coverage, plot_score_histograms
 
     files = []
     for r in results:

@@ -41,7 +41,7 @@ def evaluate(run, data, model, batch_size, threads, ood, unknown_threshold, no_u
       tledge evaluate runs/food --model export/model_int8.tflite --data photos/test
       tledge evaluate runs/food --model export/model_int8.tflite --ood photos/not_food
     """
-    from tledge.trainer.evaluation import evaluate_run
+    from tledge.analysis.evaluation import evaluate_run
 
     evaluation, outputs = evaluate_run(
         run, data, model, batch_size, threads, ood, unknown_threshold, not no_unknown

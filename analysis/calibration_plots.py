@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tledge.analysis.plots import _figure, _save
 from tledge.core.calibration import ReliabilityBins
-from tledge.trainer.plots import _figure, _save
 
 
 def plot_reliability(

@@ -16,6 +16,13 @@ from typing import Any
 
 import numpy as np
 
+from tledge.analysis.evaluation import Evaluation
+from tledge.analysis.prediction import (
+    DEFAULT_BATCH_SIZE,
+    LoadedModel,
+    collect_images,
+    iter_prepared_batches,
+)
 from tledge.core.atomic import atomic_write_text
 from tledge.core.calibration import (
     accuracy_coverage,
@@ -27,13 +34,6 @@ from tledge.core.calibration import (
     unknown_score,
 )
 from tledge.core.errors import TledgeError
-from tledge.trainer.evaluation import Evaluation
-from tledge.trainer.prediction import (
-    DEFAULT_BATCH_SIZE,
-    LoadedModel,
-    collect_images,
-    iter_prepared_batches,
-)
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ def calibration_report(
         The numbers and the files written: calibration.json, reliability.png, and with a
         threshold or unknown photos unknown_scores.png and accuracy_coverage.png.
     """
-    from tledge.trainer.calibration_plots import (
+    from tledge.analysis.calibration_plots import (
         plot_accuracy_coverage,
         plot_reliability,
         plot_score_histograms,

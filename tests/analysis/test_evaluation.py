@@ -1,4 +1,4 @@
-"""`tledge evaluate` and `tledge.trainer.evaluation`: metrics and the files that show them."""
+"""`tledge evaluate` and `tledge.analysis.evaluation`: metrics and the files that show them."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from tledge.analysis.evaluation import Evaluation, evaluate_run, predictions_csv
+from tledge.analysis.plots import plot_confusion_matrix
 from tledge.cli import cli
 from tledge.core.errors import TledgeError
 from tledge.core.folders import list_class_folders
 from tledge.core.labels import write_labels
 from tledge.edge.images import read_rgb, resize_image
-from tledge.trainer.evaluation import Evaluation, evaluate_run, predictions_csv
-from tledge.trainer.plots import plot_confusion_matrix
 
 IMAGE_SIZE = (32, 32)
 
@@ -201,8 +201,8 @@ def _synthetic_evaluation(probabilities: np.ndarray, true: list[int]) -> Evaluat
 
 def test_calibration_report_undoes_the_temperature_and_scores_unknowns(tmp_path: Path):
     """Broken once by passing `temperature` instead of 1 / T to the undo: this fails."""
+    from tledge.analysis.unknown_evaluation import calibration_report
     from tledge.core.calibration import expected_calibration_error, temperature_scaled
-    from tledge.trainer.unknown_evaluation import calibration_report
 
     raw = np.array([[0.95, 0.05], [0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
     calibrated = temperature_scaled(raw, 2.0)
