@@ -58,7 +58,10 @@ def test_port_in_use_is_a_one_line_error():
 
 
 @pytest.mark.slow
-def test_page_shows_stream_and_predictions_in_headless_chromium(color_model, tmp_path):
+@pytest.mark.parametrize("unknown_threshold", [None, 0.9])
+def test_page_shows_stream_and_predictions_in_headless_chromium(
+    color_model, tmp_path, unknown_threshold
+):
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         pytest.skip(f"chromium not installed (install: {CHROMIUM_INSTALL})")
@@ -68,7 +71,11 @@ def test_page_shows_stream_and_predictions_in_headless_chromium(color_model, tmp
     stop, urls = threading.Event(), []
     loop = threading.Thread(
         target=run_edge,
-        args=(classifier, simulated_live_source([red], fps=20), EdgeOptions(serve="127.0.0.1:0")),
+        args=(
+            classifier,
+            simulated_live_source([red], fps=20),
+            EdgeOptions(serve="127.0.0.1:0", unknown_threshold=unknown_threshold),
+        ),
         kwargs={"stop": stop, "on_serve": urls.append},
     )
     loop.start()
@@ -96,6 +103,12 @@ def test_page_shows_stream_and_predictions_in_headless_chromium(color_model, tmp
         stop.set()
         loop.join(timeout=10)
     assert '<td class="label">red</td>' in dom
+    # The model has no threshold: no verdict line; below 0.9 a red frame (~0.79) is unknown.
+    verdict = dom.split('id="verdict"')[1].split("</div>")[0]
+    if unknown_threshold is None:
+        assert verdict.split(">", 1)[1] == ""
+    else:
+        assert 'class="unknown">unknown (best guess red, ' in verdict
     assert "FPS" in dom.split('id="status"')[1]
     page = cv2.imread(str(shot))
     stream_red = (page[..., 2] > 200) & (page[..., 1] < 60) & (page[..., 0] < 60)
