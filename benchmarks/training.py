@@ -117,6 +117,7 @@ def measure_frozen_phase(setup: TrainingSetup, progress: Progress | None = None)
     test, _ = _split(setup.test, class_names, setup.test_per_class)
     num_classes = len(class_names)
     spec = get_backbone(setup.backbone)
+    pixels = spec.run_input_contract(setup.image_size)
 
     def fresh_model():
         keras.utils.set_random_seed(setup.seed)
@@ -126,9 +127,7 @@ def measure_frozen_phase(setup: TrainingSetup, progress: Progress | None = None)
 
     def images(split, shuffle: bool):
         seed = setup.seed if shuffle else None
-        return image_dataset(
-            split, num_classes, setup.image_size, setup.batch_size, shuffle_seed=seed
-        )
+        return image_dataset(split, num_classes, pixels, setup.batch_size, shuffle_seed=seed)
 
     say(f"naive: model.fit through the frozen backbone, {setup.epochs} epochs")
     model = fresh_model()
@@ -147,7 +146,7 @@ def measure_frozen_phase(setup: TrainingSetup, progress: Progress | None = None)
     def cached_path(cache_file: Path, name: str) -> tuple[float, float]:
         model = fresh_model()
         start = time.perf_counter()
-        features = pooled_features(model, train, setup.image_size, setup.batch_size, cache_file)
+        features = pooled_features(model, train, pixels, setup.batch_size, cache_file)
         head = head_model(model, setup.dropout)
         _compile(head, setup.learning_rate)
         head.fit(

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from tledge.core.atomic import atomic_path
+from tledge.core.input_contract import InputContract
 from tledge.trainer.data import PIXEL_PIPELINE_VERSION, Split, image_dataset
 from tledge.trainer.model import CLASSIFIER_NAME, classifier_head
 
@@ -50,14 +51,14 @@ def feature_cache_key(split: Split, model_key: dict) -> str:
 
 
 def pooled_features(
-    model, split: Split, image_size: tuple[int, int], batch_size: int, cache_file: Path | None
+    model, split: Split, input_contract: InputContract, batch_size: int, cache_file: Path | None
 ) -> np.ndarray:
     """Backbone features of every image of `split`, read from / written to `cache_file`.
 
     Args:
         model: A full model from `build_classifier` (its preprocessing and backbone run).
         split: The images, in the order of the returned rows.
-        image_size: Model input (height, width).
+        input_contract: How the model takes images (the run's `InputContract`).
         batch_size: Images per inference batch.
         cache_file: .npy file of the cache, or None to compute without caching.
     """
@@ -66,7 +67,7 @@ def pooled_features(
     if cache_file is not None and cache_file.is_file():
         return np.load(cache_file)
     extractor = keras.Model(model.inputs, model.get_layer(HEAD_INPUT_LAYER).input)
-    dataset = image_dataset(split, 1, image_size, batch_size).map(lambda image, _: image)
+    dataset = image_dataset(split, 1, input_contract, batch_size).map(lambda image, _: image)
     features = np.asarray(extractor.predict(dataset, verbose=0), dtype=np.float32)
     if cache_file is not None:
         with atomic_path(cache_file, suffix=".npy") as tmp:

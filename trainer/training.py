@@ -164,9 +164,10 @@ def build_model(config: TrainConfig, splits: DatasetSplits, log: Log):
     first training images (see `calibrate_batchnorm`).
     """
     num_classes = len(splits.class_names)
-    image_size = tuple(config.image_size or get_backbone(config.backbone).default_size)
+    spec = get_backbone(config.backbone)
+    image_size = tuple(config.image_size or spec.default_size)
     model = build_classifier(
-        get_backbone(config.backbone),
+        spec,
         image_size,
         config.alpha,
         config.weights,
@@ -174,7 +175,8 @@ def build_model(config: TrainConfig, splits: DatasetSplits, log: Log):
         config.dropout,
     )
     if config.weights == "none":
-        sample = image_dataset(splits.train, num_classes, image_size, CALIBRATION_IMAGES)
+        pixels = spec.run_input_contract(image_size)
+        sample = image_dataset(splits.train, num_classes, pixels, CALIBRATION_IMAGES)
         images, _ = next(iter(sample))
         calibrate_batchnorm(model, images)
         log("random backbone: BatchNorm statistics calibrated on training images")
@@ -225,6 +227,7 @@ class _Trainer:
         self.phase_started = started
         self.num_classes = len(splits.class_names)
         self.image_size = tuple(config.image_size)
+        self.input_contract = run.read_input_contract()
         self.phase_one_file = run.root / "checkpoints" / "feature_extraction.keras"
         self.refit_one_file = run.root / "checkpoints" / "refit_feature_extraction.keras"
         self.model_file = run.model
@@ -277,7 +280,7 @@ class _Trainer:
         return image_dataset(
             split,
             self.num_classes,
-            self.image_size,
+            self.input_contract,
             config.batch_size,
             shuffle_seed=config.seed if training else None,
             augmenter=build_augmenter(config.seed) if training and config.augment else None,
@@ -430,14 +433,14 @@ class _Trainer:
             "backbone": config.backbone,
             "alpha": config.alpha,
             "weights": config.weights,
-            "image_size": list(self.image_size),
+            "input_contract": self.input_contract.to_dict(),
             "precision": config.precision,
         }
 
         def features(split):
             key = feature_cache_key(split, model_key)
             path = cache_dir / f"{key}.npy"
-            return pooled_features(model, split, self.image_size, config.batch_size, path)
+            return pooled_features(model, split, self.input_contract, config.batch_size, path)
 
         self.log(f"phase 1 on cached backbone features ({cache_dir})")
         head = head_model(model, config.dropout)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tledge.core.errors import TledgeError
+from tledge.core.input_contract import InputContract, read_input_contract
 from tledge.core.labels import read_labels
 
 
@@ -25,9 +26,13 @@ class RunFolder:
     .keras files: model_savedmodel/ and checkpoints/best_savedmodel/; `trained_model`
     names whichever final model the run has.
 
+    input_contract.json holds the run's `InputContract` (how its model takes images),
+    written by the trainer from the backbone's spec and the run's image size.
+
     config.json keys that readers rely on: "backbone" (registry name), "image_size"
     ([height, width]), "precision" (Keras dtype policy the run trained under), "data"
-    (training folder), "val" and "test" (folders or null), "val_split", "seed",
+    (training folder), "val" and "test" (folders or null; absolute since the trainer
+    resolves them, relative to where training ran in older runs), "val_split", "seed",
     "train_fraction".
     """
 
@@ -50,6 +55,11 @@ class RunFolder:
     @property
     def config(self) -> Path:
         return self.root / "config.json"
+
+    @property
+    def input_contract(self) -> Path:
+        """input_contract.json: how the run's model takes images (see `InputContract`)."""
+        return self.root / "input_contract.json"
 
     @property
     def labels(self) -> Path:
@@ -101,6 +111,16 @@ class RunFolder:
     def read_config(self) -> dict[str, Any]:
         """Return config.json as a dict."""
         return read_json(self.config)
+
+    def read_input_contract(self) -> InputContract | None:
+        """Return the run's input contract, or None for a run trained before it was written.
+
+        Raises:
+            TledgeError: when the file exists but is not a valid contract.
+        """
+        if not self.input_contract.is_file():
+            return None
+        return read_input_contract(self.input_contract)
 
     def read_labels(self) -> list[str]:
         """Return the run's class names in output order."""
