@@ -129,12 +129,12 @@ def _from_run(
     return ExportSource(
         model_path=run.trained_model,
         labels=tuple(labels),
-        backbone=str(config.get("backbone") or ""),
-        precision=str(config.get("precision") or "float32"),
+        backbone=config.backbone or "",
+        precision=config.precision or "float32",
         calibration_data=_existing_folder(calibration_data, "--calibration-data")
-        or _config_folder(config, ("data",), run_root),
+        or _stored_folder(run_root, config.data),
         eval_data=_existing_folder(eval_data, "--eval-data")
-        or _config_folder(config, ("test", "val"), run_root),
+        or _stored_folder(run_root, config.test, config.val),
         export_dir=Path(output_dir) if output_dir else run.export_dir,
         source_run=str(run_root),
         input_contract=run.read_input_contract(),
@@ -150,17 +150,16 @@ def _existing_folder(folder: str | os.PathLike | None, option: str) -> Path | No
     return directory.resolve()
 
 
-def _config_folder(config: dict[str, Any], keys: tuple[str, ...], run_root: Path) -> Path | None:
-    """The first of `keys` in a run config that names an existing folder, resolved.
+def _stored_folder(run_root: Path, *folders: str | None) -> Path | None:
+    """The first of a run config's `folders` that exists, resolved to an absolute path.
 
     A relative path (runs written before configs stored absolute ones) was relative to
     where training ran: the working folder, or else a folder above the run.
     """
-    for key in keys:
-        value = config.get(key)
-        if not value:
+    for folder in folders:
+        if not folder:
             continue
-        stored = Path(value)
+        stored = Path(folder)
         bases = [Path.cwd(), *run_root.parents] if not stored.is_absolute() else [Path("/")]
         for base in bases:
             if (base / stored).is_dir():

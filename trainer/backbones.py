@@ -16,6 +16,7 @@ from pathlib import Path
 
 from tledge.core.errors import TledgeError, first_line
 from tledge.core.input_contract import InputContract
+from tledge.trainer.hub import HUB_DEFAULT_SIZE, HUB_RESCALE, check_hub_backbone
 
 BACKBONE_NAME = "backbone"
 
@@ -30,7 +31,7 @@ class BackboneSpec:
             MobileNetV2's default is 256, above the 224 its ImageNet weights were trained
             at (see benchmarks/results/cross_validation_image_size.md).
         application: Name of the `keras.applications` constructor ("hub.KerasLayer"
-            for a TF Hub handle, see `trainer/hub.py`).
+            for a TF Hub handle, see `trainer/hub_model.py`).
         rescale: (scale, offset) of the in-model Rescaling layer mapping 0-255 pixels to
             the backbone's range, or None when the backbone normalizes by itself.
         has_alpha: Whether the width multiplier `--alpha` applies.
@@ -81,9 +82,6 @@ def get_backbone(name: str) -> BackboneSpec:
             a local handle that is not a SavedModel folder.
     """
     if name.startswith("hub:"):
-        # Imported here: trainer.hub imports this module.
-        from tledge.trainer.hub import HUB_DEFAULT_SIZE, HUB_RESCALE, check_hub_backbone
-
         check_hub_backbone(name)
         hub_input = InputContract.raw_rgb_stretch(HUB_DEFAULT_SIZE)
         return BackboneSpec(name, hub_input, "hub.KerasLayer", HUB_RESCALE, False)

@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tledge.core.atomic import atomic_write_text
 from tledge.core.errors import TledgeError
 from tledge.core.input_contract import InputContract, read_input_contract
 from tledge.core.labels import read_labels
+from tledge.core.run_config import RunConfig
 
 
 @dataclass(frozen=True)
@@ -29,11 +31,8 @@ class RunFolder:
     input_contract.json holds the run's `InputContract` (how its model takes images),
     written by the trainer from the backbone's spec and the run's image size.
 
-    config.json keys that readers rely on: "backbone" (registry name), "image_size"
-    ([height, width]), "precision" (Keras dtype policy the run trained under), "data"
-    (training folder), "val" and "test" (folders or null; absolute since the trainer
-    resolves them, relative to where training ran in older runs), "val_split", "seed",
-    "train_fraction".
+    config.json is read and written as a `RunConfig` (`tledge/core/run_config.py`); its
+    data folders are absolute (relative to where training ran in older runs).
     """
 
     root: Path
@@ -108,9 +107,24 @@ class RunFolder:
     def export_dir(self) -> Path:
         return self.root / "export"
 
-    def read_config(self) -> dict[str, Any]:
-        """Return config.json as a dict."""
-        return read_json(self.config)
+    def read_config(self) -> RunConfig:
+        """Return config.json as a `RunConfig`.
+
+        Raises:
+            TledgeError: when config.json is missing, not JSON, not an object, or holds
+                a malformed value (naming the file).
+        """
+        values = read_json(self.config)
+        if not isinstance(values, dict):
+            raise TledgeError(f"{self.config}: expected a JSON object of run settings")
+        try:
+            return RunConfig.from_dict(values)
+        except TledgeError as error:
+            raise TledgeError(f"{self.config}: {error}") from None
+
+    def write_config(self, config: RunConfig) -> Path:
+        """Write config.json atomically (the trainer does, when it creates the run)."""
+        return atomic_write_text(self.config, json.dumps(config.to_dict(), indent=2))
 
     def read_input_contract(self) -> InputContract | None:
         """Return the run's input contract, or None for a run trained before it was written.
