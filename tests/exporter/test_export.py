@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from tledge.core.labels import read_labels
-from tledge.edge.contract import read_contract
 from tledge.edge.interpreter import open_interpreter
+from tledge.edge.model_file import read_contract
 from tledge.exporter.graph import full_integer_problems, inspect_graph
 from tledge.exporter.inference import predict_tflite_files
 
