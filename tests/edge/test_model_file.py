@@ -8,7 +8,11 @@ carry standard metadata with their labels).
 from __future__ import annotations
 
 import io
+import os
 import struct
+import subprocess
+import sys
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -257,3 +261,40 @@ def test_every_flipped_or_truncated_metadata_byte_gives_right_answer_or_one_line
             assert outcome[1] == CONTRACT.labels
             np.testing.assert_array_equal(outcome[2], expected[2])
     assert outcomes["error"] > 0 and outcomes["ok"] > 0
+
+
+def _peak_memory_kib(command: list[str]) -> tuple[int, str]:
+    """(peak resident memory in KiB, stderr) of running `command` to its end."""
+    with tempfile.TemporaryFile() as errors:
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=errors)
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        errors.seek(0)
+        return usage.ru_maxrss, errors.read().decode("utf-8", "replace")
+
+
+@pytest.mark.slow
+def test_client_memory_on_compression_bombs_stays_near_a_normal_run(tmp_path, model_bytes):
+    """`tledge edge` on bomb files peaks within 1.5x of a normal run and says why it stops.
+
+    Before issue 14 a lying bomb of this size drove the client past 256 MiB of inflated
+    bytes on top of its normal footprint.
+    """
+    import cv2
+
+    image = tmp_path / "gray.png"
+    cv2.imwrite(str(image), np.full((8, 8, 3), 128, np.uint8))
+    normal = _write(tmp_path, model_bytes.with_metadata(model_bytes.plain(), CONTRACT))
+    bombs = {
+        "honest": _write(tmp_path, bomb_file(model_bytes.plain(), 256 << 20), "honest.tflite"),
+        "lying": _write(tmp_path, bomb_file(model_bytes.plain(), 256 << 20, 100), "lying.tflite"),
+    }
+
+    def edge(model: Path) -> list[str]:
+        return [sys.executable, "-m", "tledge", "edge", str(model), "--source", str(image)]
+
+    baseline, _ = _peak_memory_kib([*edge(normal), "--no-display"])
+    for kind, model in bombs.items():
+        peak, errors = _peak_memory_kib([*edge(model), "--no-display"])
+        assert peak <= 1.5 * baseline, f"{kind} bomb: {peak} KiB against {baseline} KiB"
+        assert f"{model}: " in errors and "Traceback" not in errors

@@ -19,7 +19,7 @@ def main(model: str, images: list[str]) -> dict:
     )
     try:
         classifier = vision.ImageClassifier.create_from_options(options)
-    except (RuntimeError, ValueError) as error:
+    except Exception as error:  # MediaPipe raises several types for a refused model
         return {"error": str(error).strip().splitlines()[0]}
     results = []
     with classifier:
