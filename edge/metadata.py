@@ -18,23 +18,40 @@ from tledge.edge.flatbuffer_tables import FlatbufferError, Table
 
 METADATA_NAME = "TFLITE_METADATA"
 METADATA_IDENTIFIER = b"M001"
-# The newest schema version whose fields this reader knows (metadata_version.cc).
+# Files that need a parser of a later major version than this are refused; minor versions
+# only add fields this reader does not need (tflite-support's metadata_version.cc).
 SUPPORTED_PARSER_MAJOR = 1
 MAX_METADATA_BYTES = 1 << 20
 
-# Slots of the TFLite model schema (schema.fbs) and of metadata_schema.fbs.
-MODEL_BUFFERS, MODEL_METADATA = 4, 6
-METADATA_NAME_SLOT, METADATA_BUFFER_SLOT = 0, 1
-BUFFER_DATA, BUFFER_OFFSET, BUFFER_SIZE = 0, 1, 2
-MODEL_META = {"name": 0, "description": 1, "version": 2, "subgraphs": 3, "files": 6}
-MODEL_META_MIN_PARSER = 7
-SUBGRAPH_INPUTS, SUBGRAPH_OUTPUTS = 2, 3
-TENSOR_CONTENT, TENSOR_PROCESS_UNITS, TENSOR_FILES = 3, 4, 6
-CONTENT_PROPERTIES_TYPE, CONTENT_PROPERTIES = 0, 1
-IMAGE_COLOR_SPACE = 0
-PROCESS_UNIT_TYPE, PROCESS_UNIT_OPTIONS = 0, 1
-NORMALIZATION_MEAN, NORMALIZATION_STD = 0, 1
-FILE_NAME, FILE_TYPE = 0, 2
+# Field slots (0-based schema order; a union takes two: its type, then its value) of the
+# TFLite model schema (schema.fbs) and of metadata_schema.fbs.
+MODEL_SLOTS = {"buffers": 4, "metadata": 6}
+MODEL_METADATA_ENTRY_SLOTS = {"name": 0, "buffer": 1}
+BUFFER_SLOTS = {"data": 0, "offset": 1, "size": 2}
+MODEL_META_SLOTS = {
+    "name": 0,
+    "description": 1,
+    "version": 2,
+    "subgraphs": 3,
+    "author": 4,
+    "files": 6,
+    "min_parser_version": 7,
+}
+SUBGRAPH_SLOTS = {"name": 0, "inputs": 2, "outputs": 3}
+TENSOR_SLOTS = {
+    "name": 0,
+    "description": 1,
+    "content": 3,
+    "process_units": 4,
+    "stats": 5,
+    "files": 6,
+}
+CONTENT_SLOTS = {"properties_type": 0, "properties": 1}
+IMAGE_PROPERTIES_SLOTS = {"color_space": 0}
+PROCESS_UNIT_SLOTS = {"options_type": 0, "options": 1}
+NORMALIZATION_SLOTS = {"mean": 0, "std": 1}
+STATS_SLOTS = {"max": 0, "min": 1}
+FILE_SLOTS = {"name": 0, "description": 1, "type": 2}
 
 IMAGE_PROPERTIES = 2  # ContentProperties union member
 NORMALIZATION_OPTIONS = 1  # ProcessUnitOptions union member
@@ -79,19 +96,19 @@ def find_metadata_buffer(model: bytes) -> bytes | None:
     root = Table.root(model)
     entries = [
         entry
-        for entry in root.tables(MODEL_METADATA, limit=256)
-        if entry.string(METADATA_NAME_SLOT) == METADATA_NAME
+        for entry in root.tables(MODEL_SLOTS["metadata"], limit=256)
+        if entry.string(MODEL_METADATA_ENTRY_SLOTS["name"]) == METADATA_NAME
     ]
     if not entries:
         return None
     if len(entries) > 1:
         raise FlatbufferError(f"{len(entries)} {METADATA_NAME} entries")
-    index = entries[0].scalar(METADATA_BUFFER_SLOT, "<I")
-    buffer = root.table_at(MODEL_BUFFERS, index)
-    data = buffer.byte_vector(BUFFER_DATA, limit=MAX_METADATA_BYTES)
-    offset = buffer.scalar(BUFFER_OFFSET, "<Q")
+    index = entries[0].scalar(MODEL_METADATA_ENTRY_SLOTS["buffer"], "<I")
+    buffer = root.table_at(MODEL_SLOTS["buffers"], index)
+    data = buffer.byte_vector(BUFFER_SLOTS["data"], limit=MAX_METADATA_BYTES)
+    offset = buffer.scalar(BUFFER_SLOTS["offset"], "<Q")
     if offset > 1:  # large models keep buffers outside the flatbuffer, at a file offset
-        size = buffer.scalar(BUFFER_SIZE, "<Q")
+        size = buffer.scalar(BUFFER_SLOTS["size"], "<Q")
         if size > MAX_METADATA_BYTES or offset + size > len(model):
             raise FlatbufferError("metadata buffer outside the file")
         data = model[offset : offset + size]
@@ -108,32 +125,32 @@ def parse_metadata(data: bytes) -> StandardMetadata:
             subgraph, input or output, or holds invalid normalization values.
     """
     root = Table.root(data, METADATA_IDENTIFIER)
-    min_parser = root.string(MODEL_META_MIN_PARSER, limit=32) or ""
+    min_parser = root.string(MODEL_META_SLOTS["min_parser_version"], limit=32) or ""
     _check_parser_version(min_parser)
-    files = [_file_name(file) for file in root.tables(MODEL_META["files"])]
-    subgraphs = root.tables(MODEL_META["subgraphs"], limit=1)
+    files = [_file_name(file) for file in root.tables(MODEL_META_SLOTS["files"])]
+    subgraphs = root.tables(MODEL_META_SLOTS["subgraphs"], limit=1)
     color_space, mean, std, labels_file = "", None, None, None
     if subgraphs:
         subgraph = subgraphs[0]
-        inputs = subgraph.tables(SUBGRAPH_INPUTS, limit=1)
-        outputs = subgraph.tables(SUBGRAPH_OUTPUTS, limit=1)
+        inputs = subgraph.tables(SUBGRAPH_SLOTS["inputs"], limit=1)
+        outputs = subgraph.tables(SUBGRAPH_SLOTS["outputs"], limit=1)
         if inputs:
             color_space = _color_space(inputs[0])
             mean, std = _normalization(inputs[0])
-            files += [_file_name(file) for file in inputs[0].tables(TENSOR_FILES)]
+            files += [_file_name(file) for file in inputs[0].tables(TENSOR_SLOTS["files"])]
         if outputs:
-            output_files = outputs[0].tables(TENSOR_FILES)
+            output_files = outputs[0].tables(TENSOR_SLOTS["files"])
             files += [_file_name(file) for file in output_files]
             labels = [
                 _file_name(file)
                 for file in output_files
-                if file.scalar(FILE_TYPE, "<b") == TENSOR_AXIS_LABELS
+                if file.scalar(FILE_SLOTS["type"], "<b") == TENSOR_AXIS_LABELS
             ]
             labels_file = labels[0] if labels else None
     return StandardMetadata(
-        name=root.string(MODEL_META["name"]) or "",
-        version=root.string(MODEL_META["version"]) or "",
-        description=root.string(MODEL_META["description"], limit=65536) or "",
+        name=root.string(MODEL_META_SLOTS["name"]) or "",
+        version=root.string(MODEL_META_SLOTS["version"]) or "",
+        description=root.string(MODEL_META_SLOTS["description"], limit=65536) or "",
         min_parser_version=min_parser,
         color_space=color_space,
         mean=mean,
@@ -154,18 +171,20 @@ def _check_parser_version(version: str) -> None:
 
 
 def _file_name(file: Table) -> str:
-    name = file.string(FILE_NAME, limit=256)
+    name = file.string(FILE_SLOTS["name"], limit=256)
     if not name or "/" in name or "\\" in name or name.startswith("."):
         raise FlatbufferError(f"associated file name {name!r} is not a plain file name")
     return name
 
 
 def _color_space(tensor: Table) -> str:
-    content = tensor.table(TENSOR_CONTENT)
-    if content is None or content.scalar(CONTENT_PROPERTIES_TYPE, "<B") != IMAGE_PROPERTIES:
+    content = tensor.table(TENSOR_SLOTS["content"])
+    kind = None if content is None else content.scalar(CONTENT_SLOTS["properties_type"], "<B")
+    if kind != IMAGE_PROPERTIES:
         return ""
-    properties = content.table(CONTENT_PROPERTIES)
-    code = 0 if properties is None else properties.scalar(IMAGE_COLOR_SPACE, "<b")
+    properties = content.table(CONTENT_SLOTS["properties"])
+    slot = IMAGE_PROPERTIES_SLOTS["color_space"]
+    code = 0 if properties is None else properties.scalar(slot, "<b")
     if code not in COLOR_SPACES:
         raise FlatbufferError(f"unknown color space {code}")
     return COLOR_SPACES[code]
@@ -174,18 +193,18 @@ def _color_space(tensor: Table) -> str:
 def _normalization(tensor: Table) -> tuple[tuple[float, ...] | None, tuple[float, ...] | None]:
     units = [
         unit
-        for unit in tensor.tables(TENSOR_PROCESS_UNITS)
-        if unit.scalar(PROCESS_UNIT_TYPE, "<B") == NORMALIZATION_OPTIONS
+        for unit in tensor.tables(TENSOR_SLOTS["process_units"])
+        if unit.scalar(PROCESS_UNIT_SLOTS["options_type"], "<B") == NORMALIZATION_OPTIONS
     ]
     if not units:
         return None, None
     if len(units) > 1:
         raise FlatbufferError("more than one NormalizationOptions")
-    options = units[0].table(PROCESS_UNIT_OPTIONS)
+    options = units[0].table(PROCESS_UNIT_SLOTS["options"])
     if options is None:
         raise FlatbufferError("NormalizationOptions without values")
-    mean = options.floats(NORMALIZATION_MEAN, limit=3)
-    std = options.floats(NORMALIZATION_STD, limit=3)
+    mean = options.floats(NORMALIZATION_SLOTS["mean"], limit=3)
+    std = options.floats(NORMALIZATION_SLOTS["std"], limit=3)
     if not mean or not std or len(mean) != len(std) or len(mean) not in (1, 3):
         raise FlatbufferError("NormalizationOptions needs 1 or 3 means and as many stds")
     if min(std) <= 0:

@@ -21,13 +21,24 @@ import io
 import typing
 import zipfile
 
+import numpy as np
+
 from tledge.edge.contract import CONTRACT_NAME, ModelContract
 from tledge.edge.metadata import (
+    CONTENT_SLOTS,
+    FILE_SLOTS,
     IMAGE_PROPERTIES,
+    IMAGE_PROPERTIES_SLOTS,
     METADATA_IDENTIFIER,
     METADATA_NAME,
+    MODEL_META_SLOTS,
     NORMALIZATION_OPTIONS,
+    NORMALIZATION_SLOTS,
+    PROCESS_UNIT_SLOTS,
+    STATS_SLOTS,
+    SUBGRAPH_SLOTS,
     TENSOR_AXIS_LABELS,
+    TENSOR_SLOTS,
 )
 from tledge.exporter.compact import pack_model
 
@@ -61,7 +72,8 @@ def embed_metadata(model_bytes: bytes, contract: ModelContract, share_zero_point
 
     model = schema.ModelT.InitFromPackedBuf(bytearray(model_bytes), 0)
     buffer = schema.BufferT()
-    buffer.data = list(build_metadata(contract))
+    # A numpy array packs 16-byte aligned like the other buffers (`pack_model`).
+    buffer.data = np.frombuffer(build_metadata(contract), dtype=np.uint8)
     entries = [entry for entry in model.metadata or [] if _name(entry) == METADATA_NAME]
     if entries:
         model.buffers[entries[0].buffer] = buffer
@@ -82,22 +94,28 @@ def build_metadata(contract: ModelContract) -> bytes:
 
     builder = flatbuffers.Builder(1024)
     writer = _Writer(builder)
+    normalization = writer.table(
+        {
+            NORMALIZATION_SLOTS["mean"]: ("offset", writer.floats(contract.mean)),
+            NORMALIZATION_SLOTS["std"]: ("offset", writer.floats(contract.std)),
+        }
+    )
+    image_properties = writer.table(
+        {IMAGE_PROPERTIES_SLOTS["color_space"]: ("byte", _color_space(contract))}
+    )
     image_input = writer.tensor(
         name="image",
         description="Input image to be classified.",
-        content=writer.content(
-            IMAGE_PROPERTIES, writer.table({0: ("byte", _color_space(contract))})
-        ),
+        content=writer.content(IMAGE_PROPERTIES, image_properties),
         process_units=[
             writer.table(
                 {
-                    0: ("ubyte", NORMALIZATION_OPTIONS),
-                    1: ("offset", writer.table(_normalization(writer, contract))),
+                    PROCESS_UNIT_SLOTS["options_type"]: ("ubyte", NORMALIZATION_OPTIONS),
+                    PROCESS_UNIT_SLOTS["options"]: ("offset", normalization),
                 }
             )
         ],
         stats=_input_stats(writer, contract),
-        files=[],
     )
     labels = writer.file(
         LABELS_NAME, "Labels for categories that the model can recognize.", TENSOR_AXIS_LABELS
@@ -106,15 +124,14 @@ def build_metadata(contract: ModelContract) -> bytes:
         name="probability",
         description=f"Probabilities of the {len(contract.labels)} labels respectively.",
         content=writer.content(FEATURE_PROPERTIES, writer.table({})),
-        process_units=[],
         stats=(writer.stats([1.0], [0.0]) if contract.output_kind == "probabilities" else None),
         files=[labels],
     )
     subgraph = writer.table(
         {
-            0: ("offset", builder.CreateString("image classifier")),
-            2: ("offset", writer.vector([image_input])),
-            3: ("offset", writer.vector([probabilities])),
+            SUBGRAPH_SLOTS["name"]: ("offset", builder.CreateString("image classifier")),
+            SUBGRAPH_SLOTS["inputs"]: ("offset", writer.vector([image_input])),
+            SUBGRAPH_SLOTS["outputs"]: ("offset", writer.vector([probabilities])),
         }
     )
     contract_file = writer.file(
@@ -123,26 +140,24 @@ def build_metadata(contract: ModelContract) -> bytes:
         "and the accuracy drift measured at export.",
         UNKNOWN_FILE_TYPE,
     )
-    what = f"{contract.backbone or 'image'} classifier"
-    root = writer.table(
-        {
-            0: ("offset", builder.CreateString(_model_name(contract))),
-            1: (
-                "offset",
-                builder.CreateString(
-                    f"Classifies an RGB image into {len(contract.labels)} classes "
-                    f"({what}, {contract.variant or 'tflite'}). Made by tledge; "
-                    f"{CONTRACT_NAME} holds its full preprocessing contract."
-                ),
-            ),
-            2: ("offset", builder.CreateString(_model_version(contract))),
-            3: ("offset", writer.vector([subgraph])),
-            4: ("offset", builder.CreateString("tledge")),
-            6: ("offset", writer.vector([contract_file])),
-            7: ("offset", builder.CreateString(MIN_PARSER_VERSION)),
-        }
-    )
-    builder.Finish(root, file_identifier=METADATA_IDENTIFIER)
+    strings = {
+        "name": _model_name(contract),
+        "description": (
+            f"Classifies an RGB image into {len(contract.labels)} classes "
+            f"({contract.backbone or 'image'} classifier, {contract.variant or 'tflite'}). "
+            f"Made by tledge; {CONTRACT_NAME} holds its full preprocessing contract."
+        ),
+        "version": _model_version(contract),
+        "author": "tledge",
+        "min_parser_version": MIN_PARSER_VERSION,
+    }
+    fields = {
+        MODEL_META_SLOTS[key]: ("offset", builder.CreateString(text))
+        for key, text in strings.items()
+    }
+    fields[MODEL_META_SLOTS["subgraphs"]] = ("offset", writer.vector([subgraph]))
+    fields[MODEL_META_SLOTS["files"]] = ("offset", writer.vector([contract_file]))
+    builder.Finish(writer.table(fields), file_identifier=METADATA_IDENTIFIER)
     return bytes(builder.Output())
 
 
@@ -169,13 +184,13 @@ class _Writer:
         return builder.EndObject()
 
     def vector(self, offsets: list[int]) -> int:
-        """A vector of tables or strings."""
+        """A vector of tables."""
         self.builder.StartVector(4, len(offsets), 4)
         for offset in reversed(offsets):
             self.builder.PrependUOffsetTRelative(offset)
         return self.builder.EndVector()
 
-    def floats(self, values: list[float]) -> int:
+    def floats(self, values: typing.Sequence[float]) -> int:
         """A vector of float32."""
         self.builder.StartVector(4, len(values), 4)
         for value in reversed(values):
@@ -183,21 +198,33 @@ class _Writer:
         return self.builder.EndVector()
 
     def stats(self, maximum: list[float], minimum: list[float]) -> int:
-        """A Stats table (max, min)."""
+        """A Stats table."""
         return self.table(
-            {0: ("offset", self.floats(maximum)), 1: ("offset", self.floats(minimum))}
+            {
+                STATS_SLOTS["max"]: ("offset", self.floats(maximum)),
+                STATS_SLOTS["min"]: ("offset", self.floats(minimum)),
+            }
         )
 
     def content(self, properties_type: int, properties: int) -> int:
         """A Content table holding one ContentProperties union member."""
-        return self.table({0: ("ubyte", properties_type), 1: ("offset", properties)})
+        return self.table(
+            {
+                CONTENT_SLOTS["properties_type"]: ("ubyte", properties_type),
+                CONTENT_SLOTS["properties"]: ("offset", properties),
+            }
+        )
 
     def file(self, name: str, description: str, file_type: int) -> int:
         """An AssociatedFile table."""
         name_offset = self.builder.CreateString(name)
         description_offset = self.builder.CreateString(description)
         return self.table(
-            {0: ("offset", name_offset), 1: ("offset", description_offset), 2: ("byte", file_type)}
+            {
+                FILE_SLOTS["name"]: ("offset", name_offset),
+                FILE_SLOTS["description"]: ("offset", description_offset),
+                FILE_SLOTS["type"]: ("byte", file_type),
+            }
         )
 
     def tensor(
@@ -205,30 +232,23 @@ class _Writer:
         name: str,
         description: str,
         content: int,
-        process_units: list[int],
         stats: int | None,
-        files: list[int],
+        process_units: typing.Sequence[int] = (),
+        files: typing.Sequence[int] = (),
     ) -> int:
         """A TensorMetadata table."""
         fields = {
-            0: ("offset", self.builder.CreateString(name)),
-            1: ("offset", self.builder.CreateString(description)),
-            3: ("offset", content),
+            TENSOR_SLOTS["name"]: ("offset", self.builder.CreateString(name)),
+            TENSOR_SLOTS["description"]: ("offset", self.builder.CreateString(description)),
+            TENSOR_SLOTS["content"]: ("offset", content),
         }
         if process_units:
-            fields[4] = ("offset", self.vector(process_units))
+            fields[TENSOR_SLOTS["process_units"]] = ("offset", self.vector(list(process_units)))
         if stats is not None:
-            fields[5] = ("offset", stats)
+            fields[TENSOR_SLOTS["stats"]] = ("offset", stats)
         if files:
-            fields[6] = ("offset", self.vector(files))
+            fields[TENSOR_SLOTS["files"]] = ("offset", self.vector(list(files)))
         return self.table(fields)
-
-
-def _normalization(writer: _Writer, contract: ModelContract) -> dict[int, tuple[str, int]]:
-    return {
-        0: ("offset", writer.floats(list(contract.mean))),
-        1: ("offset", writer.floats(list(contract.std))),
-    }
 
 
 def _color_space(contract: ModelContract) -> int:
