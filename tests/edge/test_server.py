@@ -12,8 +12,9 @@ import pytest
 from tledge.core.errors import TledgeError
 from tledge.edge.app import EdgeOptions, run_edge
 from tledge.edge.classifier import Classifier
-from tledge.edge.server import PreviewServer, parse_address
-from tledge.edge.sources import simulated_live_source
+from tledge.edge.live_source import simulated_live_source
+from tledge.edge.server import PreviewServer
+from tledge.edge.web_access import parse_address
 
 CHROMIUM_INSTALL = "apt-get update && apt-get install -y chromium chromium-driver"
 
