@@ -19,7 +19,7 @@ SCRIPT = textwrap.dedent(
     from PIL import Image
     from tledge.trainer.config import TrainConfig
     from tledge.trainer.data import DatasetSplits, Split
-    from tledge.trainer.training import build_model
+    from tledge.trainer.trainer import build_model
 
     folder = Path(sys.argv[1])
     paths = []
