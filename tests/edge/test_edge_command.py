@@ -146,6 +146,7 @@ def test_jsonl_to_a_pipe_that_closes_ends_quietly(color_model, labels_file, tmp_
     assert "(stopped: output-closed)" in result.stderr
 
 
+@pytest.mark.slow
 def test_a_killed_run_leaves_no_partial_video_after_the_next_run(
     color_model, labels_file, fake_stream, tmp_path
 ):
