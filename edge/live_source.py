@@ -56,10 +56,11 @@ class _Outage:
 
     def next_delay(self) -> float | None:
         """The wait before the next attempt, None when the outage has lasted too long."""
-        elapsed = time.monotonic() - self.started
-        if elapsed + self.delay > self._backoff.give_up_after:
+        remaining = self._backoff.give_up_after - (time.monotonic() - self.started)
+        if remaining <= 0:
             return None
-        delay, self.delay = self.delay, min(self.delay * 2, self._backoff.maximum)
+        # The last attempt falls on the limit itself.
+        delay, self.delay = min(self.delay, remaining), min(self.delay * 2, self._backoff.maximum)
         return delay
 
     def lasted(self) -> float:
