@@ -311,17 +311,20 @@ class PreviewServer:
             options = ServeOptions(options)
         host, port = options.check()
         tls = tls_context(options.tls_cert, options.tls_key) if options.tls_cert else None
-        self.access = WebAccess.for_address(
-            host, options.token, options.allow_hosts, port, secure_cookie=tls is not None
+        access = WebAccess.for_address(
+            host, options.token, options.allow_hosts, secure_cookie=tls is not None
         )
         self._latest = _LatestFrame()
         try:
             self._server = _PreviewHTTPServer(
-                (host, port), self._latest, self.access, tls, options.max_clients
+                (host, port), self._latest, access, tls, options.max_clients
             )
         except OSError as error:
             reason = error.strerror or str(error)
             raise TledgeError(f"--serve {options.address}: cannot listen ({reason})") from None
+        # The cookie is named after the port actually bound (port 0 picks one).
+        self.access = access.for_port(self._server.server_address[1])
+        self._server.access = self.access
         self._scheme = "https" if tls is not None else "http"
         # A short poll interval makes close() quick.
         self._thread = threading.Thread(

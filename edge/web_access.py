@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import ipaddress
 import re
@@ -120,7 +121,6 @@ class WebAccess:
         host: str,
         token: str | None = None,
         extra_hosts: tuple[str, ...] = (),
-        port: int = 0,
         secure_cookie: bool = False,
     ) -> WebAccess:
         """Rules for a view bound to `host`: loopback names, `host`, this machine's name.
@@ -136,7 +136,11 @@ class WebAccess:
         machine = socket.gethostname().lower()
         names = {*LOOPBACK_NAMES, host.lower(), machine, f"{machine}.local"}
         names.update(name.lower().strip("[]") for name in extra_hosts)
-        return cls(token, frozenset(names), f"tledge_token_{port}", secure_cookie)
+        return cls(token, frozenset(names), secure_cookie=secure_cookie)
+
+    def for_port(self, port: int) -> WebAccess:
+        """The same rules with the cookie named after `port`."""
+        return dataclasses.replace(self, cookie_name=f"tledge_token_{port}")
 
     @staticmethod
     def new_token() -> str:

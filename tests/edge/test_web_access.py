@@ -15,6 +15,7 @@ import struct
 import subprocess
 import time
 
+import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -23,7 +24,7 @@ from tledge.cli import cli
 from tledge.core.errors import TledgeError
 from tledge.edge import server as server_module
 from tledge.edge.server import PreviewServer
-from tledge.edge.web_access import ServeOptions, WebAccess, parse_address
+from tledge.edge.web_access import ServeOptions, parse_address
 
 TOKEN = "a-test-token-0123456789"
 
@@ -207,9 +208,26 @@ def test_predictions_say_how_old_they_are_and_when_they_are_stale():
     assert old["stale"] is True and old["age_s"] >= 30
 
 
-def test_token_cookie_is_per_port():
-    assert (
-        WebAccess.for_address("127.0.0.1", TOKEN, port=8080)
-        .cookie()
-        .startswith("tledge_token_8080=")
-    )
+def test_token_cookie_is_named_after_the_bound_port():
+    with PreviewServer(ServeOptions("127.0.0.1:0", token=TOKEN)) as server:
+        port = server._server.server_address[1]
+        cookie = request(server, f"/?token={TOKEN}")[0].headers["Set-Cookie"]
+    assert cookie.startswith(f"tledge_token_{port}={TOKEN};")
+
+
+def test_token_auto_prints_a_link_with_a_new_token(color_model, tmp_path):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a.png"), np.zeros((8, 8, 3), np.uint8))
+    labels = tmp_path / "labels.txt"
+    labels.write_text("red\ngreen\nblue\n")
+    args = ["edge", str(color_model), "--labels", str(labels), "--source", str(folder),
+            "--serve", "127.0.0.1:0", "--no-display"]  # fmt: skip
+    result = CliRunner(env={"TLEDGE_TOKEN": ""}).invoke(cli, [*args, "--token", "auto"])
+    assert result.exit_code == 0, result.output
+    link = [line for line in result.stderr.splitlines() if "Serving the live view" in line]
+    token = link[0].split("?token=")[1]
+    assert len(token) >= 20 and token != "auto"
+    given = CliRunner(env={"TLEDGE_TOKEN": TOKEN}).invoke(cli, args)
+    assert given.exit_code == 0, given.output
+    assert TOKEN not in given.output and "?token=<your token>" in given.stderr
