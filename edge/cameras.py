@@ -58,10 +58,9 @@ class OpenCVCamera:
         TledgeError: when the device or stream cannot be opened.
     """
 
-    finished = False
-
     def __init__(self, target: int | str) -> None:
         self.target = target
+        self.finished = False
         self._capture = open_capture(target)
         if self._capture is None:
             kind = (
@@ -94,9 +93,8 @@ class Picamera2Camera:
         TledgeError: when picamera2 is not installed or the camera cannot start.
     """
 
-    finished = False
-
     def __init__(self, size: tuple[int, int] = PICAMERA2_SIZE) -> None:
+        self.finished = False
         try:
             from picamera2 import Picamera2
         except ImportError:
