@@ -202,7 +202,9 @@ def _run(classifier, source: str, options, stop, reconnect_for: float, show_toke
 
     def on_serve(url: str) -> None:
         token = options.serve.token
-        if token is None:
+        if token is None and options.serve.insecure_no_token:
+            say(f"Serving the live view at {url} to anyone who can reach it (no token)")
+        elif token is None:
             say(f"Serving the live view at {url}")
         elif show_token:
             say(f"Serving the live view at {url}?token={token}")
