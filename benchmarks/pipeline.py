@@ -154,7 +154,7 @@ def run_pipeline(
             totals = dict.fromkeys(STAGES, 0.0)
             invoke_times.clear()
             start = time.perf_counter()
-            captured_at_start = getattr(source, "captured", None)
+            captured_at_start = source.stats().captured
         t0 = time.perf_counter()
         frame = source.read()
         t1 = time.perf_counter()
@@ -189,9 +189,9 @@ def run_pipeline(
     seconds = time.perf_counter() - start
     achieved = done / seconds
     invoke_fps = 1000.0 / statistics.fmean(invoke_times)
-    captured = getattr(source, "captured", None)
+    captured = source.stats().captured
     return PipelineResult(
-        source=name or getattr(source, "name", "source"),
+        source=name or source.name,
         frames=done,
         seconds=seconds,
         fps=achieved,
@@ -200,7 +200,7 @@ def run_pipeline(
         fps_fraction=achieved / invoke_fps,
         target=TARGET_FRACTION,
         captured=None if captured is None else captured - captured_at_start,
-        camera_fps=getattr(source, "fps", None) if captured is not None else None,
+        camera_fps=source.fps if captured is not None else None,
     )
 
 
@@ -249,7 +249,8 @@ def measure_pipeline(
 
     """
     from tledge.edge.classifier import Classifier
-    from tledge.edge.sources import VideoFileSource, simulated_live_source
+    from tledge.edge.live_source import simulated_live_source
+    from tledge.edge.sources import VideoFileSource
 
     classifier = Classifier(model_path, labels=labels, num_threads=threads)
     if camera_fps is None:
