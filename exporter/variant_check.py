@@ -1,9 +1,10 @@
 """Checking one converted variant and writing it: the drift gate of `export_model`.
 
 The variant is measured as the device runs it (the edge `Classifier`, fed by the file's
-own contract) against the Keras model's answers on the same fitted images, checked for
-integer-only ops and runtimes, and written under its final name only when every check
-passes; otherwise as `model_<variant>.rejected.tflite`, so a good file stays in place.
+own contract, embedded with the standard metadata) against the Keras model's answers on
+the same fitted images, checked for integer-only ops and runtimes, and written under its
+final name only when every check passes; otherwise as `model_<variant>.rejected.tflite`,
+so a good file stays in place.
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ import numpy as np
 from tledge import __version__
 from tledge.core.atomic import atomic_write_bytes
 from tledge.core.input_contract import InputContract
-from tledge.edge.contract import ModelContract, embed_contract
+from tledge.edge.contract import ModelContract
 from tledge.exporter.compact import share_zero_points
 from tledge.exporter.datasets import ImageSet, ProgressCallback
 from tledge.exporter.drift import Drift, measure_drift
 from tledge.exporter.graph import GraphReport, full_integer_problems, inspect_graph
 from tledge.exporter.inference import predict_tflite
 from tledge.exporter.loading import ExportSource
+from tledge.exporter.metadata import embed_metadata
 from tledge.exporter.results import ExportOptions, VariantResult
 from tledge.exporter.runtime_check import check_runtimes, runtime_warnings
 
@@ -61,7 +63,9 @@ def check_and_write(
     Raises:
         TledgeError: when LiteRT cannot load the converted model at all.
     """
-    model_bytes, compact_warnings = _compacted(variant, model_bytes, source, baseline, scratch)
+    model_bytes, shared, compact_warnings = _compacted(
+        variant, model_bytes, source, baseline, scratch
+    )
     graph = inspect_graph(model_bytes)
     problems: list[str] = []
     warnings = compact_warnings + runtime_warnings(variant, graph)
@@ -74,9 +78,8 @@ def check_and_write(
 
     # Measured as the device runs it: the edge Classifier, fed by the file's own contract.
     measured_file = scratch / f"model_{variant}.measured.tflite"
-    measured_file.write_bytes(
-        embed_contract(model_bytes, _contract(variant, source, baseline, graph))
-    )
+    measured_contract = _contract(variant, source, baseline, graph)
+    measured_file.write_bytes(embed_metadata(model_bytes, measured_contract, shared))
     scores = predict_tflite(
         measured_file,
         baseline.held_out.images,
@@ -97,7 +100,7 @@ def check_and_write(
         )
 
     contract = _contract(variant, source, baseline, graph, _drift_numbers(drift, options))
-    final_bytes = embed_contract(model_bytes, contract)
+    final_bytes = embed_metadata(model_bytes, contract, share_zero_points=shared)
     candidate = scratch / f"model_{variant}.tflite"
     candidate.write_bytes(final_bytes)
     runtimes = check_runtimes(candidate, options.check_pythons)
@@ -131,22 +134,26 @@ def _compacted(
     source: ExportSource,
     baseline: Baseline,
     scratch: Path,
-) -> tuple[bytes, list[str]]:
-    """The converter's file with shared zero points, when that is smaller and computes the same."""
+) -> tuple[bytes, bool, list[str]]:
+    """The converter's file with shared zero points, when that is smaller and computes the same.
+
+    Returns the file, whether its zero points are shared, and warnings.
+    """
     compact = share_zero_points(model_bytes)
     if len(compact) >= len(model_bytes):
-        return model_bytes, []
+        return model_bytes, False, []
     probe_images = baseline.held_out.images[:2]
 
-    def scores(candidate: bytes, name: str) -> np.ndarray:
-        file = scratch / f"model_{variant}.{name}.tflite"
+    def scores(candidate: bytes, shared: bool) -> np.ndarray:
+        file = scratch / f"model_{variant}.{'compact' if shared else 'converted'}.tflite"
         contract = _contract(variant, source, baseline, inspect_graph(candidate))
-        file.write_bytes(embed_contract(candidate, contract))
+        file.write_bytes(embed_metadata(candidate, contract, share_zero_points=shared))
         return predict_tflite(file, probe_images)
 
-    if np.array_equal(scores(model_bytes, "converted"), scores(compact, "compact")):
-        return compact, []
-    return model_bytes, [f"{variant}: the zero-point-sharing repack changed outputs; kept as is"]
+    if np.array_equal(scores(model_bytes, False), scores(compact, True)):
+        return compact, True, []
+    warning = f"{variant}: the zero-point-sharing repack changed outputs; kept as is"
+    return model_bytes, False, [warning]
 
 
 def _contract(

@@ -29,7 +29,8 @@ class BackboneSpec:
         name: Registry name, as given to `--backbone`.
         input_contract: How images become the model input, at the default input size.
             MobileNetV2's default is 256, above the 224 its ImageNet weights were trained
-            at (see benchmarks/results/cross_validation_image_size.md).
+            at, chosen by cross-validation (the README's image-size results,
+            benchmarks/results/cross_validation_image_size.md).
         application: Name of the `keras.applications` constructor ("hub.KerasLayer"
             for a TF Hub handle, see `trainer/hub_model.py`).
         rescale: (scale, offset) of the in-model Rescaling layer mapping 0-255 pixels to

@@ -20,6 +20,7 @@ import numpy as np
 from tledge.core.atomic import atomic_path
 from tledge.core.input_contract import InputContract
 from tledge.core.run_folder import RunFolder
+from tledge.trainer.backbones import get_backbone
 from tledge.trainer.config import TrainConfig
 from tledge.trainer.data import PIXEL_PIPELINE_VERSION, DatasetSplits, Split, image_dataset
 from tledge.trainer.model import CLASSIFIER_NAME, classifier_head
@@ -126,9 +127,10 @@ def fit_head_on_features(
     Args:
         model: A full Keras 3 classifier from `build_classifier` (backbone frozen).
         splits: Its training and (optional) validation images.
-        config: The resolved run config (batch size, seed, cache folder).
+        config: The resolved run config (backbone and image size, whose input contract
+            the images follow; batch size, seed, cache folder).
         plan: The phase to fit.
-        run: The run folder (input contract, history, logs, backup).
+        run: The run folder (history, logs, backup).
         save_best: Saves the full model as the run's best checkpoint; called after the
             best epoch's head weights are copied into `model`.
         verbose: Keras `fit` verbosity.
@@ -137,7 +139,7 @@ def fit_head_on_features(
     Returns:
         The epochs finished, counted from the start of the run.
     """
-    input_contract = run.read_input_contract()
+    input_contract = get_backbone(config.backbone).run_input_contract(config.image_size)
     num_classes = len(splits.class_names)
     cache_dir = Path(config.output) / ".feature_cache"
     model_key = {

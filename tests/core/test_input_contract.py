@@ -36,7 +36,7 @@ def test_every_key_is_required(tmp_path):
         ("interpolation", "bicubic", "interpolation must be one of"),
         ("crop_fraction", 0.0, "crop_fraction must be in"),
         ("color_order", "GRB", "color_order must be one of"),
-        ("std", (1.0, 0.0, 1.0), "std values must be positive"),
+        ("std", (1.0, 0.0, 1.0), "std above 0"),
     ],
 )
 def test_bad_values_are_refused(field, value, message):

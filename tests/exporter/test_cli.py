@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from tledge.cli import cli
 from tledge.core.input_contract import InputContract
-from tledge.edge.contract import read_contract
+from tledge.edge.model_file import read_contract
 
 
 def run_export(*args: str):

@@ -10,7 +10,7 @@ import pytest
 
 from tledge.core.folders import list_class_folders
 from tledge.core.input_contract import InputContract
-from tledge.edge.contract import read_contract
+from tledge.edge.model_file import read_contract
 from tledge.exporter.export import ExportOptions, export_model
 
 from .conftest import load_folder

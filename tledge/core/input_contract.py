@@ -145,8 +145,6 @@ def _problem(contract: InputContract) -> str:
         return f"crop_fraction must be in (0, 1], not {contract.crop_fraction}"
     if contract.color_order not in COLOR_ORDERS:
         return f"color_order must be one of {COLOR_ORDERS}, not {contract.color_order!r}"
-    if len(contract.mean) != 3 or len(contract.std) != 3:
-        return "mean and std need one value per channel"
-    if any(value <= 0 for value in contract.std):
-        return "std values must be positive"
+    if len(contract.mean) != 3 or len(contract.std) != 3 or min(contract.std) <= 0:
+        return "mean and std need 3 values, std above 0"
     return ""
