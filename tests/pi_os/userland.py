@@ -48,7 +48,7 @@ class PiOs:
 
 PI_OS_RELEASES = (PiOs("12", "bookworm", "3.11"), PiOs("13", "trixie", "3.13"))
 # QEMU_CPU per board: the Pi 4's Cortex-A72 lacks the dot-product instructions of the Pi 5's
-# Cortex-A76, so the runtime picks different int8 kernels on the two.
+# Cortex-A76, so the runtime can pick other int8 kernels on the two.
 PI_CPUS = {"Pi 4": "cortex-a72", "Pi 5": "cortex-a76"}
 
 
