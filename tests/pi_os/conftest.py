@@ -26,7 +26,7 @@ from .userland import (
     qemu_path,
 )
 
-# An emulated tledge takes ~30 s to import and classify a few photos on a loaded 2-core box.
+# Emulated runs are slow; the limit only stops a hung QEMU.
 EMULATED_TIMEOUT_S = 600
 FOOD_WEIGHTS = "weights/mobilenet_v2_1.0_224_no_top.from_slim_npy.h5"
 

@@ -97,7 +97,10 @@ def edge_requirements(setup_cfg: Path = REPO_ROOT / "setup.cfg") -> list[str]:
 
 def glibc_minor(root: Path) -> int:
     """The minor version of the glibc in `root` (36 for 2.36), from libc.so.6's banner."""
-    for libc in root.glob("*lib/aarch64-linux-gnu/libc.so.6"):
+    for libdir in ("usr/lib", "lib"):
+        libc = root / libdir / "aarch64-linux-gnu" / "libc.so.6"
+        if not libc.is_file():
+            continue
         match = re.search(rb"GNU C Library \([^)]*GLIBC 2\.(\d+)", libc.read_bytes())
         if match:
             return int(match.group(1))
