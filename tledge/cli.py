@@ -22,6 +22,7 @@ COMMANDS = {
     "train": "tledge.commands.train:train",
     "export": "tledge.commands.export:export",
     "edge": "tledge.commands.edge:edge",
+    "models": "tledge.commands.models:models",
     "doctor": "tledge.commands.doctor:doctor",
     "bench": "tledge.commands.bench:bench",
     "evaluate": "tledge.commands.evaluate:evaluate",

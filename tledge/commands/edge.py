@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import click
 
 
 @click.command()
-@click.argument("model", type=click.Path(dir_okay=False))
+@click.argument("model", type=click.Path(dir_okay=False), required=False)
 @click.option(
     "--source",
     default="0",
@@ -52,8 +54,23 @@ import click
 )
 @click.option("--serve", metavar="[HOST:]PORT", help="Live web view, e.g. 8080 or 0.0.0.0:8080.")
 @click.option("--max-frames", type=click.IntRange(min=1), help="Stop after N frames.")
+@click.option(
+    "--model-dir",
+    type=click.Path(file_okay=False),
+    help="Run the newest accepted model in this folder and swap in new ones (instead of MODEL).",
+)
+@click.option(
+    "--model-version", metavar="NAME", help="With --model-dir: pin (roll back to) this version."
+)
+@click.option(
+    "--keep-models",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="With --model-dir: versions kept on disk.",
+)
 def edge(
-    model: str,
+    model: str | None,
     source: str,
     labels: str | None,
     threads: int | None,
@@ -66,6 +83,9 @@ def edge(
     save: str | None,
     serve: str | None,
     max_frames: int | None,
+    model_dir: str | None,
+    model_version: str | None,
+    keep_models: int,
 ) -> None:
     """Classify frames from --source with MODEL (.tflite) and show or log the results.
 
@@ -77,7 +97,9 @@ def edge(
       tledge edge model_int8.tflite --source picamera2 --serve 0.0.0.0:8080
       tledge edge model_int8.tflite --source clip.mp4 --save annotated.mp4
       tledge edge mobilenet.tflite --labels imagenet_labels.txt --source photos/
+      tledge edge --model-dir models/ --source picamera2 --serve 0.0.0.0:8080
     """
+    from tledge.core.errors import TledgeError
     from tledge.edge.app import EdgeOptions, display_available, run_edge
     from tledge.edge.classifier import Classifier
     from tledge.edge.source_spec import open_source
@@ -86,7 +108,23 @@ def edge(
         display = display_available()
     if not (display or jsonl or save or serve):
         jsonl = "-"
-    classifier = Classifier(model, labels=labels, num_threads=threads, runtime=runtime)
+    if (model is None) == (model_dir is None):
+        raise TledgeError("give either MODEL or --model-dir DIR")
+    if model_version is not None and model_dir is None:
+        raise TledgeError("--model-version needs --model-dir")
+
+    def load(path):
+        return Classifier(path, labels=labels, num_threads=threads, runtime=runtime)
+
+    models = load(model) if model is not None else None
+    if model_dir is not None:
+        from tledge.edge.model_dir import ModelWatcher, write_pin
+
+        if model_version is not None:
+            write_pin(model_dir, model_version)
+        models = ModelWatcher(
+            model_dir, load, keep=keep_models, on_event=lambda line: click.echo(line, err=True)
+        )
     options = EdgeOptions(
         top_k=top_k,
         threshold=threshold,
@@ -98,10 +136,12 @@ def edge(
         max_frames=max_frames,
     )
     frames = open_source(source)
-    summary = run_edge(
-        classifier,
-        frames,
-        options,
-        on_serve=lambda url: click.echo(f"Serving the live view at {url}", err=True),
-    )
+    # The watcher follows the folder only while the loop runs.
+    with models if model_dir is not None else contextlib.nullcontext():
+        summary = run_edge(
+            models,
+            frames,
+            options,
+            on_serve=lambda url: click.echo(f"Serving the live view at {url}", err=True),
+        )
     click.echo(summary.describe(), err=jsonl == "-")
