@@ -30,7 +30,8 @@ from tledge.edge.classifier import Classifier
 GOLDEN_FOLDER = "golden"
 GOLDEN_SUFFIX = ".golden.json"
 MIN_GOLDEN_AGREEMENT = 0.8
-SCORE_SUM_TOLERANCE = 0.02
+# Quantized outputs of many classes round each score, so their sum drifts a few percent.
+SCORE_SUM_TOLERANCE = 0.1
 # Probes for the score sanity check when there are no golden images.
 PROBE_IMAGES = {
     "black": np.zeros((32, 32, 3), np.uint8),

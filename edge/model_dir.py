@@ -173,6 +173,7 @@ class ModelWatcher:
         self._poll_s = poll_s
         self._golden = read_golden_images(self.folder)
         self._refused: dict[str, tuple[int, int]] = {}
+        self._last_refusal = "none"
         self._last_seen: dict[str, tuple[int, int]] = {}
         self._pin = read_pin(self.folder)
         self._stop = threading.Event()
@@ -233,7 +234,7 @@ class ModelWatcher:
             )
         raise TledgeError(
             f"--model-dir {self.folder}: no usable model "
-            f"({len(files)} .tflite files, {len(self._refused)} refused)"
+            f"({len(files)} .tflite files, {len(self._refused)} refused; {self._last_refusal})"
         )
 
     def _wanted(self, stable: list[ModelFile]) -> list[ModelFile]:
@@ -261,6 +262,7 @@ class ModelWatcher:
             self._refused[file.name] = file.stat_key
             reason = str(error) if isinstance(error, TledgeError) else repr(error)
             reason = reason.removeprefix(f"{file.path}: ")
+            self._last_refusal = f"{file.name}: {reason}"
             still = f"; still running {running.version}" if running else ""
             self._on_event(f"model: refused {file.path.name}: {reason}{still}")
             return None

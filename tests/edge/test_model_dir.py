@@ -179,7 +179,9 @@ def test_no_usable_model_is_one_line(tmp_path, make_model):
     folder = tmp_path / "models"
     folder.mkdir()
     (folder / "bad.tflite").write_bytes(b"not a model")
-    with pytest.raises(TledgeError, match=r"no usable model \(1 .tflite files, 1 refused\)"):
+    with pytest.raises(
+        TledgeError, match=r"no usable model \(1 .tflite files, 1 refused; bad: not a TFLite model"
+    ):
         watcher(folder)
 
 
