@@ -29,6 +29,7 @@ import numpy as np
 from tledge.core.errors import TledgeError
 from tledge.edge.classification import Classification, Timings, rank
 from tledge.edge.classifier import Classifier
+from tledge.edge.collect import CollectOptions, Collector
 from tledge.edge.model_version import FixedModel, LoadedModel, ModelSource
 from tledge.edge.outputs import AnnotatedVideoWriter, JsonlWriter
 from tledge.edge.overlay import draw_overlay
@@ -55,6 +56,7 @@ class EdgeOptions:
         save: Path of an annotated video to write, None for none.
         serve: "[HOST:]PORT" of a live web view, None for none.
         max_frames: Stop after this many classified frames; None runs to the end.
+        collect: Keep doubtful frames for review (`--collect`), None for no.
     """
 
     top_k: int = 5
@@ -65,6 +67,7 @@ class EdgeOptions:
     save: str | None = None
     serve: str | None = None
     max_frames: int | None = None
+    collect: CollectOptions | None = None
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,8 @@ class RunSummary:
         skipped: Unreadable files an image-folder source skipped.
         stop_reason: "end", "max-frames", "stop" (signal or `stop.set()`), "window", or
             "output-closed" (the reader of `--jsonl -` went away).
+        collected: Frames kept by `--collect`.
+        collect_error: Why `--collect` stopped early (e.g. disk full), "" when it did not.
     """
 
     frames: int
@@ -93,6 +98,8 @@ class RunSummary:
     reconnects: int = 0
     skipped: int = 0
     stop_reason: str = "end"
+    collected: int = 0
+    collect_error: str = ""
 
     def describe(self) -> str:
         """One line for people, e.g. "120 frames in 4.1 s: 29.3 FPS, invoke 4.2 ms"."""
@@ -106,9 +113,12 @@ class RunSummary:
                 (self.dropped, "stale frames dropped"),
                 (self.reconnects, "reconnects"),
                 (self.skipped, "unreadable files skipped"),
+                (self.collected, "frames collected"),
             )
             if count
         ]
+        if self.collect_error:
+            extras.append(f"collecting stopped: {self.collect_error}")
         return ", ".join([text, *extras]) + f" (stopped: {self.stop_reason})"
 
 
@@ -164,6 +174,9 @@ def run_edge(
     with contextlib.ExitStack() as stack:
         stack.callback(source.close)
         jsonl, video, server, window = _open_outputs(options, source, stack)
+        collector = None
+        if options.collect is not None:
+            collector = stack.enter_context(Collector(options.collect, source.name))
         if server is not None and on_serve is not None:
             on_serve(server.url)
         stack.enter_context(_stop_on_signals(stop))
@@ -193,6 +206,18 @@ def run_edge(
             if jsonl is not None and not jsonl.write(record):
                 reason = "output-closed"
                 break
+            if collector is not None:
+                labels = model.classifier.labels
+                unknown = bool(getattr(result, "unknown", False))
+                collector.offer(
+                    frame.image,
+                    frame.index,
+                    frame.timestamp,
+                    result.scores,
+                    labels,
+                    record["model"],
+                    unknown,
+                )
             if video is None and server is None and window is None:
                 continue
             annotated = draw_overlay(frame.image, top_k, result.timings.invoke_ms, fps)
@@ -216,6 +241,8 @@ def run_edge(
         reconnects=getattr(source, "reconnects", 0),
         skipped=len(getattr(source, "skipped", [])),
         stop_reason=reason,
+        collected=collector.written if collector is not None else 0,
+        collect_error=collector.error if collector is not None else "",
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 
 import click
 
@@ -55,6 +56,18 @@ import click
 @click.option("--serve", metavar="[HOST:]PORT", help="Live web view, e.g. 8080 or 0.0.0.0:8080.")
 @click.option("--max-frames", type=click.IntRange(min=1), help="Stop after N frames.")
 @click.option(
+    "--collect",
+    type=click.Path(file_okay=False),
+    help="Keep frames the model is unsure about (and a few sure ones) here, for review.",
+)
+@click.option(
+    "--collect-max-mb",
+    type=click.FloatRange(min=1.0),
+    default=500.0,
+    show_default=True,
+    help="Size cap of --collect; the oldest frames are evicted.",
+)
+@click.option(
     "--model-dir",
     type=click.Path(file_okay=False),
     help="Run the newest accepted model in this folder and swap in new ones (instead of MODEL).",
@@ -83,6 +96,8 @@ def edge(
     save: str | None,
     serve: str | None,
     max_frames: int | None,
+    collect: str | None,
+    collect_max_mb: float,
     model_dir: str | None,
     model_version: str | None,
     keep_models: int,
@@ -102,6 +117,7 @@ def edge(
     from tledge.core.errors import TledgeError
     from tledge.edge.app import EdgeOptions, display_available, run_edge
     from tledge.edge.classifier import Classifier
+    from tledge.edge.collect import CollectOptions
     from tledge.edge.source_spec import open_source
 
     if display is None:
@@ -134,6 +150,7 @@ def edge(
         save=save,
         serve=serve,
         max_frames=max_frames,
+        collect=CollectOptions(Path(collect), max_mb=collect_max_mb) if collect else None,
     )
     frames = open_source(source)
     # The watcher follows the folder only while the loop runs.
