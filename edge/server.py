@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -30,6 +31,11 @@ from tledge.core.errors import TledgeError
 DEFAULT_HOST = "127.0.0.1"
 JPEG_QUALITY = 80
 BOUNDARY = "tledgeframe"
+# POST bodies are small JSON commands (e.g. `tledge capture`'s {"label": "pizza"}).
+MAX_POST_BYTES = 4096
+
+# Answers a POST: (path, JSON body) -> (HTTP status, JSON reply).
+PostHandler = Callable[[str, Any], tuple[int, dict[str, Any]]]
 
 PAGE = """<!doctype html>
 <html lang="en">
@@ -148,7 +154,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         path = self.path.split("?")[0]
         if path in ("/", "/index.html"):
-            self._send(HTTPStatus.OK, "text/html; charset=utf-8", PAGE.encode("utf-8"))
+            self._send(HTTPStatus.OK, "text/html; charset=utf-8", self.server.page)
         elif path == "/predictions.json":
             with self.server.latest.changed:
                 body = json.dumps(self.server.latest.predictions).encode("utf-8")
@@ -157,6 +163,23 @@ class _Handler(BaseHTTPRequestHandler):
             self._stream()
         else:
             self._send(HTTPStatus.NOT_FOUND, "text/plain", b"not found\n")
+
+    def do_POST(self) -> None:
+        handler = self.server.post_handler
+        length = int(self.headers.get("Content-Length") or 0)
+        if handler is None:
+            self._send(HTTPStatus.NOT_FOUND, "text/plain", b"not found\n")
+            return
+        if not 0 < length <= MAX_POST_BYTES:
+            self._send(HTTPStatus.BAD_REQUEST, "text/plain", b"expected a small JSON body\n")
+            return
+        try:
+            body = json.loads(self.rfile.read(length))
+        except ValueError:
+            self._send(HTTPStatus.BAD_REQUEST, "text/plain", b"body is not JSON\n")
+            return
+        status, reply = handler(self.path.split("?")[0], body)
+        self._send(HTTPStatus(status), "application/json", json.dumps(reply).encode("utf-8"))
 
     def log_message(self, format: str, *args: Any) -> None:
         """Stay quiet: a per-request log line would flood the client's output."""
@@ -198,9 +221,17 @@ class _PreviewHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], latest: _LatestFrame) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        latest: _LatestFrame,
+        page: bytes,
+        post_handler: PostHandler | None,
+    ) -> None:
         super().__init__(address, _Handler)
         self.latest = latest
+        self.page = page
+        self.post_handler = post_handler
 
 
 class PreviewServer:
@@ -208,16 +239,23 @@ class PreviewServer:
 
     Args:
         address: "[HOST:]PORT"; port 0 picks a free port (see `url`).
+        page: The HTML served at `/` (default: the live view).
+        post_handler: Answers POST requests (e.g. `tledge capture`'s buttons); None
+            refuses them.
 
     Raises:
         TledgeError: when the address is invalid or the port cannot be bound.
     """
 
-    def __init__(self, address: str) -> None:
+    def __init__(
+        self, address: str, page: str = PAGE, post_handler: PostHandler | None = None
+    ) -> None:
         host, port = parse_address(address)
         self._latest = _LatestFrame()
         try:
-            self._server = _PreviewHTTPServer((host, port), self._latest)
+            self._server = _PreviewHTTPServer(
+                (host, port), self._latest, page.encode("utf-8"), post_handler
+            )
         except OSError as error:
             raise TledgeError(f"--serve {address}: cannot listen ({error.strerror})") from None
         # A short poll interval makes close() quick.

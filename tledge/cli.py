@@ -23,6 +23,7 @@ COMMANDS = {
     "export": "tledge.commands.export:export",
     "edge": "tledge.commands.edge:edge",
     "models": "tledge.commands.models:models",
+    "capture": "tledge.commands.capture:capture",
     "doctor": "tledge.commands.doctor:doctor",
     "bench": "tledge.commands.bench:bench",
     "evaluate": "tledge.commands.evaluate:evaluate",
