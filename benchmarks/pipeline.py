@@ -56,7 +56,8 @@ PIPELINE_NOTES = (
     f"RunSummary, {WARMUP_FRAMES} warm-up frames included; median of {COLLECT_REPEATS} runs.",
     "with --collect FPS: the same loop keeping doubtful frames (default `--collect` "
     f"settings, into a temporary folder), median of {COLLECT_REPEATS} runs alternated with "
-    "the runs without; collect overhead = 1 - with / without.",
+    "the runs without; collect overhead = 1 - with / without (FPS), and CPU ms per frame "
+    "with / without - 1 (all threads; stable on a busy machine, where FPS is not).",
     "fraction = FPS * mean invoke ms / 1000 (FPS against 1/invoke); "
     f"target >= {TARGET_FRACTION} for the live camera.",
 )
@@ -80,7 +81,9 @@ class PipelineResult:
         edge_loop_fps: FPS of the real `tledge edge` loop on the same kind of source
             (warm-up included), None where not measured.
         edge_loop_fraction: edge_loop_fps * its mean invoke ms / 1000.
+        edge_loop_cpu_ms: CPU time of the edge loop per frame (all threads).
         edge_loop_collect_fps: FPS of the same loop with `--collect`, None where not run.
+        edge_loop_collect_cpu_ms: Its CPU time per frame.
     """
 
     source: str
@@ -95,7 +98,9 @@ class PipelineResult:
     camera_fps: float | None = None
     edge_loop_fps: float | None = None
     edge_loop_fraction: float | None = None
+    edge_loop_cpu_ms: float | None = None
     edge_loop_collect_fps: float | None = None
+    edge_loop_collect_cpu_ms: float | None = None
 
     @property
     def camera_bound(self) -> bool:
@@ -105,7 +110,7 @@ class PipelineResult:
 
 def run_edge_loop(
     classifier, source, frames: int, name: str, collect: bool = False
-) -> tuple[float, float]:
+) -> tuple[float, float, float]:
     """Run `tledge edge`'s loop (`run_edge`, top 3, JSON lines to a temp file) on `source`.
 
     Args:
@@ -116,8 +121,10 @@ def run_edge_loop(
         collect: Also keep doubtful frames (`--collect` defaults) in a temp folder.
 
     Returns:
-        (mean FPS, FPS fraction = mean FPS * mean invoke ms / 1000) from its `RunSummary`,
-        warm-up frames included.
+        (mean FPS, FPS fraction = mean FPS * mean invoke ms / 1000, CPU ms per frame):
+        the first two from its `RunSummary`, warm-up frames included; the CPU time is
+        the whole process's (every thread), which other programs on a busy machine do
+        not inflate the way they inflate wall time.
 
     Raises:
         TledgeError: when the source ends before all frames are classified.
@@ -132,10 +139,12 @@ def run_edge_loop(
             jsonl=str(Path(scratch) / "frames.jsonl"),
             collect=CollectOptions(Path(scratch) / "collected") if collect else None,
         )
+        cpu_start = time.process_time()
         summary = run_edge(classifier, source, options)
+        cpu_ms = 1000 * (time.process_time() - cpu_start) / max(summary.frames, 1)
     if summary.frames < WARMUP_FRAMES + frames:
         raise TledgeError(f"{name}: ended after {summary.frames} frames; give a longer video")
-    return summary.mean_fps, summary.mean_fps * summary.mean_invoke_ms / 1000
+    return summary.mean_fps, summary.mean_fps * summary.mean_invoke_ms / 1000, cpu_ms
 
 
 def run_pipeline(
@@ -289,19 +298,26 @@ def measure_pipeline(
         name = results[index].source
         if progress is not None:
             progress(f"tledge edge loop: {name}")
-        without, fractions, with_collect = [], [], []
+        runs = {False: [], True: []}
         for _ in range(COLLECT_REPEATS):
-            fps, fraction = run_edge_loop(classifier, open_source(), frames, name)
-            without.append(fps)
-            fractions.append(fraction)
-            with_collect.append(run_edge_loop(classifier, open_source(), frames, name, True)[0])
+            for collect in (False, True):
+                runs[collect].append(
+                    run_edge_loop(classifier, open_source(), frames, name, collect)
+                )
+
         results[index] = replace(
             results[index],
-            edge_loop_fps=statistics.median(without),
-            edge_loop_fraction=statistics.median(fractions),
-            edge_loop_collect_fps=statistics.median(with_collect),
+            edge_loop_fps=_median(runs[False], 0),
+            edge_loop_fraction=_median(runs[False], 1),
+            edge_loop_cpu_ms=_median(runs[False], 2),
+            edge_loop_collect_fps=_median(runs[True], 0),
+            edge_loop_collect_cpu_ms=_median(runs[True], 2),
         )
     return results
+
+
+def _median(runs: list[tuple[float, ...]], field: int) -> float:
+    return statistics.median(run[field] for run in runs)
 
 
 def _invoke_rate(classifier, runs: int = 30) -> float:

@@ -159,6 +159,7 @@ def pipeline_table(section: dict[str, Any]) -> str:
     stages = section["stages"]
     headers = ["source", "frames", *[f"{s} ms" for s in stages], "FPS", "1/invoke", "fraction"]
     headers += ["edge loop FPS", "edge loop fraction", "with --collect FPS", "collect overhead"]
+    headers += ["collect CPU overhead"]
     body = [
         [
             row["source"],
@@ -171,6 +172,7 @@ def pipeline_table(section: dict[str, Any]) -> str:
             _maybe_round(row.get("edge_loop_fraction"), 3),
             _maybe_round(row.get("edge_loop_collect_fps"), 1),
             _collect_overhead(row),
+            _collect_cpu_overhead(row),
         ]
         for row in section["rows"]
     ]
@@ -182,6 +184,13 @@ def _collect_overhead(row: dict[str, Any]) -> str:
     if with_collect is None or not without:
         return "-"
     return f"{100 * (1 - with_collect / without):+.1f} %"
+
+
+def _collect_cpu_overhead(row: dict[str, Any]) -> str:
+    with_collect, without = row.get("edge_loop_collect_cpu_ms"), row.get("edge_loop_cpu_ms")
+    if with_collect is None or not without:
+        return "-"
+    return f"{100 * (with_collect / without - 1):+.1f} %"
 
 
 def training_table(section: dict[str, Any]) -> str:

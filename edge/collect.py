@@ -42,6 +42,8 @@ QUEUE_SIZE = 4
 THUMBNAIL = (16, 16)
 SIDECAR_SUFFIX = ".json"
 IMAGE_SUFFIX = ".jpg"
+# Up to this many classes a Python top-2 is quicker than numpy's partition.
+PYTHON_TOP2_MAX = 64
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,11 @@ class Doubt:
 
 def doubt_of(scores: np.ndarray, options: CollectOptions, unknown: bool = False) -> Doubt:
     """Judge one frame's scores (probabilities in label order)."""
-    first, second = [*heapq.nlargest(2, scores.tolist()), 0.0][:2]
+    if scores.size > PYTHON_TOP2_MAX:
+        pair = np.partition(scores, scores.size - 2)[-2:]
+        first, second = float(pair[1]), float(pair[0])
+    else:
+        first, second = [*heapq.nlargest(2, scores.tolist()), 0.0][:2]
     margin = first - second
     reasons = []
     if unknown:
@@ -185,16 +191,16 @@ class Collector:
         """
         if self.error:
             return False
+        now = self._clock()
+        last = self._last_kept_at
+        if last is not None and now - last < self.options.min_interval_s:
+            return False  # checked first: most frames of a doubtful scene stop here
         doubt = doubt_of(scores, self.options, unknown)
         reasons = doubt.reasons
         if not reasons:
             if self._random.random() >= self.options.confident_sample:
                 return False
             reasons = ("sample",)
-        now = self._clock()
-        last = self._last_kept_at
-        if last is not None and now - last < self.options.min_interval_s:
-            return False
         thumbnail = cv2.resize(
             cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), THUMBNAIL, interpolation=cv2.INTER_AREA
         )

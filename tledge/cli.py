@@ -24,6 +24,7 @@ COMMANDS = {
     "edge": "tledge.commands.edge:edge",
     "models": "tledge.commands.models:models",
     "capture": "tledge.commands.capture:capture",
+    "app": "tledge.commands.app:app",
     "doctor": "tledge.commands.doctor:doctor",
     "bench": "tledge.commands.bench:bench",
     "evaluate": "tledge.commands.evaluate:evaluate",

@@ -74,6 +74,7 @@ def test_pipeline_script(shared_data: Path, tmp_path: Path) -> None:
     for row in (video, live):
         assert row["edge_loop_fps"] > 0 and 0 < row["edge_loop_fraction"] <= 1.05
         assert row["edge_loop_collect_fps"] > 0
+        assert row["edge_loop_cpu_ms"] > 0 and row["edge_loop_collect_cpu_ms"] > 0
     assert encoded["edge_loop_fps"] is None and encoded["edge_loop_fraction"] is None
     assert encoded["edge_loop_collect_fps"] is None
     for row in section["rows"]:
