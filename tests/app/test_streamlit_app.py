@@ -58,7 +58,7 @@ def test_runs_page_compares_runs_and_shows_curves(app, tmp_path):
         run = tmp_path / "runs" / name
         run.mkdir(parents=True)
         (run / "config.json").write_text(json.dumps({"backbone": "mobilenetv2"}))
-        (run / "metrics.json").write_text(json.dumps({"accuracy": accuracy}))
+        (run / "metrics.json").write_text(json.dumps({"test_accuracy": accuracy}))
         epochs = [{"accuracy": 0.5 + i / 10, "val_accuracy": 0.4 + i / 10} for i in range(3)]
         (run / "history.json").write_text(json.dumps({"epochs": epochs}))
     open_page(app, "Runs")

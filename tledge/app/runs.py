@@ -41,8 +41,9 @@ class RunView:
 
     @property
     def accuracy(self) -> float | None:
-        """Test accuracy from metrics.json, None when the run has none."""
-        value = self.metrics.get("accuracy")
+        """Test accuracy from the run's metrics.json, None when it has none."""
+        # Training writes test_accuracy; an evaluation's metrics.json says accuracy.
+        value = self.metrics.get("test_accuracy", self.metrics.get("accuracy"))
         return float(value) if value is not None else None
 
 
