@@ -192,7 +192,7 @@ def _trained(config) -> RunFolder:
 
     run = RunFolder(Path(config.output) / config.name)
     if run.metrics.is_file():
-        stored = TrainConfig.from_dict(run.read_config())
+        stored = TrainConfig.from_run_config(run.read_config())
         if stored.identity() == resolve_config(config).identity():
             return run
     return train(config).run

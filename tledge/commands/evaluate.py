@@ -31,7 +31,7 @@ def evaluate(run, data, model, batch_size, threads):
       tledge evaluate runs/food
       tledge evaluate runs/food --model export/model_int8.tflite --data photos/test
     """
-    from tledge.trainer.evaluation import evaluate_run
+    from tledge.analysis.evaluation import evaluate_run
 
     evaluation, outputs = evaluate_run(run, data, model, batch_size, threads)
     correct = int(evaluation.correct.sum())

@@ -33,8 +33,9 @@ def predict(model, paths, top_k, as_json, annotate, labels, threads):
       tledge predict runs/food photos/pizza.jpg photos/more/
       tledge predict runs/food/export/model_int8.tflite photos/ --top-k 5 --json
     """
+    from tledge.analysis.annotation import write_annotated
+    from tledge.analysis.prediction import load_model, predict_files
     from tledge.core.labels import read_labels
-    from tledge.trainer.prediction import load_model, predict_files, write_annotated
 
     loaded = load_model(model, num_threads=threads, labels=read_labels(labels) if labels else None)
     report = predict_files(loaded, paths, top_k=top_k)

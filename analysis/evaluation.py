@@ -17,16 +17,16 @@ from typing import Any
 
 import numpy as np
 
-from tledge.core.atomic import atomic_write_text
-from tledge.core.errors import TledgeError
-from tledge.core.folders import list_class_folders
-from tledge.core.run_folder import RunFolder
-from tledge.trainer.prediction import (
+from tledge.analysis.prediction import (
     DEFAULT_BATCH_SIZE,
     LoadedModel,
     iter_prepared_batches,
     load_model,
 )
+from tledge.core.atomic import atomic_write_text
+from tledge.core.errors import TledgeError
+from tledge.core.folders import list_class_folders
+from tledge.core.run_folder import RunFolder
 
 # Keras clips probabilities to this epsilon in its cross-entropy; the loss matches it.
 EPSILON = 1e-7
@@ -162,7 +162,7 @@ def evaluate_model(
     Unreadable images are skipped and listed in `Evaluation.skipped`.
 
     Args:
-        model: From `tledge.trainer.prediction.load_model`.
+        model: From `tledge.analysis.prediction.load_model`.
         data: Folder with one sub-folder per class.
         batch_size: Images scored at once.
 
@@ -221,7 +221,7 @@ def default_data(run: RunFolder) -> Path:
     Raises:
         TledgeError: when the run was trained without a test folder or it is gone.
     """
-    test = run.read_config().get("test")
+    test = run.read_config().test
     if not test:
         raise TledgeError(f"{run.root}: the run has no test folder; pass --data DIR")
     if not Path(test).is_dir():
@@ -270,7 +270,7 @@ def write_evaluation(evaluation: Evaluation, folder: str | os.PathLike) -> Evalu
     Every file is written atomically; a most_wrong.png left by an earlier evaluation is
     removed when nothing is wrong any more.
     """
-    from tledge.trainer.plots import plot_confusion_matrix, plot_most_wrong
+    from tledge.analysis.plots import plot_confusion_matrix, plot_most_wrong
 
     output = Path(folder)
     output.mkdir(parents=True, exist_ok=True)
