@@ -2,8 +2,8 @@
 
 collect on the "device" (`run_edge` with `--collect`, `--model-dir`, `--serve` on
 127.0.0.1) -> copy the frames to the "training machine" -> review them (the app's
-`ReviewQueue`, filing each frame under its true class) -> retrain from the first run
-with the reviewed photos -> export with the drift gate -> copy the model into the
+`ReviewQueue`, filing each frame under its true class) -> update the first run's head
+with the reviewed photos (`--add-data`) -> export with the drift gate -> copy the model into the
 device's model folder by an atomic rename -> the running client swaps it in. The
 commands are those of docs/field-loop.md.
 """
@@ -95,12 +95,9 @@ def test_collect_review_retrain_export_and_swap(tiny_dataset: Path, tmp_path: Pa
             queue = ReviewQueue(laptop / "collected", laptop / "new_photos")
             for frame in queue.pending():
                 queue.file(frame, truth[frame.info["frame"] % len(truth)])
-            merged = laptop / "train_plus_new"
-            shutil.copytree(train, merged)
-            shutil.copytree(laptop / "new_photos", merged, dirs_exist_ok=True)
-            tledge("train", "--data", str(merged), "--test", str(test), *TRAIN, "--from-run",
-                   str(runs / "v1"), "--epochs", "0", "--fine-tune-epochs", "1",
-                   "--output", str(runs), "--name", "v2")  # fmt: skip
+            tledge("train", "--from-run", str(runs / "v1"), "--add-data",
+                   str(laptop / "new_photos"), "--epochs", "5", "--output", str(runs),
+                   "--name", "v2")  # fmt: skip
             tledge("export", str(runs / "v2"), "--fp32")
 
             copy_into_model_dir(runs / "v2" / "export" / "model_fp32.tflite", models, "v2")

@@ -45,6 +45,7 @@ def test_review_files_the_most_doubtful_frame_with_one_click(app, collected, tmp
     assert [json.loads(line)["action"] for line in log] == ["filed", "deleted"]
 
 
+@pytest.mark.slow
 def test_review_new_class(app, tmp_path):
     open_page(app, "Review")
     app.text_input(key="new-class").input("garlic bread").run()
@@ -53,6 +54,7 @@ def test_review_new_class(app, tmp_path):
     assert len(list((tmp_path / "data" / "garlic bread").iterdir())) == 1
 
 
+@pytest.mark.slow
 def test_runs_page_compares_runs_and_shows_curves(app, tmp_path):
     for name, accuracy in (("first", 0.75), ("second", 0.8)):
         run = tmp_path / "runs" / name
@@ -68,6 +70,7 @@ def test_runs_page_compares_runs_and_shows_curves(app, tmp_path):
     assert len(app.get("arrow_line_chart")) + len(app.get("vega_lite_chart")) >= 1
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 def test_try_page_classifies_with_a_model(app, shared_data):
     open_page(app, "Try photos")
