@@ -8,6 +8,10 @@ Only numpy, OpenCV and a TFLite runtime are imported here.
 - `app`: the run loop behind `tledge edge` (`run_edge`).
 - `overlay`, `smoothing`, `outputs`, `server`: drawing, `--smooth`, `--jsonl`/`--save`,
   the `--serve` web view.
+- `model_dir`, `model_check`, `model_version`: `--model-dir` (validated hot swap, pins) and
+  the model version every JSON line names.
+- `collect`: `--collect` (doubtful frames kept for review); `capture`, `capture_page`:
+  `tledge capture`.
 - `doctor`: what `tledge doctor` checks.
 - `contract`, `interpreter`, `images`: the model contract, runtime loading, decoding.
 

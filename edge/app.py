@@ -207,17 +207,7 @@ def run_edge(
                 reason = "output-closed"
                 break
             if collector is not None:
-                labels = model.classifier.labels
-                unknown = bool(getattr(result, "unknown", False))
-                collector.offer(
-                    frame.image,
-                    frame.index,
-                    frame.timestamp,
-                    result.scores,
-                    labels,
-                    record["model"],
-                    unknown,
-                )
+                collector.offer_record(frame, result.scores, model.classifier.labels, record)
             if video is None and server is None and window is None:
                 continue
             annotated = draw_overlay(frame.image, top_k, result.timings.invoke_ms, fps)

@@ -36,6 +36,7 @@ import numpy as np
 
 from tledge.core.atomic import atomic_write_bytes
 from tledge.core.errors import TledgeError
+from tledge.edge.sources import Frame
 
 JPEG_QUALITY = 92
 QUEUE_SIZE = 4
@@ -236,6 +237,15 @@ class Collector:
         self._last_thumbnail = thumbnail
         self.kept += 1
         return True
+
+    def offer_record(
+        self, frame: Frame, scores: np.ndarray, labels: Sequence[str], record: dict
+    ) -> bool:
+        """`offer` for the run loop: a source's frame and its JSON line (model, unknown)."""
+        unknown = bool(record.get("unknown", False))  # present when the model has a threshold
+        return self.offer(
+            frame.image, frame.index, frame.timestamp, scores, labels, record["model"], unknown
+        )
 
     def close(self) -> None:
         """Write what is queued and stop the writer; safe to call twice."""
