@@ -170,6 +170,11 @@ class _Handler(BaseHTTPRequestHandler):
         if handler is None:
             self._send(HTTPStatus.NOT_FOUND, "text/plain", b"not found\n")
             return
+        if self.headers.get_content_type() != "application/json":
+            # A cross-site HTML form cannot send JSON without a CORS preflight, which this
+            # server never grants: only the page itself can press its buttons.
+            self._send(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "text/plain", b"send JSON\n")
+            return
         if not 0 < length <= MAX_POST_BYTES:
             self._send(HTTPStatus.BAD_REQUEST, "text/plain", b"expected a small JSON body\n")
             return

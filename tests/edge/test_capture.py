@@ -114,6 +114,9 @@ def test_web_page_buttons_save_the_current_frame(tmp_path):
         assert status == 200 and reply["counts"] == {"pizza": 1}
         status, reply = post(url, {"label": "new salad"})
         assert status == 200 and reply["counts"] == {"pizza": 1, "new salad": 1}
+        form = urllib.request.Request(url + "capture", b"label=pizza")  # a cross-site form
+        with pytest.raises(urllib.error.HTTPError, match="415"):
+            urllib.request.urlopen(form, timeout=10)
         status, reply = post(url, {"label": "../etc"})
         assert status == 400 and "class name" in reply["error"]
         expected = {"pizza": 1, "new salad": 1}
