@@ -27,8 +27,8 @@ from tledge.core.folders import list_images
 from tledge.edge.app import EdgeOptions, run_edge
 from tledge.edge.classifier import Classifier
 from tledge.edge.contract import embed_contract
+from tledge.edge.live_source import simulated_live_source
 from tledge.edge.model_dir import ModelWatcher
-from tledge.edge.sources import simulated_live_source
 
 CAMERA_FPS = 30
 TIMEOUT_S = 60.0

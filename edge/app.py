@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -36,6 +36,8 @@ from tledge.edge.overlay import draw_overlay
 from tledge.edge.server import PreviewServer
 from tledge.edge.smoothing import ScoreSmoother
 from tledge.edge.sources import Frame, Source
+from tledge.edge.stopping import stop_on_signals
+from tledge.edge.web_access import ServeOptions
 
 WINDOW_NAME = "tledge edge"
 FPS_WINDOW = 30
@@ -54,7 +56,7 @@ class EdgeOptions:
         display: Show an OpenCV window (needs a display and OpenCV with GUI support).
         jsonl: Path for one JSON line per frame, "-" for stdout, None for none.
         save: Path of an annotated video to write, None for none.
-        serve: "[HOST:]PORT" of a live web view, None for none.
+        serve: The live web view (`ServeOptions`, or just its "[HOST:]PORT"), None for none.
         max_frames: Stop after this many classified frames; None runs to the end.
         collect: Keep doubtful frames for review (`--collect`), None for no.
     """
@@ -65,7 +67,7 @@ class EdgeOptions:
     display: bool = False
     jsonl: str | None = None
     save: str | None = None
-    serve: str | None = None
+    serve: ServeOptions | str | None = None
     max_frames: int | None = None
     collect: CollectOptions | None = None
 
@@ -83,8 +85,10 @@ class RunSummary:
         dropped: Live frames skipped because a newer one arrived (0 for files).
         reconnects: Times a live source reopened its camera.
         skipped: Unreadable files an image-folder source skipped.
-        stop_reason: "end", "max-frames", "stop" (signal or `stop.set()`), "window", or
-            "output-closed" (the reader of `--jsonl -` went away).
+        stop_reason: "end", "max-frames", "stop" (signal or `stop.set()`), "window",
+            "output-closed" (the reader of `--jsonl -` went away), or "source-lost" (a
+            live source had no frames for longer than it may wait).
+        lost: Why the live source gave up, "" when it did not.
         collected: Frames kept by `--collect`.
         collect_error: Why `--collect` stopped early (e.g. disk full), "" when it did not.
     """
@@ -96,8 +100,9 @@ class RunSummary:
     mean_classify_ms: float
     dropped: int = 0
     reconnects: int = 0
-    skipped: int = 0
+    skipped: tuple[Path, ...] = ()
     stop_reason: str = "end"
+    lost: str = ""
     collected: int = 0
     collect_error: str = ""
 
@@ -112,7 +117,7 @@ class RunSummary:
             for count, name in (
                 (self.dropped, "stale frames dropped"),
                 (self.reconnects, "reconnects"),
-                (self.skipped, "unreadable files skipped"),
+                (len(self.skipped), "unreadable files skipped"),
                 (self.collected, "frames collected"),
             )
             if count
@@ -147,8 +152,9 @@ def run_edge(
 ) -> RunSummary:
     """Classify frames from `source` until it ends, `max_frames`, or a stop request.
 
-    SIGINT and SIGTERM (when called from the main thread) and `stop.set()` from another
-    thread end the loop after the current frame; every output is then finalized.
+    SIGINT and SIGTERM (when called from the main thread; see `stop_on_signals`) and
+    `stop.set()` from another thread end the loop after the current frame; every output
+    is then finalized.
 
     Args:
         classifier: The model; a worker thread calls it, so leave it alone while this runs.
@@ -179,7 +185,7 @@ def run_edge(
             collector = stack.enter_context(Collector(options.collect, source.name))
         if server is not None and on_serve is not None:
             on_serve(server.url)
-        stack.enter_context(_stop_on_signals(stop))
+        stack.enter_context(stop_on_signals(stop))
         ahead = stack.enter_context(_ClassifyAhead(models, source, options.max_frames))
         started = time.monotonic()
         while not stop.is_set():
@@ -221,16 +227,18 @@ def run_edge(
         else:
             reason = "stop"
         seconds = time.monotonic() - started
+    stats = source.stats()
     return RunSummary(
         frames=frames,
         seconds=seconds,
         mean_fps=frames / seconds if seconds > 0 else 0.0,
         mean_invoke_ms=invoke_total / frames if frames else 0.0,
         mean_classify_ms=classify_total / frames if frames else 0.0,
-        dropped=max(0, getattr(source, "captured", 0) - getattr(source, "delivered", 0)),
-        reconnects=getattr(source, "reconnects", 0),
-        skipped=len(getattr(source, "skipped", [])),
-        stop_reason=reason,
+        dropped=stats.dropped,
+        reconnects=stats.reconnects,
+        skipped=stats.skipped,
+        stop_reason="source-lost" if stats.lost else reason,
+        lost=stats.lost,
         collected=collector.written if collector is not None else 0,
         collect_error=collector.error if collector is not None else "",
     )
@@ -270,6 +278,8 @@ def _record(
         },
         "fps": round(fps, 2) if fps else None,
         "model": model.version.as_record(),
+        # Seconds from capture to this result: how old the answer is when it is used.
+        "age_s": round(max(0.0, time.time() - frame.timestamp), 3),
     }
     if frame.path:
         record["path"] = frame.path
@@ -408,23 +418,3 @@ class _Window:
     def close(self) -> None:
         """Destroy the window."""
         cv2.destroyAllWindows()
-
-
-@contextlib.contextmanager
-def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    """Turn SIGINT/SIGTERM into `stop.set()`; a second signal interrupts at once."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def request_stop(signum: int, _frame: object) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-
-    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)

@@ -35,6 +35,7 @@ from tledge.core.folders import list_images
 from tledge.edge.capture_page import CAPTURE_PAGE
 from tledge.edge.server import PreviewServer
 from tledge.edge.sources import Source
+from tledge.edge.web_access import ServeOptions
 
 JPEG_QUALITY = 95
 CLASS_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\- ]{0,63}$")
@@ -126,13 +127,14 @@ class CaptureOptions:
     """How `tledge capture` runs.
 
     Attributes:
-        serve: "[HOST:]PORT" of the capture page, None for headless.
+        serve: The capture page (`ServeOptions` with its access rules, or just
+            "[HOST:]PORT"), None for headless.
         label: Headless: the class every photo goes to.
         every_s: Headless: seconds between two photos.
         count: Headless: photos to take; None runs until stopped.
     """
 
-    serve: str | None = None
+    serve: ServeOptions | str | None = None
     label: str | None = None
     every_s: float = 2.0
     count: int | None = None

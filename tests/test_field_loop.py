@@ -28,8 +28,8 @@ from tledge.core.folders import list_class_folders
 from tledge.edge.app import EdgeOptions, run_edge
 from tledge.edge.classifier import Classifier
 from tledge.edge.collect import CollectOptions
+from tledge.edge.live_source import simulated_live_source
 from tledge.edge.model_dir import ModelWatcher
-from tledge.edge.sources import simulated_live_source
 
 TRAIN = ["--weights", "none", "--alpha", "0.35", "--image-size", "64", "64"]
 TRAIN += ["--batch-size", "16", "--patience", "0", "--no-refit", "--quiet"]

@@ -24,9 +24,8 @@ class BackboneSpec:
     Attributes:
         name: Registry name, as given to `--backbone`.
         default_size: Default input (height, width). MobileNetV2's is 256, above the 224
-            its ImageNet weights were trained at: on 3 folds of food_mnist10's 5-fold
-            cross-validation 256 px scored +3.8 pp (95 % interval +0.4..+6.9) for 1.3x
-            the compute (benchmarks/results/cross_validation_image_size.md).
+            its ImageNet weights were trained at, chosen by cross-validation (the
+            README's image-size results, benchmarks/results/cross_validation_image_size.md).
         application: Name of the `keras.applications` constructor ("hub.KerasLayer"
             for a TF Hub handle, see `trainer/hub_model.py`).
         rescale: (scale, offset) of the in-model Rescaling layer mapping 0-255 pixels to

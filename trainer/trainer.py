@@ -75,8 +75,12 @@ def build_model(config: TrainConfig, splits: DatasetSplits, log: Log):
         config.dropout,
     )
     if config.weights == "none":
-        sample = image_dataset(splits.train, num_classes, image_size, CALIBRATION_IMAGES)
-        images, _ = next(iter(sample))
+        # Only the first images are decoded, and read to the end: stopping early inside
+        # a cached dataset makes TensorFlow warn that the cache was left incomplete.
+        first = Split(
+            splits.train.paths[:CALIBRATION_IMAGES], splits.train.labels[:CALIBRATION_IMAGES]
+        )
+        [(images, _)] = list(image_dataset(first, num_classes, image_size, CALIBRATION_IMAGES))
         calibrate_batchnorm(model, images)
         log("random backbone: BatchNorm statistics calibrated on training images")
     return model

@@ -28,15 +28,16 @@ from tledge.edge.capture import (
     parse_interval,
     run_capture,
 )
-from tledge.edge.sources import simulated_live_source
+from tledge.edge.live_source import simulated_live_source
 
 FRAME = np.full((120, 160, 3), (10, 200, 30), np.uint8)
 
 
-def post(url, body):
-    request = urllib.request.Request(
-        url + "capture", json.dumps(body).encode(), {"Content-Type": "application/json"}
-    )
+def post(url, body, token=None):
+    headers = {"Content-Type": "application/json"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(url + "capture", json.dumps(body).encode(), headers)
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, json.loads(response.read())
@@ -131,6 +132,35 @@ def test_web_page_buttons_save_the_current_frame(tmp_path):
         thread.join(timeout=10)
     saved = list((tmp_path / "new salad").iterdir())
     assert len(saved) == 1 and cv2.imread(str(saved[0])).shape == FRAME.shape
+
+
+def test_the_buttons_need_the_token_like_the_live_view(tmp_path):
+    from tledge.edge.web_access import ServeOptions
+
+    token = "capture-token-123"
+    source = simulated_live_source([FRAME], fps=50)
+    store = PhotoStore(tmp_path)
+    stop, urls = threading.Event(), []
+    options = CaptureOptions(serve=ServeOptions("127.0.0.1:0", token=token), label=None)
+    thread = threading.Thread(target=run_capture, args=(source, store, options, stop, urls.append))
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not urls and time.monotonic() < deadline:
+            time.sleep(0.01)
+        anonymous = urllib.request.Request(
+            urls[0] + "capture", b'{"label": "pizza"}', {"Content-Type": "application/json"}
+        )
+        with pytest.raises(urllib.error.HTTPError, match="401"):
+            urllib.request.urlopen(anonymous, timeout=10)
+        status, reply = post(urls[0], {"label": "pizza"}, token)
+        while status == 400 and "no frame" in reply["error"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+            status, reply = post(urls[0], {"label": "pizza"}, token)
+        assert status == 200 and reply["counts"] == {"pizza": 1}
+    finally:
+        stop.set()
+        thread.join(timeout=10)
 
 
 def test_capture_command_headless_and_bad_options(tmp_path):

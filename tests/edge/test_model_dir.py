@@ -231,7 +231,7 @@ def models_sha(folder, name):
 def test_first_result_of_a_new_model_follows_its_arrival(model_dir):
     """The target is 2 s on the device; a loaded 2-core box only gets a loose bound here
     (docs/field-loop.md reports the measured time with a real model)."""
-    from tledge.edge.sources import simulated_live_source
+    from tledge.edge.live_source import simulated_live_source
 
     frames = [np.full((24, 32, 3), color, np.uint8) for color in COLORS_BGR.values()]
     jsonl = model_dir.path.parent / "out.jsonl"

@@ -44,7 +44,8 @@ def evaluate(run, data, model, batch_size, threads):
     if evaluation.skipped:
         click.echo(f"skipped   {len(evaluation.skipped)} unreadable images:", err=True)
         for path, reason in evaluation.skipped[:10]:
-            click.echo(f"  {path}: {reason}", err=True)
+            # The reason is a whole message that may already start with the path.
+            click.echo(f"  {path}: {reason.removeprefix(f'{path}: ')}", err=True)
     click.echo("")
     click.echo(per_class_table(evaluation.per_class()))
     click.echo("")
