@@ -35,6 +35,7 @@ from tledge.core.folders import list_images
 from tledge.edge.capture_page import CAPTURE_PAGE
 from tledge.edge.server import PreviewServer
 from tledge.edge.sources import Source
+from tledge.edge.stopping import stop_on_signals
 from tledge.edge.web_access import ServeOptions
 
 JPEG_QUALITY = 95
@@ -222,28 +223,30 @@ def run_capture(
         if on_serve is not None:
             on_serve(server.url)
     next_shot = time.monotonic()
-    try:
-        while not stop.is_set():
-            frame = source.read(timeout=READ_TIMEOUT_S)
-            if frame is None:
-                if source.finished:
-                    break
-                continue
-            latest.set(frame.image)
+    # Ctrl-C and SIGTERM (from the main thread) end the loop; camera and page then close.
+    with stop_on_signals(stop):
+        try:
+            while not stop.is_set():
+                frame = source.read(timeout=READ_TIMEOUT_S)
+                if frame is None:
+                    if source.finished:
+                        break
+                    continue
+                latest.set(frame.image)
+                if server is not None:
+                    server.publish(frame.image, {"frame": frame.index, "counts": store.counts()})
+                    continue
+                if time.monotonic() >= next_shot:
+                    save(options.label)
+                    next_shot = time.monotonic() + options.every_s
+                    if options.count is not None and saved >= options.count:
+                        break
+        except CaptureStopped:
+            pass  # raised below, after the server and camera are closed
+        finally:
             if server is not None:
-                server.publish(frame.image, {"frame": frame.index, "counts": store.counts()})
-                continue
-            if time.monotonic() >= next_shot:
-                save(options.label)
-                next_shot = time.monotonic() + options.every_s
-                if options.count is not None and saved >= options.count:
-                    break
-    except CaptureStopped:
-        pass  # raised below, after the server and camera are closed
-    finally:
-        if server is not None:
-            server.close()
-        source.close()
+                server.close()
+            source.close()
     if failure:
         raise failure[0]
     return saved
