@@ -27,7 +27,7 @@ from tledge.core.folders import list_class_folders
 from tledge.core.run_folder import RunFolder, read_json
 from tledge.trainer.data import Split
 from tledge.trainer.features import copy_head, feature_cache_key, head_model, pooled_features
-from tledge.trainer.metrics import classification_metrics
+from tledge.trainer.scoring import classification_metrics
 
 FEATURES_FOLDER = "features"
 
