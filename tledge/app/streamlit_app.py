@@ -94,7 +94,9 @@ def try_page() -> None:
         result = classifier.classify(image, top_k=top_k)
         left, right = st.columns(2)
         left.image(image[:, :, ::-1], caption=upload.name)
-        if getattr(result, "unknown", False):
+        # A calibrated model's contract carries the threshold under which it says unknown.
+        threshold = getattr(classifier.contract, "unknown_threshold", None)
+        if threshold is not None and float(result.scores.max()) < threshold:
             right.warning("unknown: the model does not recognise this")
         right.table({label: f"{100 * score:.1f} %" for label, score in result.top_k})
 
