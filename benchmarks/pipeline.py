@@ -20,15 +20,13 @@ Two sources are measured:
 The ideal is FPS = 1 / invoke time: everything else (capture, pre/postprocessing,
 drawing) costs frames. `fps_fraction` is achieved FPS * mean invoke seconds.
 
-    python -m tledge.benchmarks.pipeline model_int8.tflite --threads 2 --frames 300
+    tledge bench pipeline model_int8.tflite --threads 2 --frames 300
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -39,18 +37,26 @@ import cv2
 import numpy as np
 
 from tledge.benchmarks.frames import CAMERA_SIZE, camera_frames, images_in
+from tledge.benchmarks.report import BenchmarkOutput, Log, build_report, write_report
 from tledge.core.errors import TledgeError
 
 STAGES = ("capture", "preprocess", "invoke", "postprocess", "draw", "encode")
 TARGET_FRACTION = 0.9
 JPEG_QUALITY = 80
 WARMUP_FRAMES = 10
+# The edge loop runs this many times with and without `--collect`, alternating, and
+# each side reports its median: a few percent is below one run's noise on a busy box.
+COLLECT_REPEATS = 3
 PIPELINE_NOTES = (
     "Stage columns, FPS, 1/invoke, fraction: CPU time per stage of a sequential "
     f"read -> classify -> draw -> encode loop; {WARMUP_FRAMES} warm-up frames not timed.",
     "edge loop FPS / fraction: the real `tledge edge` loop (`run_edge`: classifies one frame "
     "ahead in a worker thread, writes JSON lines, no drawing) on a fresh source; from its "
-    f"RunSummary, {WARMUP_FRAMES} warm-up frames included.",
+    f"RunSummary, {WARMUP_FRAMES} warm-up frames included; median of {COLLECT_REPEATS} runs.",
+    "with --collect FPS: the same loop keeping doubtful frames (default `--collect` "
+    f"settings, into a temporary folder), median of {COLLECT_REPEATS} runs alternated with "
+    "the runs without; collect overhead = 1 - with / without (FPS), and CPU ms per frame "
+    "with / without - 1 (all threads; stable on a busy machine, where FPS is not).",
     "fraction = FPS * mean invoke ms / 1000 (FPS against 1/invoke); "
     f"target >= {TARGET_FRACTION} for the live camera.",
 )
@@ -74,6 +80,9 @@ class PipelineResult:
         edge_loop_fps: FPS of the real `tledge edge` loop on the same kind of source
             (warm-up included), None where not measured.
         edge_loop_fraction: edge_loop_fps * its mean invoke ms / 1000.
+        edge_loop_cpu_ms: CPU time of the edge loop per frame (all threads).
+        edge_loop_collect_fps: FPS of the same loop with `--collect`, None where not run.
+        edge_loop_collect_cpu_ms: Its CPU time per frame.
     """
 
     source: str
@@ -88,6 +97,9 @@ class PipelineResult:
     camera_fps: float | None = None
     edge_loop_fps: float | None = None
     edge_loop_fraction: float | None = None
+    edge_loop_cpu_ms: float | None = None
+    edge_loop_collect_fps: float | None = None
+    edge_loop_collect_cpu_ms: float | None = None
 
     @property
     def camera_bound(self) -> bool:
@@ -95,7 +107,9 @@ class PipelineResult:
         return self.camera_fps is not None and self.fps >= 0.95 * self.camera_fps
 
 
-def run_edge_loop(classifier, source, frames: int, name: str) -> tuple[float, float]:
+def run_edge_loop(
+    classifier, source, frames: int, name: str, collect: bool = False
+) -> tuple[float, float, float]:
     """Run `tledge edge`'s loop (`run_edge`, top 3, JSON lines to a temp file) on `source`.
 
     Args:
@@ -103,24 +117,33 @@ def run_edge_loop(classifier, source, frames: int, name: str) -> tuple[float, fl
         source: A fresh `tledge.edge.sources.Source`; `run_edge` closes it.
         frames: Frames after the warm-up; the run classifies `WARMUP_FRAMES` + `frames`.
         name: Label of the source in the result.
+        collect: Also keep doubtful frames (`--collect` defaults) in a temp folder.
 
     Returns:
-        (mean FPS, FPS fraction = mean FPS * mean invoke ms / 1000) from its `RunSummary`,
-        warm-up frames included.
+        (mean FPS, FPS fraction = mean FPS * mean invoke ms / 1000, CPU ms per frame):
+        the first two from its `RunSummary`, warm-up frames included; the CPU time is
+        the whole process's (every thread), which other programs on a busy machine do
+        not inflate the way they inflate wall time.
 
     Raises:
         TledgeError: when the source ends before all frames are classified.
     """
     from tledge.edge.app import EdgeOptions, run_edge
+    from tledge.edge.collect import CollectOptions
 
     with tempfile.TemporaryDirectory() as scratch:
         options = EdgeOptions(
-            top_k=3, max_frames=WARMUP_FRAMES + frames, jsonl=str(Path(scratch) / "frames.jsonl")
+            top_k=3,
+            max_frames=WARMUP_FRAMES + frames,
+            jsonl=str(Path(scratch) / "frames.jsonl"),
+            collect=CollectOptions(Path(scratch) / "collected") if collect else None,
         )
+        cpu_start = time.process_time()
         summary = run_edge(classifier, source, options)
+        cpu_ms = 1000 * (time.process_time() - cpu_start) / max(summary.frames, 1)
     if summary.frames < WARMUP_FRAMES + frames:
         raise TledgeError(f"{name}: ended after {summary.frames} frames; give a longer video")
-    return summary.mean_fps, summary.mean_fps * summary.mean_invoke_ms / 1000
+    return summary.mean_fps, summary.mean_fps * summary.mean_invoke_ms / 1000, cpu_ms
 
 
 def run_pipeline(
@@ -155,7 +178,7 @@ def run_pipeline(
             totals = dict.fromkeys(STAGES, 0.0)
             invoke_times.clear()
             start = time.perf_counter()
-            captured_at_start = getattr(source, "captured", None)
+            captured_at_start = source.stats().captured
         t0 = time.perf_counter()
         frame = source.read()
         t1 = time.perf_counter()
@@ -190,9 +213,9 @@ def run_pipeline(
     seconds = time.perf_counter() - start
     achieved = done / seconds
     invoke_fps = 1000.0 / statistics.fmean(invoke_times)
-    captured = getattr(source, "captured", None)
+    captured = source.stats().captured
     return PipelineResult(
-        source=name or getattr(source, "name", "source"),
+        source=name or source.name,
         frames=done,
         seconds=seconds,
         fps=achieved,
@@ -201,7 +224,7 @@ def run_pipeline(
         fps_fraction=achieved / invoke_fps,
         target=TARGET_FRACTION,
         captured=None if captured is None else captured - captured_at_start,
-        camera_fps=getattr(source, "fps", None) if captured is not None else None,
+        camera_fps=source.fps if captured is not None else None,
     )
 
 
@@ -250,7 +273,8 @@ def measure_pipeline(
 
     """
     from tledge.edge.classifier import Classifier
-    from tledge.edge.sources import VideoFileSource, simulated_live_source
+    from tledge.edge.live_source import simulated_live_source
+    from tledge.edge.sources import VideoFileSource
 
     classifier = Classifier(model_path, labels=labels, num_threads=threads)
     if camera_fps is None:
@@ -274,9 +298,26 @@ def measure_pipeline(
         name = results[index].source
         if progress is not None:
             progress(f"tledge edge loop: {name}")
-        fps, fraction = run_edge_loop(classifier, open_source(), frames, name)
-        results[index] = replace(results[index], edge_loop_fps=fps, edge_loop_fraction=fraction)
+        runs = {False: [], True: []}
+        for _ in range(COLLECT_REPEATS):
+            for collect in (False, True):
+                runs[collect].append(
+                    run_edge_loop(classifier, open_source(), frames, name, collect)
+                )
+
+        results[index] = replace(
+            results[index],
+            edge_loop_fps=_median(runs[False], 0),
+            edge_loop_fraction=_median(runs[False], 1),
+            edge_loop_cpu_ms=_median(runs[False], 2),
+            edge_loop_collect_fps=_median(runs[True], 0),
+            edge_loop_collect_cpu_ms=_median(runs[True], 2),
+        )
     return results
+
+
+def _median(runs: list[tuple[float, ...]], field: int) -> float:
+    return statistics.median(run[field] for run in runs)
 
 
 def _invoke_rate(classifier, runs: int = 30) -> float:
@@ -288,39 +329,50 @@ def _invoke_rate(classifier, runs: int = 30) -> float:
     return runs / (time.perf_counter() - start)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: measure the pipeline and write pipeline.{json,md} and stages.png."""
-    from tledge.benchmarks.plots import stage_breakdown_plot
-    from tledge.benchmarks.report import build_report, pipeline_table, write_report
+def pipeline_benchmark(
+    model: Path,
+    output: Path,
+    labels: Path | None = None,
+    threads: int = 2,
+    frames: int = 300,
+    video: Path | None = None,
+    images: Path | None = None,
+    camera_fps: float | None = None,
+    command: str = "",
+    log: Log = lambda text: None,
+) -> BenchmarkOutput:
+    """Measure the camera loop on a video file and a simulated camera; write pipeline.*.
 
-    parser = argparse.ArgumentParser(prog="python -m tledge.benchmarks.pipeline")
-    parser.add_argument("model", type=Path)
-    parser.add_argument("--labels", type=Path, help="labels for a plain .tflite")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--frames", type=int, default=300)
-    parser.add_argument("--video", type=Path, help="video file (default: made from --images)")
-    parser.add_argument("--images", type=Path, help="photos for the generated video")
-    parser.add_argument("--camera-fps", type=float, help="simulated camera rate")
-    parser.add_argument("--output", type=Path, default=Path("tledge-bench"))
-    args = parser.parse_args(argv)
+    Args:
+        model: A .tflite file.
+        output: Folder for pipeline.{json,md} and stages.png.
+        labels: Labels of a plain .tflite.
+        threads: Interpreter threads.
+        frames: Timed frames per source.
+        video: Video file to read (default: one made from `images`).
+        images: Photos for the generated video (default: synthetic frames).
+        camera_fps: Rate of the simulated camera (default: 1.5x the model's invoke rate).
+        command: The command line, recorded in the report.
+        log: Called with progress lines.
+    """
+    from tledge.benchmarks.plots import stage_breakdown_plot
 
     with tempfile.TemporaryDirectory() as scratch:
-        video = args.video
         if video is None:
-            photos = camera_frames(images_in(args.images), CAMERA_SIZE, count=24)
-            video = write_video(Path(scratch) / "clip.mp4", photos, args.frames + 2 * WARMUP_FRAMES)
+            photos = camera_frames(images_in(images), CAMERA_SIZE, count=24)
+            video = write_video(Path(scratch) / "clip.mp4", photos, frames + 2 * WARMUP_FRAMES)
         rows = measure_pipeline(
-            args.model,
+            model,
             video,
-            args.labels,
-            args.threads,
-            args.frames,
-            args.camera_fps,
-            progress=lambda text: print(f"timing {text}", file=sys.stderr),
+            labels,
+            threads,
+            frames,
+            camera_fps,
+            progress=lambda text: log(f"timing {text}"),
         )
     notes = [
-        f"Model {args.model.name}, {args.threads} interpreter threads, "
-        f"{CAMERA_SIZE[1]}x{CAMERA_SIZE[0]} frames, {args.frames} timed frames each.",
+        f"Model {model.name}, {threads} interpreter threads, "
+        f"{CAMERA_SIZE[1]}x{CAMERA_SIZE[0]} frames, {frames} timed frames each.",
         *PIPELINE_NOTES,
     ]
     notes += [
@@ -329,16 +381,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for row in rows
         if row.camera_bound
     ]
-    command = " ".join(["python -m tledge.benchmarks.pipeline", *sys.argv[1:]])
     report = build_report(command, notes=notes, pipeline={"stages": list(STAGES), "rows": rows})
-    written = write_report(report, args.output, "pipeline")
-    written.append(
-        stage_breakdown_plot(report["pipeline"]["rows"], STAGES, args.output / "stages.png")
-    )
-    print(pipeline_table(report["pipeline"]))
-    print("Wrote " + ", ".join(map(str, written)), file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    written = write_report(report, output, "pipeline")
+    written.append(stage_breakdown_plot(report["pipeline"]["rows"], STAGES, output / "stages.png"))
+    return BenchmarkOutput(report, written)

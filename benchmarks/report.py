@@ -11,13 +11,29 @@ import dataclasses
 import datetime
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tledge import __version__
 from tledge.benchmarks.machine_info import machine_info
 from tledge.core.atomic import atomic_write_text
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class BenchmarkOutput:
+    """What a benchmark wrote.
+
+    Attributes:
+        report: The report (as in `<stem>.json`).
+        files: The files written: the JSON and Markdown reports, then any plots.
+    """
+
+    report: dict[str, Any]
+    files: list[Path]
 
 
 def build_report(command: str, notes: Sequence[str] = (), **sections: Any) -> dict[str, Any]:
@@ -158,7 +174,8 @@ def pipeline_table(section: dict[str, Any]) -> str:
     """
     stages = section["stages"]
     headers = ["source", "frames", *[f"{s} ms" for s in stages], "FPS", "1/invoke", "fraction"]
-    headers += ["edge loop FPS", "edge loop fraction"]
+    headers += ["edge loop FPS", "edge loop fraction", "with --collect FPS", "collect overhead"]
+    headers += ["collect CPU overhead"]
     body = [
         [
             row["source"],
@@ -169,10 +186,27 @@ def pipeline_table(section: dict[str, Any]) -> str:
             round(row["fps_fraction"], 3),
             _maybe_round(row.get("edge_loop_fps"), 1),
             _maybe_round(row.get("edge_loop_fraction"), 3),
+            _maybe_round(row.get("edge_loop_collect_fps"), 1),
+            _collect_overhead(row),
+            _collect_cpu_overhead(row),
         ]
         for row in section["rows"]
     ]
     return markdown_table(headers, body)
+
+
+def _collect_overhead(row: dict[str, Any]) -> str:
+    with_collect, without = row.get("edge_loop_collect_fps"), row.get("edge_loop_fps")
+    if with_collect is None or not without:
+        return "-"
+    return f"{100 * (1 - with_collect / without):+.1f} %"
+
+
+def _collect_cpu_overhead(row: dict[str, Any]) -> str:
+    with_collect, without = row.get("edge_loop_collect_cpu_ms"), row.get("edge_loop_cpu_ms")
+    if with_collect is None or not without:
+        return "-"
+    return f"{100 * (with_collect / without - 1):+.1f} %"
 
 
 def training_table(section: dict[str, Any]) -> str:

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -35,11 +35,15 @@ from tledge.edge.classification import (
     verdict,
 )
 from tledge.edge.classifier import Classifier
+from tledge.edge.collect import CollectOptions, Collector
+from tledge.edge.model_version import FixedModel, LoadedModel, ModelSource
 from tledge.edge.outputs import AnnotatedVideoWriter, JsonlWriter
 from tledge.edge.overlay import draw_overlay
 from tledge.edge.server import PreviewServer
 from tledge.edge.smoothing import ScoreSmoother
 from tledge.edge.sources import Frame, Source
+from tledge.edge.stopping import stop_on_signals
+from tledge.edge.web_access import ServeOptions
 
 WINDOW_NAME = "tledge edge"
 FPS_WINDOW = 30
@@ -58,10 +62,11 @@ class EdgeOptions:
         display: Show an OpenCV window (needs a display and OpenCV with GUI support).
         jsonl: Path for one JSON line per frame, "-" for stdout, None for none.
         save: Path of an annotated video to write, None for none.
-        serve: "[HOST:]PORT" of a live web view, None for none.
+        serve: The live web view (`ServeOptions`, or just its "[HOST:]PORT"), None for none.
         max_frames: Stop after this many classified frames; None runs to the end.
         unknown_threshold: Replaces the model's unknown threshold; None keeps it.
         detect_unknown: Report frames below the unknown threshold as "unknown".
+        collect: Keep doubtful frames for review (`--collect`), None for no.
     """
 
     top_k: int = 5
@@ -70,10 +75,11 @@ class EdgeOptions:
     display: bool = False
     jsonl: str | None = None
     save: str | None = None
-    serve: str | None = None
+    serve: ServeOptions | str | None = None
     max_frames: int | None = None
     unknown_threshold: float | None = None
     detect_unknown: bool = True
+    collect: CollectOptions | None = None
 
 
 @dataclass(frozen=True)
@@ -89,8 +95,12 @@ class RunSummary:
         dropped: Live frames skipped because a newer one arrived (0 for files).
         reconnects: Times a live source reopened its camera.
         skipped: Unreadable files an image-folder source skipped.
-        stop_reason: "end", "max-frames", "stop" (signal or `stop.set()`), "window", or
-            "output-closed" (the reader of `--jsonl -` went away).
+        stop_reason: "end", "max-frames", "stop" (signal or `stop.set()`), "window",
+            "output-closed" (the reader of `--jsonl -` went away), or "source-lost" (a
+            live source had no frames for longer than it may wait).
+        lost: Why the live source gave up, "" when it did not.
+        collected: Frames kept by `--collect`.
+        collect_error: Why `--collect` stopped early (e.g. disk full), "" when it did not.
     """
 
     frames: int
@@ -100,8 +110,11 @@ class RunSummary:
     mean_classify_ms: float
     dropped: int = 0
     reconnects: int = 0
-    skipped: int = 0
+    skipped: tuple[Path, ...] = ()
     stop_reason: str = "end"
+    lost: str = ""
+    collected: int = 0
+    collect_error: str = ""
 
     def describe(self) -> str:
         """One line for people, e.g. "120 frames in 4.1 s: 29.3 FPS, invoke 4.2 ms"."""
@@ -114,10 +127,13 @@ class RunSummary:
             for count, name in (
                 (self.dropped, "stale frames dropped"),
                 (self.reconnects, "reconnects"),
-                (self.skipped, "unreadable files skipped"),
+                (len(self.skipped), "unreadable files skipped"),
+                (self.collected, "frames collected"),
             )
             if count
         ]
+        if self.collect_error:
+            extras.append(f"collecting stopped: {self.collect_error}")
         return ", ".join([text, *extras]) + f" (stopped: {self.stop_reason})"
 
 
@@ -138,7 +154,7 @@ class FpsMeter:
 
 
 def run_edge(
-    classifier: Classifier,
+    classifier: Classifier | ModelSource,
     source: Source,
     options: EdgeOptions,
     stop: threading.Event | None = None,
@@ -146,11 +162,14 @@ def run_edge(
 ) -> RunSummary:
     """Classify frames from `source` until it ends, `max_frames`, or a stop request.
 
-    SIGINT and SIGTERM (when called from the main thread) and `stop.set()` from another
-    thread end the loop after the current frame; every output is then finalized.
+    SIGINT and SIGTERM (when called from the main thread; see `stop_on_signals`) and
+    `stop.set()` from another thread end the loop after the current frame; every output
+    is then finalized.
 
     Args:
         classifier: The model; a worker thread calls it, so leave it alone while this runs.
+            A `ModelSource` (e.g. `tledge.edge.model_dir.ModelWatcher`) instead may change
+            the model between two frames; each frame is classified by one model.
         source: Frames to classify; closed at the end.
         options: Outputs and per-frame settings.
         stop: Set it to stop the loop from another thread.
@@ -163,19 +182,21 @@ def run_edge(
         TledgeError: when an output cannot be opened.
     """
     stop = stop or threading.Event()
-    threshold = unknown_threshold(
-        classifier.contract.unknown_threshold, options.unknown_threshold, options.detect_unknown
-    )
+    models = FixedModel(classifier) if isinstance(classifier, Classifier) else classifier
+    last_model: LoadedModel | None = None
     smoother = ScoreSmoother(options.smooth)
     meter = FpsMeter()
     frames, invoke_total, classify_total, reason = 0, 0.0, 0.0, "end"
     with contextlib.ExitStack() as stack:
         stack.callback(source.close)
         jsonl, video, server, window = _open_outputs(options, source, stack)
+        collector = None
+        if options.collect is not None:
+            collector = stack.enter_context(Collector(options.collect, source.name))
         if server is not None and on_serve is not None:
             on_serve(server.url)
-        stack.enter_context(_stop_on_signals(stop))
-        ahead = stack.enter_context(_ClassifyAhead(classifier, source, options.max_frames))
+        stack.enter_context(stop_on_signals(stop))
+        ahead = stack.enter_context(_ClassifyAhead(models, source, options.max_frames))
         started = time.monotonic()
         while not stop.is_set():
             if options.max_frames is not None and frames >= options.max_frames:
@@ -187,18 +208,33 @@ def run_edge(
                 if ahead.finished:
                     break
                 continue
-            frame, result = done
+            frame, result, model = done
+            if last_model is not None and model is not last_model:
+                smoother.reset()  # scores of two models are not averaged together
+            last_model = model
             scores = smoother.update(result.scores)
-            top_k = rank(scores, classifier.labels, options.top_k, options.threshold)
+            top_k = rank(scores, model.classifier.labels, options.top_k, options.threshold)
             fps = meter.tick()
             frames += 1
             invoke_total += result.timings.invoke_ms
             classify_total += result.timings.total_ms
-            record = _record(frame, top_k, result.timings, fps)
-            record.update(verdict(scores, classifier.labels, threshold))
+            record = _record(frame, top_k, result.timings, fps, model)
+            record.update(
+                verdict(
+                    scores,
+                    model.classifier.labels,
+                    unknown_threshold(
+                        model.classifier.contract.unknown_threshold,
+                        options.unknown_threshold,
+                        options.detect_unknown,
+                    ),
+                )
+            )
             if jsonl is not None and not jsonl.write(record):
                 reason = "output-closed"
                 break
+            if collector is not None:
+                collector.offer_record(frame, result.scores, model.classifier.labels, record)
             if video is None and server is None and window is None:
                 continue
             annotated = draw_overlay(
@@ -214,16 +250,20 @@ def run_edge(
         else:
             reason = "stop"
         seconds = time.monotonic() - started
+    stats = source.stats()
     return RunSummary(
         frames=frames,
         seconds=seconds,
         mean_fps=frames / seconds if seconds > 0 else 0.0,
         mean_invoke_ms=invoke_total / frames if frames else 0.0,
         mean_classify_ms=classify_total / frames if frames else 0.0,
-        dropped=max(0, getattr(source, "captured", 0) - getattr(source, "delivered", 0)),
-        reconnects=getattr(source, "reconnects", 0),
-        skipped=len(getattr(source, "skipped", [])),
-        stop_reason=reason,
+        dropped=stats.dropped,
+        reconnects=stats.reconnects,
+        skipped=stats.skipped,
+        stop_reason="source-lost" if stats.lost else reason,
+        lost=stats.lost,
+        collected=collector.written if collector is not None else 0,
+        collect_error=collector.error if collector is not None else "",
     )
 
 
@@ -244,7 +284,11 @@ def opencv_has_gui() -> bool:
 
 
 def _record(
-    frame: Frame, top_k: tuple[tuple[str, float], ...], timings: Timings, fps: float | None
+    frame: Frame,
+    top_k: tuple[tuple[str, float], ...],
+    timings: Timings,
+    fps: float | None,
+    model: LoadedModel,
 ) -> dict:
     record = {
         "timestamp": round(frame.timestamp, 6),
@@ -256,6 +300,9 @@ def _record(
             "postprocess": round(timings.postprocess_ms, 3),
         },
         "fps": round(fps, 2) if fps else None,
+        "model": model.version.as_record(),
+        # Seconds from capture to this result: how old the answer is when it is used.
+        "age_s": round(max(0.0, time.time() - frame.timestamp), 3),
     }
     if frame.path:
         record["path"] = frame.path
@@ -300,18 +347,20 @@ class _ClassifyAhead:
     in the capture thread or during the read-ahead, not in the worker.
 
     Args:
-        classifier: Used by the worker thread only.
+        models: `models.current` is read once per frame, so a swap takes effect from
+            the next frame started; its classifier is then used by the worker only.
         source: Frames to classify.
         limit: Classify at most this many frames; None for no limit.
     """
 
-    def __init__(self, classifier: Classifier, source: Source, limit: int | None) -> None:
-        self._classifier = classifier
+    def __init__(self, models: ModelSource, source: Source, limit: int | None) -> None:
+        self._models = models
         self._source = source
         self._left = limit
-        source.fit_frames(classifier.fit_to_input)
+        # A swapped-in model fits frames the same way (`model_check` refuses others).
+        source.fit_frames(models.current.classifier.fit_to_input)
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="classify")
-        self._in_flight: tuple[Frame, Future[Classification]] | None = None
+        self._in_flight: tuple[Frame, Future[Classification], LoadedModel] | None = None
         self._read_ahead: Frame | None = None
 
     @property
@@ -320,15 +369,18 @@ class _ClassifyAhead:
         idle = self._in_flight is None and self._read_ahead is None
         return idle and (self._left == 0 or self._source.finished)
 
-    def next(self, timeout: float) -> tuple[Frame, Classification] | None:
-        """Return the next (frame, classification); None when no frame came within `timeout`."""
+    def next(self, timeout: float) -> tuple[Frame, Classification, LoadedModel] | None:
+        """Return the next (frame, classification, model that classified it).
+
+        None when no frame came within `timeout`.
+        """
         if self._in_flight is None:
             self._start(self._read(timeout))
             if self._in_flight is None:
                 return None
         if not self._source.is_live and self._read_ahead is None:
             self._read_ahead = self._read(timeout)
-        frame, future = self._in_flight
+        frame, future, model = self._in_flight
         result = future.result()
         self._in_flight = None
         if self._source.is_live:
@@ -336,7 +388,7 @@ class _ClassifyAhead:
         else:
             self._start(self._read_ahead)
             self._read_ahead = None
-        return frame, result
+        return frame, result, model
 
     def close(self) -> None:
         """Wait for the frame in flight (its result is dropped) and stop the worker."""
@@ -356,13 +408,14 @@ class _ClassifyAhead:
             return
         # Ranking waits for smoothing, so the classifier itself ranks nothing. A frame
         # read before fitting was switched on goes in whole; the answer is the same.
+        model = self._models.current
         if frame.fitted is not None:
             future = self._worker.submit(
-                self._classifier.classify, frame.fitted, top_k=0, fitted=True
+                model.classifier.classify, frame.fitted, top_k=0, fitted=True
             )
         else:
-            future = self._worker.submit(self._classifier.classify, frame.image, top_k=0)
-        self._in_flight = (frame, future)
+            future = self._worker.submit(model.classifier.classify, frame.image, top_k=0)
+        self._in_flight = (frame, future, model)
         if self._left is not None:
             self._left -= 1
 
@@ -388,23 +441,3 @@ class _Window:
     def close(self) -> None:
         """Destroy the window."""
         cv2.destroyAllWindows()
-
-
-@contextlib.contextmanager
-def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    """Turn SIGINT/SIGTERM into `stop.set()`; a second signal interrupts at once."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def request_stop(signum: int, _frame: object) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-
-    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)

@@ -2,10 +2,51 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
+from tledge.core import metrics as core_metrics
 from tledge.trainer.data import DatasetSplits
-from tledge.trainer.metrics import classification_metrics
+
+# Decimals of the per-class scores in metrics.json.
+PER_CLASS_DECIMALS = 6
+
+
+def classification_metrics(
+    probabilities: np.ndarray, labels: Sequence[int], class_names: Sequence[str]
+) -> dict[str, Any]:
+    """Compute the test part of metrics.json from predicted probabilities.
+
+    Args:
+        probabilities: (N, C) softmax outputs.
+        labels: True class index of each row.
+        class_names: Label of each class index.
+
+    Returns:
+        {"test_accuracy", "test_loss" (cross-entropy, no label smoothing),
+        "num_test_images", "per_class": {label: {precision, recall, f1, support}}}.
+
+    Example:
+        >>> classification_metrics(np.array([[0.9, 0.1]]), [0], ["a", "b"])["test_accuracy"]
+        1.0
+    """
+    truth = np.asarray(labels, dtype=np.int64)
+    predicted = core_metrics.top1(probabilities)
+    per_class = {
+        name: {
+            key: value if key == "support" else round(value, PER_CLASS_DECIMALS)
+            for key, value in scores.items()
+        }
+        for name, scores in core_metrics.per_class_scores(truth, predicted, class_names).items()
+    }
+    return {
+        "test_accuracy": core_metrics.accuracy(predicted, truth),
+        "test_loss": core_metrics.cross_entropy(probabilities, truth),
+        "num_test_images": len(truth),
+        "per_class": per_class,
+    }
 
 
 class ModelScorer:

@@ -6,9 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from tledge.benchmarks import client_overhead, pipeline
 from tledge.benchmarks.frames import camera_frames
+from tledge.cli import cli
 from tledge.edge.contract import ModelContract
 
 SMALL_MODEL = "tflite/mobilenet_v1_0.25_128_quant.tflite"
@@ -35,7 +37,8 @@ def test_client_overhead_script(shared_data: Path, tmp_path: Path) -> None:
     arguments = [str(shared_data / SMALL_MODEL), "--labels", str(shared_data / LABELS)]
     arguments += ["--threads", "1", "--runs", "10", "--output", str(tmp_path)]
     arguments += ["--images", str(shared_data / "tflite" / "sanity_images")]
-    assert client_overhead.main(arguments) == 0
+    result = CliRunner().invoke(cli, ["bench", "client-overhead", *arguments])
+    assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "client_overhead.json").read_text())
     rows = report["client_overhead"]["rows"]
     assert [row["input"] for row in rows] == [
@@ -61,7 +64,8 @@ def test_client_overhead_script(shared_data: Path, tmp_path: Path) -> None:
 def test_pipeline_script(shared_data: Path, tmp_path: Path) -> None:
     arguments = [str(shared_data / SMALL_MODEL), "--labels", str(shared_data / LABELS)]
     arguments += ["--threads", "1", "--frames", "20", "--output", str(tmp_path)]
-    assert pipeline.main(arguments) == 0
+    result = CliRunner().invoke(cli, ["bench", "pipeline", *arguments])
+    assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "pipeline.json").read_text())
     section = report["pipeline"]
     assert section["stages"] == list(pipeline.STAGES)
@@ -73,7 +77,10 @@ def test_pipeline_script(shared_data: Path, tmp_path: Path) -> None:
     # one interpreter cannot classify faster than 1/invoke, so its fraction stays <= 1.
     for row in (video, live):
         assert row["edge_loop_fps"] > 0 and 0 < row["edge_loop_fraction"] <= 1.05
+        assert row["edge_loop_collect_fps"] > 0
+        assert row["edge_loop_cpu_ms"] > 0 and row["edge_loop_collect_cpu_ms"] > 0
     assert encoded["edge_loop_fps"] is None and encoded["edge_loop_fraction"] is None
+    assert encoded["edge_loop_collect_fps"] is None
     for row in section["rows"]:
         assert row["fps"] == pytest.approx(row["frames"] / row["seconds"])
         assert row["fps_fraction"] == pytest.approx(row["fps"] / row["invoke_fps"])
@@ -83,5 +90,7 @@ def test_pipeline_script(shared_data: Path, tmp_path: Path) -> None:
     assert (tmp_path / "stages.png").read_bytes().startswith(b"\x89PNG")
     markdown = (tmp_path / "pipeline.md").read_text()
     assert "| video file | 20 |" in markdown
-    assert "| edge loop FPS | edge loop fraction |" in markdown
+    assert (
+        "| edge loop FPS | edge loop fraction | with --collect FPS | collect overhead |" in markdown
+    )
     assert "real `tledge edge` loop" in markdown

@@ -56,7 +56,8 @@ def evaluate(run, data, model, batch_size, threads, ood, unknown_threshold, no_u
     if evaluation.skipped:
         click.echo(f"skipped   {len(evaluation.skipped)} unreadable images:", err=True)
         for path, reason in evaluation.skipped[:10]:
-            click.echo(f"  {path}: {reason}", err=True)
+            # The reason is a whole message that may already start with the path.
+            click.echo(f"  {path}: {reason.removeprefix(f'{path}: ')}", err=True)
     if outputs.calibration is not None:
         click.echo(calibration_lines(outputs.calibration.summary))
     click.echo("")

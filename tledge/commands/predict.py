@@ -47,7 +47,8 @@ def predict(model, paths, top_k, as_json, annotate, labels, threads, unknown_thr
         loaded.contract.unknown_threshold, unknown_threshold, not no_unknown
     )
     for path, reason in report.unreadable:
-        click.echo(f"warning: skipped {path}: {reason}", err=True)
+        # The reason is a whole message that already starts with the path.
+        click.echo(f"warning: skipped {path}: {reason.removeprefix(f'{path}: ')}", err=True)
     if as_json:
         click.echo(json.dumps(report_json(report, threshold), indent=2))
     else:
@@ -57,7 +58,12 @@ def predict(model, paths, top_k, as_json, annotate, labels, threads, unknown_thr
                 answers = f"unknown (best guesses: {answers})"
             click.echo(f"{prediction.path}: {answers}")
     if annotate and report.predictions:
-        written = write_annotated(report, annotate)
+        try:
+            written = write_annotated(report, annotate)
+        except OSError as error:
+            raise TledgeError(
+                f"--annotate {annotate}: cannot write there ({error.strerror or error})"
+            ) from None
         noun = "image" if len(written) == 1 else "images"
         click.echo(f"wrote {len(written)} annotated {noun} to {annotate}/", err=as_json)
     if not report.predictions:
