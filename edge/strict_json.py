@@ -13,6 +13,7 @@ import dataclasses
 import json
 import math
 import re
+import types
 import typing
 from collections.abc import Mapping
 from typing import Any, TypeVar
@@ -84,6 +85,10 @@ def _value(value: Any, hint: Any, where: str) -> Any:
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if dataclasses.is_dataclass(hint):
         return _dataclass(hint, value, where)
+    if origin in (typing.Union, types.UnionType) and type(None) in args:
+        # An optional field (e.g. `float | None`): null, or a value of its one other type.
+        (other,) = (arg for arg in args if arg is not type(None))
+        return None if value is None else _value(value, other, where)
     if hint is str:
         if not isinstance(value, str) or len(value) > MAX_STRING or _UNPRINTABLE.search(value):
             raise TledgeError(

@@ -83,3 +83,13 @@ def test_crafted_fields_give_one_line_errors(text, problem):
     with pytest.raises(TledgeError, match=problem) as caught:
         ModelContract.from_json(text)
     assert "\n" not in str(caught.value)
+
+
+def test_calibration_fields_are_read_strictly():
+    raw = json.loads(make_contract(unknown_threshold=0.42).to_json())
+    assert ModelContract.from_json(json.dumps(raw)).unknown_threshold == 0.42
+    raw["unknown_threshold"] = None
+    assert ModelContract.from_json(json.dumps(raw)).unknown_threshold is None
+    raw["unknown_threshold"] = "high"
+    with pytest.raises(TledgeError, match="unknown_threshold: expected a number"):
+        ModelContract.from_json(json.dumps(raw))
