@@ -12,11 +12,10 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tledge.analysis.evaluation import Evaluation
 from tledge.analysis.prediction import (
     DEFAULT_BATCH_SIZE,
     LoadedModel,
@@ -34,6 +33,9 @@ from tledge.core.calibration import (
     unknown_score,
 )
 from tledge.core.errors import TledgeError
+
+if TYPE_CHECKING:
+    from tledge.analysis.evaluation import Evaluation
 
 
 @dataclass(frozen=True)
