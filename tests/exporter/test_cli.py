@@ -134,8 +134,8 @@ def test_keras_file_needs_labels(tmp_path):
     assert "--labels" in result.output
 
 
-def test_run_without_held_out_data_asks_for_eval_data(make_run):
-    run = make_run()
+def test_run_without_held_out_data_asks_for_eval_data(make_run, placeholder_model):
+    run = make_run(model_file=placeholder_model)  # the check comes before loading it
     config = json.loads((run / "config.json").read_text())
     config["test"] = None
     (run / "config.json").write_text(json.dumps(config))
@@ -145,7 +145,7 @@ def test_run_without_held_out_data_asks_for_eval_data(make_run):
     assert len(result.output.strip().splitlines()) == 1
 
 
-def test_bad_calibration_size(make_run):
-    result = run_export(make_run(), "--calibration-size", "0")
+def test_bad_calibration_size(make_run, placeholder_model):
+    result = run_export(make_run(model_file=placeholder_model), "--calibration-size", "0")
     assert result.exit_code == 1
     assert "--calibration-size" in result.output

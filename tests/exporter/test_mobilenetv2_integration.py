@@ -12,7 +12,7 @@ from tledge.core.folders import list_class_folders
 from tledge.edge.contract import read_contract
 from tledge.exporter.export import ExportOptions, export_model
 
-from .conftest import load_folder
+from ..conftest import load_folder
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
@@ -36,7 +36,7 @@ def subset(source: Path, target: Path, per_class: int) -> Path:
 def test_int8_mobilenetv2_agrees_with_keras(shared_data, tmp_path):
     import keras
 
-    from .conftest import write_run
+    from ..conftest import write_run
 
     food = shared_data / "food_mnist10"
     train = subset(food / "train", tmp_path / "train", per_class=15)
