@@ -19,8 +19,9 @@ from tledge.core.errors import TledgeError
 from tledge.core.folders import is_image_file
 from tledge.core.labels import read_labels
 from tledge.core.run_folder import RunFolder
-from tledge.edge.contract import ModelContract, read_contract
+from tledge.edge.contract import ModelContract
 from tledge.edge.images import read_rgb, resize_image
+from tledge.edge.model_file import read_model_metadata
 from tledge.exporter.tf_keras_model import is_saved_model_folder
 
 DEFAULT_BATCH_SIZE = 32
@@ -273,7 +274,7 @@ def _load_keras(file: Path, given_labels: Sequence[str] | None) -> LoadedModel:
 def _load_tflite(file: Path, num_threads: int | None, labels: Sequence[str] | None) -> LoadedModel:
     from tledge.edge.classifier import Classifier
 
-    if labels is None and read_contract(file) is None:
+    if labels is None and read_model_metadata(file).labels is None:
         labels = _optional_labels(file)
     classifier = Classifier(file, labels=labels, num_threads=num_threads)
     interpreter = classifier.interpreter

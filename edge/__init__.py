@@ -12,6 +12,9 @@ Only numpy, OpenCV and a TFLite runtime are imported here.
   Host allow-list, TLS), and its page.
 - `doctor`: what `tledge doctor` checks.
 - `contract`, `interpreter`, `images`: the model contract, runtime loading, decoding.
+- `model_file`: what a .tflite carries (`read_model_metadata`): tledge's contract and the
+  standard TFLite metadata (`metadata`, read with `flatbuffer_tables`), checked, never
+  guessed; `strict_json` decodes the contract.
 
 Generic helpers (errors, atomic writes, labels, folder listing) live in `tledge.core`.
 """

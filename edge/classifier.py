@@ -27,9 +27,10 @@ import numpy as np
 from tledge.core.errors import TledgeError
 from tledge.core.labels import read_labels
 from tledge.edge.classification import Classification, Timings, rank
-from tledge.edge.contract import ModelContract, Quantization, read_contract
+from tledge.edge.contract import ModelContract, Quantization
 from tledge.edge.images import center_crop
 from tledge.edge.interpreter import open_interpreter
+from tledge.edge.model_file import read_model_metadata
 from tledge.edge.plain_models import derive_contract, tensor_quantization
 
 # ImageNet classifiers from TF Hub have a "background" class in front of the 1000 labels.
@@ -42,10 +43,11 @@ class Classifier:
     Not thread-safe: use one Classifier per thread.
 
     Args:
-        model_path: A .tflite file, with an embedded tledge contract or plain.
+        model_path: A .tflite file: with an embedded tledge contract, with standard TFLite
+            metadata only (its labels and normalization are used), or plain.
         labels: Class names in output order: a list, a labels file (one per line), or None
-            to use the contract's labels (plain models then get "0", "1", ...). Given
-            labels replace the contract's.
+            to use the file's own labels (plain models then get "0", "1", ...). Given
+            labels replace the file's.
         num_threads: Interpreter CPU threads; None lets the runtime choose.
         runtime: "auto", "litert", "tflite-runtime" or "tensorflow".
 
@@ -75,14 +77,21 @@ class Classifier:
         runtime: str = "auto",
     ) -> None:
         self.model_path = Path(model_path)
-        embedded = read_contract(self.model_path)
-        self.has_embedded_contract = embedded is not None
         self.interpreter, self.runtime = open_interpreter(self.model_path, num_threads, runtime)
+        metadata = read_model_metadata(self.model_path)
+        embedded = metadata.contract
+        self.has_embedded_contract = embedded is not None
         self._input, self._output = _classifier_tensors(self.interpreter, self.model_path)
         num_classes = int(np.prod(self._output["shape"]))
         given = _load_labels(labels)
         if embedded is None:
-            embedded = derive_contract(self.interpreter, given)
+            standard = metadata.standard
+            normalization = (standard.mean, standard.std) if standard is not None else None
+            embedded = derive_contract(
+                self.interpreter,
+                given if given is not None else metadata.standard_labels,
+                normalization,
+            )
         elif given is not None:
             embedded = replace(embedded, labels=tuple(given))
         self.contract: ModelContract = embedded

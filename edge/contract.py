@@ -1,9 +1,9 @@
 """The model-file contract: what a .tflite needs to be used correctly on its own.
 
-The exporter embeds a `ModelContract` in every .tflite it writes, as a zip archive
-appended to the flatbuffer (the way TFLite metadata carries associated files). Any TFLite
-interpreter still loads the file; `read_contract` gets the contract back with only the
-standard library, so the edge client needs no TensorFlow.
+The exporter embeds a `ModelContract` in every .tflite it writes, as the associated file
+`tledge_contract.json` of the standard TFLite metadata (`tledge.exporter.metadata`);
+`tledge.edge.model_file.read_contract` gets it back with only the standard library, so
+the edge client needs no TensorFlow.
 
 Preprocessing is defined once, here: take the image as `color_order` pixels with values
 0-255, resize it to `input_size` by `resize` / `interpolation`, compute
@@ -15,20 +15,19 @@ inside the model.
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
-import os
-import zipfile
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from tledge.core.errors import TledgeError
+from tledge.edge.strict_json import decode_dataclass
 
 CONTRACT_NAME = "tledge_contract.json"
 RESIZE_METHODS = ("stretch", "center_crop")
 OUTPUT_KINDS = ("probabilities", "logits")
+INTERPOLATIONS = ("bilinear", "area")
 
 
 @dataclass(frozen=True)
@@ -44,6 +43,10 @@ class Quantization:
     dtype: str = "float32"
     scale: float = 0.0
     zero_point: int = 0
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.scale) and self.scale >= 0):
+            raise TledgeError(f"model contract: quantization scale {self.scale} is not >= 0")
 
     @property
     def is_quantized(self) -> bool:
@@ -103,6 +106,14 @@ class ModelContract:
             raise TledgeError(f"model contract: output_kind must be one of {OUTPUT_KINDS}")
         if self.color_order not in ("RGB", "BGR"):
             raise TledgeError("model contract: color_order must be RGB or BGR")
+        if not all(label.strip() for label in self.labels):
+            raise TledgeError("model contract: a label is empty")
+        if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
+            raise TledgeError("model contract: mean and std need 3 values, std above 0")
+        if not 0 < self.crop_fraction <= 1:
+            raise TledgeError("model contract: crop_fraction must be in (0, 1]")
+        if self.interpolation not in INTERPOLATIONS:
+            raise TledgeError(f"model contract: interpolation must be one of {INTERPOLATIONS}")
 
     def to_json(self) -> str:
         """Return the contract as indented JSON."""
@@ -113,71 +124,7 @@ class ModelContract:
         """Parse JSON written by `to_json`; unknown keys are ignored for forward compatibility.
 
         Raises:
-            TledgeError: when the JSON is malformed or misses required fields.
+            TledgeError: when the JSON is malformed, too large or deep, misses required
+                fields, or holds a value of the wrong type or range.
         """
-        try:
-            raw = json.loads(text)
-            known = {f.name for f in dataclasses.fields(cls)}
-            values = {key: value for key, value in raw.items() if key in known}
-            values["labels"] = tuple(values["labels"])
-            values["input_size"] = tuple(values["input_size"])
-            for key in ("mean", "std"):
-                if key in values:
-                    values[key] = tuple(float(v) for v in values[key])
-            for key in ("input_quantization", "output_quantization"):
-                if key in values:
-                    values[key] = Quantization(**values[key])
-            return cls(**values)
-        except (ValueError, KeyError, TypeError, AttributeError) as error:
-            raise TledgeError(f"model contract: invalid JSON ({error})") from None
-
-
-def tflite_body(model_bytes: bytes) -> bytes:
-    """Return the flatbuffer part of `model_bytes`, without an appended contract archive."""
-    try:
-        with zipfile.ZipFile(io.BytesIO(model_bytes)) as archive:
-            if CONTRACT_NAME not in archive.namelist():
-                return model_bytes
-            # zipfile shifts offsets by the bytes before the archive, so the smallest
-            # header offset is where the appended archive starts.
-            start = min(info.header_offset for info in archive.infolist())
-    except zipfile.BadZipFile:
-        return model_bytes
-    return model_bytes[:start]
-
-
-def embed_contract(model_bytes: bytes, contract: ModelContract) -> bytes:
-    """Return `model_bytes` with `contract` appended as a zip archive.
-
-    A contract already embedded is replaced. The flatbuffer itself is unchanged, so any
-    TFLite interpreter loads the result.
-
-    Example:
-        >>> data = embed_contract(Path("model.tflite").read_bytes(), contract)
-    """
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr(CONTRACT_NAME, contract.to_json())
-    return tflite_body(model_bytes) + buffer.getvalue()
-
-
-def read_contract(path: str | os.PathLike) -> ModelContract | None:
-    """Return the contract embedded in the .tflite at `path`, or None for a plain model.
-
-    Raises:
-        TledgeError: when the file is missing or its embedded contract is invalid.
-    """
-    file = Path(path)
-    if not file.is_file():
-        raise TledgeError(f"{file}: model file not found")
-    try:
-        with zipfile.ZipFile(file) as archive:
-            if CONTRACT_NAME not in archive.namelist():
-                return None
-            text = archive.read(CONTRACT_NAME).decode("utf-8")
-    except (zipfile.BadZipFile, OSError):
-        return None
-    try:
-        return ModelContract.from_json(text)
-    except TledgeError as error:
-        raise TledgeError(f"{file}: {error}") from None
+        return decode_dataclass(cls, text, CONTRACT_NAME)

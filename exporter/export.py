@@ -23,7 +23,7 @@ from tledge import __version__
 from tledge.core.atomic import atomic_write_bytes
 from tledge.core.errors import TledgeError
 from tledge.core.labels import write_labels
-from tledge.edge.contract import ModelContract, embed_contract
+from tledge.edge.contract import ModelContract
 from tledge.exporter.capture import import_tensorflow_quietly
 from tledge.exporter.compact import share_zero_points
 from tledge.exporter.convert import convert_variant, export_saved_model
@@ -40,6 +40,7 @@ from tledge.exporter.float32_twin import float32_twin, uses_low_precision
 from tledge.exporter.graph import GraphReport, full_integer_problems, inspect_graph
 from tledge.exporter.inference import predict_keras, predict_tflite, softmax
 from tledge.exporter.loading import ExportSource, load_keras_model, resolve_source
+from tledge.exporter.metadata import embed_metadata
 from tledge.exporter.results import ExportOptions, ExportResult, VariantResult
 from tledge.exporter.runtime_check import (
     check_runtimes,
@@ -284,7 +285,7 @@ def _check_and_write(
     scratch: Path,
     progress: ProgressCallback,
 ) -> VariantResult:
-    model_bytes, compact_warnings = _compacted(
+    model_bytes, shared, compact_warnings = _compacted(
         variant, model_bytes, baseline.held_out.images[:2], scratch
     )
     graph = inspect_graph(model_bytes)
@@ -321,7 +322,7 @@ def _check_and_write(
         )
 
     contract = _contract(variant, source, baseline, graph, drift, options)
-    final_bytes = embed_contract(model_bytes, contract)
+    final_bytes = embed_metadata(model_bytes, contract, share_zero_points=shared)
     candidate = scratch / f"model_{variant}.tflite"
     candidate.write_bytes(final_bytes)
     runtimes = check_runtimes(candidate, options.check_pythons)
@@ -351,11 +352,14 @@ def _check_and_write(
 
 def _compacted(
     variant: str, model_bytes: bytes, probe_images: np.ndarray, scratch: Path
-) -> tuple[bytes, list[str]]:
-    """The converter's file with shared zero points, when that is smaller and computes the same."""
+) -> tuple[bytes, bool, list[str]]:
+    """The converter's file with shared zero points, when that is smaller and computes the same.
+
+    Returns the file, whether its zero points are shared, and warnings.
+    """
     compact = share_zero_points(model_bytes)
     if len(compact) >= len(model_bytes):
-        return model_bytes, []
+        return model_bytes, False, []
     original_file = scratch / f"model_{variant}.converted.tflite"
     compact_file = scratch / f"model_{variant}.compact.tflite"
     original_file.write_bytes(model_bytes)
@@ -363,8 +367,12 @@ def _compacted(
     if np.array_equal(
         predict_tflite(original_file, probe_images), predict_tflite(compact_file, probe_images)
     ):
-        return compact, []
-    return model_bytes, [f"{variant}: the zero-point-sharing repack changed outputs; kept as is"]
+        return compact, True, []
+    return (
+        model_bytes,
+        False,
+        [f"{variant}: the zero-point-sharing repack changed outputs; kept as is"],
+    )
 
 
 def _contract(

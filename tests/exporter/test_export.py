@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from tledge.core.labels import read_labels
-from tledge.edge.contract import read_contract
 from tledge.edge.interpreter import open_interpreter
+from tledge.edge.model_file import read_contract, read_model_metadata
 from tledge.exporter.graph import full_integer_problems, inspect_graph
 from tledge.exporter.inference import predict_tflite_files
 
@@ -53,7 +53,7 @@ def test_float_graph_is_reported_as_not_integer(exported_run):
     assert any("input is float32" in problem for problem in problems)
 
 
-def test_contract_is_embedded_and_labels_written(exported_run):
+def test_contract_and_standard_metadata_are_embedded_and_labels_written(exported_run):
     run, result, _ = exported_run
     labels = read_labels(run / "labels.txt")
     assert read_labels(run / "export" / "labels.txt") == labels
@@ -69,6 +69,9 @@ def test_contract_is_embedded_and_labels_written(exported_run):
         assert contract.output_kind == "probabilities"
         assert contract.source_run == str(run.resolve())
         assert contract.drift["top1_drift_pp"] == pytest.approx(variant.drift.top1_drift_pp)
+        standard = read_model_metadata(variant.path).standard
+        assert standard.labels_file == "labels.txt" and standard.color_space == "RGB"
+        assert (standard.mean, standard.std) == ((0.0,) * 3, (1.0,) * 3)
     int8 = read_contract(run / "export" / "model_int8.tflite")
     assert int8.input_quantization.dtype == "uint8"
     assert int8.input_quantization.scale > 0

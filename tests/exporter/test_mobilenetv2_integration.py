@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tledge.core.folders import list_class_folders
-from tledge.edge.contract import read_contract
+from tledge.edge.model_file import read_contract
 from tledge.exporter.export import ExportOptions, export_model
 
 from ..conftest import load_folder
