@@ -10,6 +10,10 @@ Only numpy, OpenCV and a TFLite runtime are imported here.
 - `overlay`, `smoothing`, `outputs`: drawing, `--smooth`, `--jsonl`/`--save`.
 - `server`, `web_access`, `web_page`: the `--serve` web view, who may use it (token,
   Host allow-list, TLS), and its page.
+- `model_dir`, `model_check`, `model_version`: `--model-dir` (validated hot swap, pins) and
+  the model version every JSON line names.
+- `collect`: `--collect` (doubtful frames kept for review); `capture`, `capture_page`:
+  `tledge capture`.
 - `doctor`: what `tledge doctor` checks.
 - `contract`, `interpreter`, `images`: the model contract, runtime loading, decoding.
 - `model_file`: what a .tflite carries (`read_model_metadata`): tledge's contract and the

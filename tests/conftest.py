@@ -16,11 +16,13 @@ import pytest
 from PIL import Image
 
 from tledge.core.folders import list_class_folders
-from tledge.edge.images import read_rgb, resize_image
+from tledge.core.input_contract import InputContract, write_input_contract
+from tledge.edge.images import fit_image, read_rgb
 from tledge.trainer.synthetic import generate_dataset
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TINY_IMAGE_SIZE = (32, 32)
+TINY_INPUT_CONTRACT = InputContract.raw_rgb_stretch(TINY_IMAGE_SIZE)
 
 
 def shared_data_dir() -> Path:
@@ -68,7 +70,8 @@ def build_tiny_model(num_classes: int, image_size: tuple[int, int] = TINY_IMAGE_
 def load_folder(root: Path, size: tuple[int, int] = TINY_IMAGE_SIZE):
     """(images float32 [N, h, w, 3] raw 0-255, labels, class names) of a class-per-folder set."""
     folders = list_class_folders(root)
-    images = np.stack([resize_image(read_rgb(p), size) for p in folders.paths])
+    contract = InputContract.raw_rgb_stretch(size)
+    images = np.stack([fit_image(read_rgb(p), contract) for p in folders.paths])
     return images.astype(np.float32), np.asarray(folders.labels), list(folders.class_names)
 
 
@@ -80,8 +83,10 @@ def write_run(
     test: Path | None,
     precision: str = "float32",
     backbone: str = "tiny",
+    input_contract: InputContract | None = TINY_INPUT_CONTRACT,
 ) -> Path:
-    """Lay out a run folder the way the trainer writes one."""
+    """Lay out a run folder the way the trainer writes one (`input_contract` None: as
+    runs were written before they recorded one)."""
     root.mkdir(parents=True)
     shutil.copy(model_file, root / "model.keras")
     (root / "labels.txt").write_text("".join(f"{label}\n" for label in labels))
@@ -95,6 +100,8 @@ def write_run(
         "seed": 0,
     }
     (root / "config.json").write_text(json.dumps(config))
+    if input_contract is not None:
+        write_input_contract(root / "input_contract.json", input_contract)
     return root
 
 

@@ -15,9 +15,9 @@ from tledge.analysis.plots import plot_confusion_matrix
 from tledge.cli import cli
 from tledge.core.errors import TledgeError
 from tledge.core.folders import list_class_folders
-from tledge.edge.images import read_rgb, resize_image
+from tledge.edge.images import fit_image, read_rgb
 
-from ..conftest import TINY_IMAGE_SIZE, write_tiny_run
+from ..conftest import TINY_INPUT_CONTRACT, write_tiny_run
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +62,7 @@ def test_confusion_matrix_diagonal_counts_the_correct_predictions(evaluated):
 def test_loss_and_accuracy_match_keras(evaluated, tiny_dataset: Path):
     _, model, evaluation, _ = evaluated
     listing = list_class_folders(tiny_dataset / "test")
-    images = np.stack([resize_image(read_rgb(p), TINY_IMAGE_SIZE) for p in listing.paths])
+    images = np.stack([fit_image(read_rgb(p), TINY_INPUT_CONTRACT) for p in listing.paths])
     loss, accuracy = model.evaluate(images.astype("float32"), np.array(listing.labels), verbose=0)
     assert evaluation.accuracy == pytest.approx(accuracy)
     assert evaluation.loss == pytest.approx(loss, rel=1e-4)
