@@ -145,7 +145,9 @@ def test_keras_file_needs_labels(tmp_path):
 
 
 def test_run_without_held_out_data_asks_for_eval_data(make_run, placeholder_model):
-    run = make_run(model_file=placeholder_model)  # the check comes before loading it
+    """The check comes before the model is loaded: with a placeholder model file this test
+    failed when export_model loaded the model first (checked by doing so)."""
+    run = make_run(model_file=placeholder_model)
     config = json.loads((run / "config.json").read_text())
     config["test"] = None
     (run / "config.json").write_text(json.dumps(config))

@@ -19,9 +19,11 @@ from ..edge.conftest import channel_mean_model
 
 
 def test_other_python_loads_and_runs_the_model(tmp_path):
-    # A hand-built uint8 model (DEQUANTIZE + MEAN): the check needs a valid .tflite that
-    # runs, not a trained one, so this needs no TensorFlow. The exported variants are
-    # checked this way in test_export_checks_the_runtimes_of_another_python (slow).
+    """A hand-built uint8 model (DEQUANTIZE + MEAN): the check needs a valid .tflite that
+    runs, not a trained one, so this needs no TensorFlow. The exported variants are
+    checked this way in test_export_checks_the_runtimes_of_another_python (slow).
+
+    Checked that it fails: with check_in_other_python answering True without running."""
     model = tmp_path / "uint8.tflite"
     model.write_bytes(channel_mean_model(dtype="uint8", scale=1 / 255, zero_point=0))
     # This test's own interpreter stands in for a device venv: it has ai-edge-litert.
@@ -47,7 +49,8 @@ def test_export_with_a_bad_check_python_fails_before_writing(make_run, placehold
 
     from tledge.cli import cli
 
-    run = make_run(model_file=placeholder_model)  # the check comes before loading it
+    # A placeholder model file: with the model loaded first, this test failed (checked).
+    run = make_run(model_file=placeholder_model)
     bare = tmp_path / "bare"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True)
     result = CliRunner().invoke(
