@@ -26,9 +26,9 @@ import cv2
 from tledge.core.folders import list_images
 from tledge.edge.app import EdgeOptions, run_edge
 from tledge.edge.classifier import Classifier
-from tledge.edge.contract import embed_contract
 from tledge.edge.live_source import simulated_live_source
 from tledge.edge.model_dir import ModelWatcher
+from tledge.exporter.metadata import embed_metadata
 
 CAMERA_FPS = 30
 TIMEOUT_S = 60.0
@@ -39,7 +39,7 @@ def measure_swaps(
 ) -> list[float]:
     """Seconds from each new version's rename into the folder to its first result."""
     contract = Classifier(model, labels=labels).contract
-    body = embed_contract(model.read_bytes(), contract)
+    body = embed_metadata(model.read_bytes(), contract, share_zero_points=False)
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch) / "models"
         (folder / "golden").mkdir(parents=True)
