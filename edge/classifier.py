@@ -28,7 +28,7 @@ from tledge.core.errors import TledgeError
 from tledge.core.labels import read_labels
 from tledge.edge.classification import Classification, Timings, rank
 from tledge.edge.contract import ModelContract, Quantization
-from tledge.edge.images import center_crop
+from tledge.edge.images import center_crop, fit_image, interpolation_flag
 from tledge.edge.interpreter import open_interpreter
 from tledge.edge.model_file import read_model_metadata
 from tledge.edge.plain_models import derive_contract, tensor_quantization
@@ -165,12 +165,9 @@ class Classifier:
         """
         # BGRA -> BGR and RGBA -> RGB both drop the last channel: the order does not matter.
         image = _as_three_channels(image, is_bgr=True)
-        if self.contract.resize == "center_crop":
-            image = center_crop(image, self.contract.crop_fraction)
-        height, width = self.contract.input_size
-        if image.shape[:2] == (height, width):
-            return image.copy()
-        return cv2.resize(image, (width, height), interpolation=self._flag)
+        fitted = fit_image(image, self._input_contract)
+        # A crop that is already the input size is a view of the caller's frame.
+        return fitted.copy() if np.shares_memory(fitted, image) else fitted
 
     def preprocess(
         self, image: np.ndarray, is_bgr: bool = True, fitted: bool = False
@@ -265,7 +262,8 @@ class Classifier:
         self._resized = np.empty((height, width, 3), dtype=np.uint8)
         self._ordered = np.empty((height, width, 3), dtype=np.uint8)
         self._work = np.empty((height, width, 3), dtype=np.float32)
-        self._flag = cv2.INTER_AREA if self.contract.interpolation == "area" else cv2.INTER_LINEAR
+        self._input_contract = self.contract.input_contract
+        self._flag = interpolation_flag(self._input_contract)
         scale, zero_point = tensor_quantization(self._input)
         if scale == 0.0:
             scale, zero_point = 1.0, 0  # an unquantized integer input stores values as-is

@@ -5,11 +5,9 @@ The exporter embeds a `ModelContract` in every .tflite it writes, as the associa
 `tledge.edge.model_file.read_contract` gets it back with only the standard library, so
 the edge client needs no TensorFlow.
 
-Preprocessing is defined once, here: take the image as `color_order` pixels with values
-0-255, resize it to `input_size` by `resize` / `interpolation`, compute
-`(pixel - mean) / std`, then quantize with `input_quantization` when it is an integer type.
-tledge's own models take raw 0-255 RGB (mean 0, std 1): their normalization is a layer
-inside the model.
+The preprocessing fields (`input_size` to `std`) are the model's `InputContract`
+(`tledge.core.input_contract`), which the exporter copies from the training run; the
+input is then quantized with `input_quantization` when it is an integer type.
 """
 
 from __future__ import annotations
@@ -22,12 +20,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tledge.core.errors import TledgeError
+from tledge.core.input_contract import InputContract
 from tledge.edge.strict_json import decode_dataclass
 
 CONTRACT_NAME = "tledge_contract.json"
-RESIZE_METHODS = ("stretch", "center_crop")
 OUTPUT_KINDS = ("probabilities", "logits")
-INTERPOLATIONS = ("bilinear", "area")
 
 
 @dataclass(frozen=True)
@@ -98,22 +95,40 @@ class ModelContract:
     def __post_init__(self) -> None:
         if not self.labels:
             raise TledgeError("model contract: no labels")
-        if len(self.input_size) != 2 or min(self.input_size) <= 0:
-            raise TledgeError(f"model contract: bad input_size {self.input_size}")
-        if self.resize not in RESIZE_METHODS:
-            raise TledgeError(f"model contract: resize must be one of {RESIZE_METHODS}")
         if self.output_kind not in OUTPUT_KINDS:
             raise TledgeError(f"model contract: output_kind must be one of {OUTPUT_KINDS}")
-        if self.color_order not in ("RGB", "BGR"):
-            raise TledgeError("model contract: color_order must be RGB or BGR")
         if not all(label.strip() for label in self.labels):
             raise TledgeError("model contract: a label is empty")
-        if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
-            raise TledgeError("model contract: mean and std need 3 values, std above 0")
-        if not 0 < self.crop_fraction <= 1:
-            raise TledgeError("model contract: crop_fraction must be in (0, 1]")
-        if self.interpolation not in INTERPOLATIONS:
-            raise TledgeError(f"model contract: interpolation must be one of {INTERPOLATIONS}")
+        try:
+            self.input_contract  # noqa: B018 - validates the preprocessing fields
+        except TledgeError as error:
+            raise TledgeError(f"model contract: {error}") from None
+
+    @classmethod
+    def for_input(cls, input_contract: InputContract, **fields: Any) -> ModelContract:
+        """A contract whose preprocessing fields all come from `input_contract`.
+
+        Example:
+            >>> ModelContract.for_input(run_input_contract, labels=("cat", "dog"))
+        """
+        values = input_contract.to_dict()
+        values["input_size"] = tuple(values["input_size"])
+        values["mean"] = tuple(values["mean"])
+        values["std"] = tuple(values["std"])
+        return cls(**values, **fields)
+
+    @property
+    def input_contract(self) -> InputContract:
+        """The preprocessing fields as an `InputContract`."""
+        return InputContract(
+            input_size=tuple(self.input_size),
+            resize=self.resize,
+            interpolation=self.interpolation,
+            crop_fraction=self.crop_fraction,
+            color_order=self.color_order,
+            mean=tuple(self.mean),
+            std=tuple(self.std),
+        )
 
     def to_json(self) -> str:
         """Return the contract as indented JSON."""

@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from tledge.core.errors import TledgeError
-from tledge.core.folders import list_class_folders
-from tledge.trainer.validation import check_images, describe_bad_files
+from tledge.core.folders import describe_bad_files, list_class_folders
+from tledge.core.input_contract import InputContract
+from tledge.trainer.validation import check_images
 
 Warn = Callable[[str], None]
 
@@ -151,23 +152,25 @@ PIXEL_PIPELINE_VERSION = 2
 def image_dataset(
     split: Split,
     num_classes: int,
-    image_size: tuple[int, int],
+    input_contract: InputContract,
     batch_size: int,
     *,
     shuffle_seed: int | None = None,
     augmenter=None,
     mixer=None,
 ):
-    """A batched tf.data pipeline of (float32 0-255 RGB images, one-hot labels).
+    """A batched tf.data pipeline of (float32 model inputs, one-hot labels).
 
-    Files are decoded in parallel, resized (bilinear, whole image, like the model
-    contract's "stretch") and cached in memory as uint8; then shuffled each epoch when
-    `shuffle_seed` is given and augmented per batch when `augmenter` is given.
+    Files are decoded in parallel, fitted to the model input as `input_contract` says
+    (the TensorFlow twin of the edge client's `fit_image`; a parity test holds them
+    within one level) and cached in memory as uint8; then shuffled each epoch when
+    `shuffle_seed` is given, put in the contract's colour order and value range, and
+    augmented per batch when `augmenter` is given.
 
     Args:
         split: The images and labels.
         num_classes: Length of the one-hot labels.
-        image_size: (height, width) to resize to.
+        input_contract: How the model takes images (the run's `InputContract`).
         batch_size: Batch size.
         shuffle_seed: Seed of the per-epoch shuffle; None keeps the file order.
         augmenter: A Keras layer applied to each batch with training=True.
@@ -186,9 +189,9 @@ def image_dataset(
             lambda: tf.io.decode_jpeg(data, channels=3, dct_method="INTEGER_ACCURATE"),
             lambda: tf.io.decode_image(data, channels=3, expand_animations=False),
         )
-        image = tf.image.resize(image, image_size, method="bilinear", antialias=False)
+        image = _fitted(image, input_contract)
         image = tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
-        image.set_shape((*image_size, 3))
+        image.set_shape((*input_contract.input_size, 3))
         return image, tf.one_hot(label, num_classes)
 
     paths = [str(path) for path in split.paths]
@@ -197,7 +200,7 @@ def image_dataset(
     if shuffle_seed is not None:
         dataset = dataset.shuffle(len(split), seed=shuffle_seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(batch_size).map(
-        lambda image, label: (tf.cast(image, tf.float32), label)
+        lambda image, label: (_model_values(image, input_contract), label)
     )
     if augmenter is not None:
         dataset = dataset.map(
@@ -209,6 +212,35 @@ def image_dataset(
             lambda image, label: _mixed(mixer, image, label), num_parallel_calls=tf.data.AUTOTUNE
         )
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def _fitted(image, contract: InputContract):
+    """Crop and resize a decoded HxWx3 image as `tledge.edge.images.fit_image` does."""
+    import tensorflow as tf
+
+    if contract.resize == "center_crop":
+        shape = tf.shape(image)
+        height, width = shape[0], shape[1]
+        shorter = tf.cast(tf.minimum(height, width), tf.float64)
+        # tf.round rounds half to even, like Python's round() in `center_crop`.
+        side = tf.maximum(1, tf.cast(tf.round(shorter * contract.crop_fraction), tf.int32))
+        top, left = (height - side) // 2, (width - side) // 2
+        image = image[top : top + side, left : left + side]
+    return tf.image.resize(
+        image, contract.input_size, method=contract.interpolation, antialias=False
+    )
+
+
+def _model_values(images, contract: InputContract):
+    """uint8 RGB batch -> float32 in the contract's colour order and value range."""
+    import tensorflow as tf
+
+    values = tf.cast(images, tf.float32)
+    if contract.color_order == "BGR":
+        values = values[..., ::-1]
+    if any(contract.mean) or any(value != 1 for value in contract.std):
+        values = (values - tf.constant(contract.mean)) / tf.constant(contract.std)
+    return values
 
 
 def _mixed(mixer, images, labels):
