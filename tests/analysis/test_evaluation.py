@@ -209,9 +209,9 @@ def test_calibration_report_undoes_the_temperature_and_scores_unknowns(tmp_path:
 
 @pytest.mark.slow
 def test_evaluate_reads_the_run_threshold_and_rejects_ood_photos(
-    tiny_dataset: Path, tmp_path: Path
+    tiny_dataset: Path, tiny_model_file: Path, tmp_path: Path
 ):
-    run, _ = make_run(tmp_path / "run", tiny_dataset)
+    run = write_tiny_run(tmp_path / "run", tiny_dataset, tiny_model_file)
     calibration = {"temperature": 1.0, "unknown_threshold": 0.99}
     (run / "metrics.json").write_text(json.dumps({"calibration": calibration}))
     ood = tiny_dataset / "test" / "circle"
