@@ -10,13 +10,14 @@ from typing import Any
 
 from tledge import __version__
 from tledge.core.errors import TledgeError
+from tledge.trainer.caching import CACHE_MODES
 
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 LR_SCHEDULES = ("constant", "cosine", "plateau")
 
 # Fields that say where or how to write a run, not what the run is: they do not enter
 # the run name hash and may differ when a run is resumed.
-LOCATION_FIELDS = ("name", "output", "overwrite", "force_precision", "feature_cache")
+LOCATION_FIELDS = ("name", "output", "overwrite", "force_precision", "feature_cache", "cache")
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,11 @@ class TrainConfig:
             (divide by 5 when val_loss stops improving).
         patience: Early stopping patience in epochs (on val_accuracy); 0 disables it.
             Fine-tuning is judged from its 4th epoch on (see phases.SETTLING_EPOCHS).
+        cache: Where decoded images stay between epochs: "memory", "disk" (a tf.data
+            file cache in the run folder, removed when the run finishes), "none" (decode
+            every epoch, in parallel) or "auto" (memory when the decoded images take at
+            most a quarter of the free memory, else disk, else none; the log says which).
+            It changes only the shuffle order, not what the run computes.
         feature_cache: Train phase 1 on cached backbone features when `augment` is off.
         refit: After both phases, train a fresh model on the training and validation
             images together, replaying the epochs and learning rates up to each phase's
@@ -96,6 +102,7 @@ class TrainConfig:
     force_precision: bool = False
     lr_schedule: str = "cosine"
     patience: int = 4
+    cache: str = "auto"
     feature_cache: bool = True
     refit: bool = True
     from_run: str | None = None
@@ -106,6 +113,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         checks = [
             (self.precision in PRECISIONS, f"--precision must be one of {PRECISIONS}"),
+            (self.cache in CACHE_MODES, f"--cache must be one of {CACHE_MODES}"),
             (self.lr_schedule in LR_SCHEDULES, f"--lr-schedule must be one of {LR_SCHEDULES}"),
             (0 < self.train_fraction <= 1, "--train-fraction must be in (0, 1]"),
             (0 <= self.val_split < 1, "--val-split must be in [0, 1)"),

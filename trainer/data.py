@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +12,7 @@ import numpy as np
 
 from tledge.core.errors import TledgeError
 from tledge.core.folders import list_class_folders
+from tledge.trainer.caching import CachePlan
 from tledge.trainer.validation import check_images, describe_bad_files
 
 Warn = Callable[[str], None]
@@ -143,6 +146,11 @@ def _select(split: Split, mask: Sequence[bool]) -> Split:
     return Split(tuple(split.paths[i] for i in kept), tuple(split.labels[i] for i in kept))
 
 
+# Images in the shuffle buffer over a disk cache: bounded memory, still mixing well
+# because the cached order is itself a shuffle of the whole file list.
+STREAM_SHUFFLE_BUFFER = 1024
+NO_CACHE = CachePlan("none")
+
 # Version of how image_dataset turns files into pixels; cached features depend on it, so
 # bump it whenever decoding or resizing changes.
 PIXEL_PIPELINE_VERSION = 2
@@ -157,12 +165,20 @@ def image_dataset(
     shuffle_seed: int | None = None,
     augmenter=None,
     mixer=None,
+    cache: CachePlan = NO_CACHE,
 ):
     """A batched tf.data pipeline of (float32 0-255 RGB images, one-hot labels).
 
-    Files are decoded in parallel, resized (bilinear, whole image, like the model
-    contract's "stretch") and cached in memory as uint8; then shuffled each epoch when
-    `shuffle_seed` is given and augmented per batch when `augmenter` is given.
+    Files are decoded in parallel and resized (bilinear, whole image, like the model
+    contract's "stretch") to uint8; then shuffled each epoch when `shuffle_seed` is
+    given and augmented per batch when `augmenter` is given.
+
+    Shuffling never relies on a bounded buffer over the class-sorted file list: the
+    list itself is shuffled before decoding. With `cache.mode` "memory" the decoded
+    images are kept in memory and reshuffled whole every epoch; with "disk" they are
+    written once to a tf.data file cache (in the first epoch's shuffled order) and read
+    back through a bounded shuffle buffer; with "none" the shuffled list is decoded
+    again every epoch, so memory stays bounded by the prefetch and shuffle buffers.
 
     Args:
         split: The images and labels.
@@ -173,6 +189,8 @@ def image_dataset(
         augmenter: A Keras layer applied to each batch with training=True.
         mixer: A Keras MixUp-style layer applied to each batch (images and labels)
             after `augmenter`.
+        cache: Where decoded images live between epochs (see `tledge.trainer.caching`);
+            the default decodes every pass, right for a dataset read once.
     """
     import tensorflow as tf
 
@@ -193,9 +211,24 @@ def image_dataset(
 
     paths = [str(path) for path in split.paths]
     dataset = tf.data.Dataset.from_tensor_slices((paths, list(split.labels)))
-    dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE).cache()
-    if shuffle_seed is not None:
-        dataset = dataset.shuffle(len(split), seed=shuffle_seed, reshuffle_each_iteration=True)
+    shuffled = shuffle_seed is not None
+    if cache.mode == "memory":
+        dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE).cache()
+        if shuffled:
+            dataset = dataset.shuffle(len(split), seed=shuffle_seed, reshuffle_each_iteration=True)
+    elif cache.mode == "disk":
+        if shuffled:
+            # One fixed order for the cache file; the buffer below varies it per epoch.
+            dataset = dataset.shuffle(len(split), seed=shuffle_seed, reshuffle_each_iteration=False)
+        cache_file = _disk_cache_file(split, image_size, shuffle_seed, cache)
+        dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE).cache(str(cache_file))
+        if shuffled:
+            buffer = min(len(split), STREAM_SHUFFLE_BUFFER)
+            dataset = dataset.shuffle(buffer, seed=shuffle_seed, reshuffle_each_iteration=True)
+    else:
+        if shuffled:
+            dataset = dataset.shuffle(len(split), seed=shuffle_seed, reshuffle_each_iteration=True)
+        dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE)
     dataset = dataset.batch(batch_size).map(
         lambda image, label: (tf.cast(image, tf.float32), label)
     )
@@ -209,6 +242,34 @@ def image_dataset(
             lambda image, label: _mixed(mixer, image, label), num_parallel_calls=tf.data.AUTOTUNE
         )
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def _disk_cache_file(
+    split: Split, image_size: tuple[int, int], shuffle_seed: int | None, cache: CachePlan
+) -> Path:
+    """The tf.data cache file of `split`: named by everything its contents depend on.
+
+    A process killed while writing leaves lock files that would make the next run fail
+    with "concurrent caching iterator"; this process owns the name (see `CachePlan.tag`),
+    so they are stale and removed.
+    """
+    if cache.folder is None:
+        raise ValueError("a disk cache needs CachePlan.folder")
+    text = json.dumps(
+        [
+            [str(p) for p in split.paths],
+            list(split.labels),
+            list(image_size),
+            shuffle_seed,
+            PIXEL_PIPELINE_VERSION,
+        ]
+    )
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]
+    name = f"images_{digest}{'_' + cache.tag if cache.tag else ''}"
+    cache.folder.mkdir(parents=True, exist_ok=True)
+    for stale in cache.folder.glob(f"{name}*.lockfile"):
+        stale.unlink(missing_ok=True)
+    return cache.folder / name
 
 
 def _mixed(mixer, images, labels):

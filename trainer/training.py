@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,9 +23,11 @@ from tledge.core.errors import TledgeError
 from tledge.core.labels import write_labels
 from tledge.core.run_folder import RunFolder
 from tledge.trainer.backbones import get_backbone
+from tledge.trainer.caching import choose_cache
 from tledge.trainer.callbacks import read_history
 from tledge.trainer.config import TrainConfig
 from tledge.trainer.data import (
+    NO_CACHE,
     DatasetSplits,
     build_augmenter,
     build_mixer,
@@ -60,6 +63,8 @@ from tledge.trainer.runs import open_run, read_state, write_state
 Log = Callable[[str], None]
 # Images whose statistics initialise a random backbone's BatchNorm layers.
 CALIBRATION_IMAGES = 64
+# Run sub-folder of the tf.data file caches of `--cache disk`; removed when the run ends.
+IMAGE_CACHE_FOLDER = "image_cache"
 
 
 @dataclass(frozen=True)
@@ -138,6 +143,13 @@ def train(config: TrainConfig, log: Log | None = None, verbose: int | str = 0) -
         warn=log,
     )
     write_labels(run.labels, splits.class_names)
+    cache = choose_cache(
+        config.cache,
+        [len(splits.train), len(splits.val), len(splits.test) if splits.test else 0],
+        tuple(config.image_size),
+        run.root / IMAGE_CACHE_FOLDER,
+        log,
+    )
     log(
         f"{len(splits.class_names)} classes: {len(splits.train)} train, {len(splits.val)} val, "
         f"{len(splits.test) if splits.test else 0} test images"
@@ -149,7 +161,7 @@ def train(config: TrainConfig, log: Log | None = None, verbose: int | str = 0) -
 
         trainer_type = HubTrainer
     with dtype_policy(config.precision):
-        trainer = trainer_type(config, run, splits, state, log, verbose, started)
+        trainer = trainer_type(config, run, splits, state, log, verbose, started, cache)
         model = trainer.phase_one()
         model = trainer.phase_two(model)
         model = trainer.refit(model)
@@ -215,8 +227,11 @@ class _Trainer:
 
     framework = KERAS3
 
-    def __init__(self, config, run, splits: DatasetSplits, state, log, verbose, started):
+    def __init__(
+        self, config, run, splits: DatasetSplits, state, log, verbose, started, cache=NO_CACHE
+    ):
         self.config = config
+        self.cache = cache
         self.run = run
         self.splits = splits
         self.state = state
@@ -282,6 +297,7 @@ class _Trainer:
             shuffle_seed=config.seed if training else None,
             augmenter=build_augmenter(config.seed) if training and config.augment else None,
             mixer=build_mixer(config.mixup, config.seed) if training and config.mixup else None,
+            cache=self.cache,
         )
 
     def phase_one(self):
@@ -390,6 +406,7 @@ class _Trainer:
         )
         if self.run.backup.is_dir() and not any(self.run.backup.iterdir()):
             self.run.backup.rmdir()
+        shutil.rmtree(self.run.root / IMAGE_CACHE_FOLDER, ignore_errors=True)
         atomic_write_text(self.run.metrics, json.dumps(metrics, indent=2))
         return metrics
 

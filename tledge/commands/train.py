@@ -6,6 +6,7 @@ import dataclasses
 
 import click
 
+from tledge.trainer.caching import CACHE_MODES
 from tledge.trainer.config import LR_SCHEDULES, PRECISIONS, TrainConfig
 
 # The library's defaults, so the command and `train(TrainConfig(...))` never disagree.
@@ -102,6 +103,14 @@ DEFAULTS_NOTE = "defaults chosen by cross-validation on food_mnist10's training 
     default=DEFAULTS["patience"],
     show_default=True,
     help="Early stopping patience (epochs; fine-tuning is judged from its 4th); 0 disables it.",
+)
+@click.option(
+    "--cache",
+    default=DEFAULTS["cache"],
+    show_default=True,
+    type=click.Choice(CACHE_MODES),
+    help="Decoded images between epochs: memory, disk (run folder), none (decode each "
+    "epoch), or auto (memory if they fit in a quarter of free memory).",
 )
 @click.option(
     "--feature-cache/--no-feature-cache",
