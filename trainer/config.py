@@ -17,7 +17,15 @@ LR_SCHEDULES = ("constant", "cosine", "plateau")
 
 # Fields that say where or how to write a run, not what the run is: they do not enter
 # the run name hash and may differ when a run is resumed.
-LOCATION_FIELDS = ("name", "output", "overwrite", "force_precision", "feature_cache", "cache")
+LOCATION_FIELDS = (
+    "name",
+    "output",
+    "overwrite",
+    "force_precision",
+    "feature_cache",
+    "cache",
+    "tfds_data_dir",
+)
 
 
 @dataclass(frozen=True)
@@ -30,9 +38,14 @@ class TrainConfig:
     wrecked the pretrained features even after a warm-up epoch.
 
     Attributes:
-        data: Training folder with one sub-folder of images per class.
-        val: Validation folder (same classes); None holds out `val_split` of `data`.
-        test: Test folder (same classes); None skips the test metrics.
+        data: Training folder with one sub-folder of images per class, or
+            "tfds:NAME[/SPLIT]" for a TensorFlow Datasets split (default split "train").
+        val: Validation folder or "tfds:NAME[/SPLIT]" (same classes; default split
+            "validation"); None holds out `val_split` of `data`.
+        test: Test folder or "tfds:NAME[/SPLIT]" (same classes; default split "test");
+            None skips the test metrics.
+        tfds_data_dir: Folder of prepared TFDS datasets (read, never downloaded into);
+            None uses TFDS_DATA_DIR or TFDS' default folder.
         backbone: Registry name ("mobilenetv2", "efficientnetb0") or "hub:HANDLE" for a
             TF Hub feature-vector model (URL or local SavedModel folder).
         alpha: Width multiplier of MobileNetV2 (0.35, 0.5, 0.75, 1.0, 1.3, 1.4).
@@ -103,6 +116,7 @@ class TrainConfig:
     lr_schedule: str = "cosine"
     patience: int = 4
     cache: str = "auto"
+    tfds_data_dir: str | None = None
     feature_cache: bool = True
     refit: bool = True
     from_run: str | None = None

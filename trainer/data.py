@@ -13,7 +13,7 @@ import numpy as np
 from tledge.core.errors import TledgeError
 from tledge.core.folders import list_class_folders
 from tledge.trainer.caching import CachePlan
-from tledge.trainer.validation import check_images, describe_bad_files
+from tledge.trainer.validation import ProgressCallback, check_images, describe_bad_files
 
 Warn = Callable[[str], None]
 
@@ -58,6 +58,8 @@ def load_splits(
     seed: int,
     convert_dir: Path,
     warn: Warn,
+    on_progress: ProgressCallback | None = None,
+    class_names: tuple[str, ...] | None = None,
 ) -> DatasetSplits:
     """List, check and split the images of a run.
 
@@ -70,17 +72,24 @@ def load_splits(
         seed: Seed of the subset and hold-out choices.
         convert_dir: Folder for converted copies of odd images (see `check_images`).
         warn: Called with a message about skipped files.
+        on_progress: Called with (stage, done, total) while images are checked.
+        class_names: The classes of `data` in label order (a TFDS label feature's);
+            None takes its sorted folder names.
 
     Raises:
         TledgeError: on an empty class folder, a class missing from val/test, no images,
             or no validation images.
     """
-    train_all, class_names, skipped = _checked_folder(data, None, convert_dir, warn, "--data")
+    train_all, class_names, skipped = _checked_folder(
+        data, class_names, convert_dir, warn, "--data", on_progress
+    )
     rng = np.random.default_rng(seed)
     if train_fraction < 1:
         train_all = _subset(train_all, train_fraction, rng)
     if val is not None:
-        val_split_images, _, bad = _checked_folder(val, class_names, convert_dir, warn, "--val")
+        val_split_images, _, bad = _checked_folder(
+            val, class_names, convert_dir, warn, "--val", on_progress
+        )
         skipped += bad
         train_split = train_all
     else:
@@ -93,7 +102,9 @@ def load_splits(
             raise TledgeError(f"{data}: too few images to hold out --val-split {val_split}")
     test_split = None
     if test is not None:
-        test_split, _, bad = _checked_folder(test, class_names, convert_dir, warn, "--test")
+        test_split, _, bad = _checked_folder(
+            test, class_names, convert_dir, warn, "--test", on_progress
+        )
         skipped += bad
     return DatasetSplits(class_names, train_split, val_split_images, test_split, skipped)
 
@@ -104,6 +115,7 @@ def _checked_folder(
     convert_dir: Path,
     warn: Warn,
     option: str,
+    on_progress: ProgressCallback | None,
 ) -> tuple[Split, tuple[str, ...], int]:
     listing = list_class_folders(folder, class_names)
     names = listing.class_names
@@ -114,7 +126,7 @@ def _checked_folder(
     if missing:
         what = "empty class folder" if class_names is None else "classes without images"
         raise TledgeError(f"{folder}: {what}: {', '.join(missing)} ({option})")
-    checked = check_images(listing.paths, convert_dir)
+    checked = check_images(listing.paths, convert_dir, on_progress=on_progress)
     if checked.bad:
         warn(f"{option} {folder}: " + describe_bad_files(checked.bad))
     labels = tuple(listing.labels[i] for i in checked.keep)

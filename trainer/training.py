@@ -59,12 +59,16 @@ from tledge.trainer.phases import (
 )
 from tledge.trainer.precision import dtype_policy, resolve_precision
 from tledge.trainer.runs import open_run, read_state, write_state
+from tledge.trainer.tfds_source import resolve_sources
+from tledge.trainer.validation import ProgressCallback
 
 Log = Callable[[str], None]
 # Images whose statistics initialise a random backbone's BatchNorm layers.
 CALIBRATION_IMAGES = 64
 # Run sub-folder of the tf.data file caches of `--cache disk`; removed when the run ends.
 IMAGE_CACHE_FOLDER = "image_cache"
+# Folder (in --output) of TFDS splits written out as class folders, shared by runs.
+TFDS_FILES_FOLDER = ".tfds_files"
 
 
 @dataclass(frozen=True)
@@ -103,13 +107,19 @@ def resolve_config(config: TrainConfig) -> TrainConfig:
     )
 
 
-def train(config: TrainConfig, log: Log | None = None, verbose: int | str = 0) -> TrainResult:
+def train(
+    config: TrainConfig,
+    log: Log | None = None,
+    verbose: int | str = 0,
+    on_progress: ProgressCallback | None = None,
+) -> TrainResult:
     """Train (or resume) the run described by `config` and write its run folder.
 
     Args:
         config: The run's settings.
         log: Called with progress notes and warnings (e.g. skipped files).
         verbose: Keras `fit` verbosity (0 silent, 1 progress bar, 2 one line per epoch).
+        on_progress: Called with (stage, done, total) during long steps (the image check).
 
     Returns:
         The run folder, its metrics and whether it was resumed.
@@ -132,15 +142,25 @@ def train(config: TrainConfig, log: Log | None = None, verbose: int | str = 0) -
     if not tensorboard_available():
         log("tensorboard is not installed: no TensorBoard logs (pip install tensorboard)")
     keras.utils.set_random_seed(config.seed)
-    splits = load_splits(
+    sources = resolve_sources(
         config.data,
         config.val,
         config.test,
+        config.tfds_data_dir,
+        Path(config.output) / TFDS_FILES_FOLDER,
+        on_progress,
+    )
+    splits = load_splits(
+        sources.data,
+        sources.val,
+        sources.test,
         val_split=config.val_split,
         train_fraction=config.train_fraction,
         seed=config.seed,
         convert_dir=run.root / "converted",
         warn=log,
+        on_progress=on_progress,
+        class_names=sources.class_names,
     )
     write_labels(run.labels, splits.class_names)
     cache = choose_cache(

@@ -6,6 +6,7 @@ import dataclasses
 
 import click
 
+from tledge.commands.progress import ProgressBars
 from tledge.trainer.caching import CACHE_MODES
 from tledge.trainer.config import LR_SCHEDULES, PRECISIONS, TrainConfig
 
@@ -21,10 +22,23 @@ DEFAULTS_NOTE = "defaults chosen by cross-validation on food_mnist10's training 
 
 @click.command(epilog=DEFAULTS_NOTE)
 @click.option(
-    "--data", required=True, type=click.Path(), help="Training folder: DATA/<class>/*.jpg."
+    "--data",
+    required=True,
+    type=click.Path(),
+    help="Training folder DATA/<class>/*.jpg, or tfds:NAME[/SPLIT] (TensorFlow Datasets).",
 )
-@click.option("--val", type=click.Path(), help="Validation folder (default: hold out --val-split).")
-@click.option("--test", type=click.Path(), help="Test folder for metrics.json.")
+@click.option(
+    "--val",
+    type=click.Path(),
+    help="Validation folder or tfds:NAME[/SPLIT] (default: hold out --val-split).",
+)
+@click.option("--test", type=click.Path(), help="Test folder or tfds:NAME[/SPLIT].")
+@click.option(
+    "--tfds-data-dir",
+    type=click.Path(),
+    envvar="TFDS_DATA_DIR",
+    help="Prepared TFDS datasets to read (never downloads into it) [env: TFDS_DATA_DIR].",
+)
 @click.option(
     "--backbone",
     default=DEFAULTS["backbone"],
@@ -143,9 +157,16 @@ def train(quiet: bool, image_size: tuple[int, int] | None, **options) -> None:
     from tledge.trainer.training import train as run_training
 
     config = TrainConfig(image_size=tuple(image_size) if image_size else None, **options)
-    result = run_training(
-        config, log=lambda message: click.echo(message, err=True), verbose=0 if quiet else 2
-    )
+    bars = ProgressBars()
+
+    def log(message: str) -> None:
+        bars.close()
+        click.echo(message, err=True)
+
+    try:
+        result = run_training(config, log=log, verbose=0 if quiet else 2, on_progress=bars)
+    finally:
+        bars.close()
     click.echo(format_summary(result.run.root, result.metrics))
 
 
