@@ -76,10 +76,14 @@ def _write_class(args: tuple[Path, int, int, int]) -> int:
 
 
 def generate_pool(
-    folder: Path, per_class: int, side: int = 320, workers: int | None = None
+    folder: Path,
+    per_class: int,
+    side: int = 320,
+    workers: int | None = None,
+    classes: int = POOL_CLASSES,
 ) -> Path:
-    """Draw `POOL_CLASSES` x `per_class` JPEGs into `folder` (existing files are kept)."""
-    jobs = [(folder, label, per_class, side) for label in range(POOL_CLASSES)]
+    """Draw `classes` x `per_class` JPEGs into `folder` (existing files are kept)."""
+    jobs = [(folder, label, per_class, side) for label in range(classes)]
     with ProcessPoolExecutor(max_workers=workers or os.cpu_count()) as pool:
         for _ in pool.map(_write_class, jobs):
             pass
