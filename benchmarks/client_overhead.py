@@ -19,15 +19,13 @@ Three inputs are reported per model and thread count:
   a capture thread) and reported separately as `fit_ms`: capture-thread work that no
   longer delays the result.
 
-    python -m tledge.benchmarks.client_overhead model_int8.tflite --threads 2 --runs 300
+    tledge bench client-overhead model_int8.tflite --threads 2 --runs 300
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -36,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from tledge.benchmarks.frames import CAMERA_SIZE, camera_frames, images_in
+from tledge.benchmarks.report import BenchmarkOutput, Log, build_report, write_report
 
 TARGET_RATIO = 1.10
 FITTED_INPUT = "fitted by capture thread"
@@ -231,43 +230,40 @@ def _resize_bgr(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: measure one or more models and write client_overhead.{json,md}."""
-    from tledge.benchmarks.latency import parse_threads
-    from tledge.benchmarks.report import build_report, client_overhead_table, write_report
+def client_overhead_benchmark(
+    models: Sequence[Path],
+    thread_counts: Sequence[int],
+    output: Path,
+    labels: Path | None = None,
+    runs: int = 200,
+    images: Path | None = None,
+    command: str = "",
+    log: Log = lambda text: None,
+) -> BenchmarkOutput:
+    """Measure `classify()` against raw `invoke()` for each model; write client_overhead.*.
 
-    parser = argparse.ArgumentParser(prog="python -m tledge.benchmarks.client_overhead")
-    parser.add_argument("models", nargs="+", type=Path)
-    parser.add_argument("--labels", type=Path, help="labels for plain .tflite files")
-    parser.add_argument("--threads", default="2")
-    parser.add_argument("--runs", type=int, default=200)
-    parser.add_argument("--images", type=Path, help="folder of photos used as camera frames")
-    parser.add_argument("--output", type=Path, default=Path("tledge-bench"))
-    args = parser.parse_args(argv)
-
-    frames = camera_frames(images_in(args.images), CAMERA_SIZE)
+    Args:
+        models: .tflite files.
+        thread_counts: Interpreter thread counts.
+        output: Folder for client_overhead.{json,md}.
+        labels: Labels of plain .tflite files.
+        runs: Timed calls per input and thread count.
+        images: Folder of photos made into camera frames (default: synthetic frames).
+        command: The command line, recorded in the report.
+        log: Called with progress lines.
+    """
+    frames = camera_frames(images_in(images), CAMERA_SIZE)
     rows: list[ClientOverheadResult] = []
-    for model in args.models:
+    for model in models:
         rows += measure_client_overhead(
             model,
-            args.labels,
-            parse_threads(args.threads),
-            args.runs,
+            labels,
+            list(thread_counts),
+            runs,
             frames=frames,
-            progress=lambda text: print(f"timing {text}", file=sys.stderr),
+            progress=lambda text: log(f"timing {text}"),
         )
-    source = f"photos from {args.images}" if args.images else "synthetic frames"
-    notes = [
-        f"Camera frames: {source}, {CAMERA_SIZE[1]}x{CAMERA_SIZE[0]}.",
-        METHOD_NOTE,
-    ]
-    command = " ".join(["python -m tledge.benchmarks.client_overhead", *sys.argv[1:]])
+    source = f"photos from {images}" if images else "synthetic frames"
+    notes = [f"Camera frames: {source}, {CAMERA_SIZE[1]}x{CAMERA_SIZE[0]}.", METHOD_NOTE]
     report = build_report(command, notes=notes, client_overhead={"rows": rows})
-    written = write_report(report, args.output, "client_overhead")
-    print(client_overhead_table(report["client_overhead"]))
-    print("Wrote " + ", ".join(map(str, written)), file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return BenchmarkOutput(report, write_report(report, output, "client_overhead"))

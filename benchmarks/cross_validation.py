@@ -14,7 +14,7 @@ shared phase-1 run per fold (`--from-run`), so those comparisons cost one phase 
 Accuracy is that of the model the trainer keeps, chosen on the same held-out fold
 (early stopping restores the best epoch), so it is slightly optimistic, equally for all.
 
-    python -m tledge.benchmarks.cross_validation --data food_mnist10/train \
+    tledge bench cross-validation --data food_mnist10/train \
         --weights mobilenet_v2_1.0_224_no_top.h5 --folds 5 \
         --variant layers40:fine_tune_layers=40 --variant layers100:fine_tune_layers=100
 
@@ -23,10 +23,8 @@ Runs are resumable: re-running the same command reuses finished folds.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from tledge.benchmarks.report import BenchmarkOutput, Log, build_report, write_report
 from tledge.core.errors import TledgeError
 from tledge.core.folders import list_class_folders
 from tledge.core.run_folder import RunFolder
@@ -192,7 +191,7 @@ def _trained(config) -> RunFolder:
 
     run = RunFolder(Path(config.output) / config.name)
     if run.metrics.is_file():
-        stored = TrainConfig.from_dict(run.read_config())
+        stored = TrainConfig.from_run_config(run.read_config())
         if stored.identity() == resolve_config(config).identity():
             return run
     return train(config).run
@@ -267,51 +266,44 @@ def compare(results: Mapping[str, Sequence[Mapping[str, np.ndarray]]], reference
     return rows
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: cross-validate the variants and write cross_validation.{json,md}."""
-    from tledge.benchmarks.report import build_report, cross_validation_table, write_report
+def cross_validation_benchmark(
+    data: str,
+    variants: Sequence[str],
+    output: Path,
+    settings: Sequence[str] = (),
+    weights: str = "imagenet",
+    backbone: str = "mobilenetv2",
+    folds: int = 5,
+    command: str = "",
+    log: Log = lambda text: None,
+) -> BenchmarkOutput:
+    """Cross-validate training variants on `data`; write cross_validation.{json,md}.
 
-    parser = argparse.ArgumentParser(prog="python -m tledge.benchmarks.cross_validation")
-    parser.add_argument("--data", required=True, help="class-per-folder training images")
-    parser.add_argument("--weights", default="imagenet", help="imagenet, none or a no-top .h5")
-    parser.add_argument("--backbone", default="mobilenetv2")
-    parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument(
-        "--variant",
-        action="append",
-        required=True,
-        help="name:field=value[:field=value...] (TrainConfig fields); the first is the reference",
-    )
-    parser.add_argument(
-        "--set", action="append", default=[], help="field=value[:field=value...] for every variant"
-    )
-    parser.add_argument("--output", type=Path, default=Path("tledge-cv"))
-    args = parser.parse_args(argv)
+    Args:
+        data: Class-per-folder training images.
+        variants: "name:field=value[:field=value...]" (TrainConfig fields); the first is
+            the reference.
+        output: Folder for the report and one run folder per fold and variant.
+        settings: "field=value[:field=value...]" applied to every variant.
+        weights: Backbone weights ("imagenet", "none" or a no-top .h5).
+        backbone: Registry name of the backbone.
+        folds: Number of folds.
+        command: The command line, recorded in the report.
+        log: Called with progress lines.
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    try:
-        common = {"weights": args.weights, "backbone": args.backbone}
-        for text in args.set:
-            usage = f"--set {text}: expected field=value[:field=value...]"
-            common.update(parse_settings(text, usage))
-        section = cross_validate(
-            args.data,
-            [parse_variant(text) for text in args.variant],
-            args.output,
-            folds=args.folds,
-            common=common,
-            progress=lambda text: print(text, file=sys.stderr),
-        )
-    except TledgeError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    command = " ".join(["python -m tledge.benchmarks.cross_validation", *sys.argv[1:]])
+    Raises:
+        TledgeError: for a malformed variant or setting, or from the trainer.
+    """
+    common: dict[str, Any] = {"weights": weights, "backbone": backbone}
+    for text in settings:
+        common.update(parse_settings(text, f"--set {text}: expected field=value[:field=value...]"))
+    section = cross_validate(
+        data,
+        [parse_variant(text) for text in variants],
+        output,
+        folds=folds,
+        common=common,
+        progress=log,
+    )
     report = build_report(command, cross_validation=section)
-    written = write_report(report, args.output, "cross_validation")
-    print(cross_validation_table(section))
-    print("Wrote " + ", ".join(map(str, written)), file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return BenchmarkOutput(report, write_report(report, output, "cross_validation"))

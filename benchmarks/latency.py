@@ -7,8 +7,8 @@ when it starts) can differ per measurement. The timed call is `interpreter.invok
 the input tensor already set (as TFLite's own `benchmark_model` does), or one batch-1 call
 of the Keras model compiled with `tf.function`.
 
-Run as a script it is `tledge bench`:
-    python -m tledge.benchmarks.latency runs/food --runs 100 --threads 1,2,4
+`tledge bench latency` (or plain `tledge bench`) runs `latency_benchmark`:
+    tledge bench runs/food --runs 100 --threads 1,2,4
 """
 
 from __future__ import annotations
@@ -19,10 +19,13 @@ import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from tledge.benchmarks.variants import Variant
+from tledge.benchmarks.plots import accuracy_latency_plot, latency_plot, plots_available
+from tledge.benchmarks.report import BenchmarkOutput, Log, build_report, write_report
+from tledge.benchmarks.variants import Variant, find_variants, tensorflow_installed
 from tledge.core.errors import TledgeError
 
 WORKER = "tledge.benchmarks.latency_worker"
@@ -207,7 +210,59 @@ def _summarize(variant: Variant, spec: dict, measured: dict) -> LatencyResult:
     )
 
 
-if __name__ == "__main__":
-    from tledge.commands.bench import bench
+def latency_benchmark(
+    targets: Sequence[Path],
+    thread_counts: Sequence[int],
+    output: Path,
+    runs: int = 100,
+    warmup: int = 10,
+    labels: Path | None = None,
+    runtime: str = "auto",
+    include_keras: bool = True,
+    command: str = "",
+    log: Log = lambda text: None,
+) -> BenchmarkOutput:
+    """Time every variant of `targets`, write bench.{json,md} and the plots into `output`.
 
-    bench(prog_name="python -m tledge.benchmarks.latency")
+    Args:
+        targets: Run folders (their model.keras and every export/*.tflite) or .tflite files.
+        thread_counts: Thread counts to time each variant at.
+        output: Folder for the report and plots.
+        runs: Timed runs per measurement.
+        warmup: Untimed runs before timing.
+        labels: Labels of plain .tflite files without an embedded contract.
+        runtime: TFLite runtime ("auto", "litert", "tflite-runtime", "tensorflow").
+        include_keras: Also time each run's Keras model (needs TensorFlow).
+        command: The command line, recorded in the report.
+        log: Called with notes and "[done/total] variant" progress lines.
+
+    Returns:
+        The report and the files written.
+
+    Example:
+        >>> latency_benchmark([Path("runs/food")], [1, 2], Path("runs/food/bench"))
+    """
+    variants = find_variants(list(targets), labels=labels, include_keras=include_keras)
+    notes = []
+    if include_keras and not tensorflow_installed() and any(t.is_dir() for t in targets):
+        notes.append("TensorFlow is not installed here: the Keras model was not timed.")
+    if not plots_available():
+        notes.append("matplotlib is not installed here: no plots (pip install matplotlib).")
+    for note in notes:
+        log(note)
+    results = measure_latency(
+        variants,
+        list(thread_counts),
+        runs,
+        warmup,
+        runtime,
+        lambda done, total, description: log(f"[{done}/{total}] {description}"),
+    )
+    report = build_report(command, notes=notes, latency=results)
+    written = write_report(report, output, "bench")
+    if plots_available():
+        written.append(latency_plot(report["latency"], output / "latency.png"))
+        scatter = accuracy_latency_plot(report["latency"], output / "accuracy_latency.png")
+        if scatter is not None:
+            written.append(scatter)
+    return BenchmarkOutput(report, written)

@@ -20,15 +20,13 @@ Two sources are measured:
 The ideal is FPS = 1 / invoke time: everything else (capture, pre/postprocessing,
 drawing) costs frames. `fps_fraction` is achieved FPS * mean invoke seconds.
 
-    python -m tledge.benchmarks.pipeline model_int8.tflite --threads 2 --frames 300
+    tledge bench pipeline model_int8.tflite --threads 2 --frames 300
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -39,6 +37,7 @@ import cv2
 import numpy as np
 
 from tledge.benchmarks.frames import CAMERA_SIZE, camera_frames, images_in
+from tledge.benchmarks.report import BenchmarkOutput, Log, build_report, write_report
 from tledge.core.errors import TledgeError
 
 STAGES = ("capture", "preprocess", "invoke", "postprocess", "draw", "encode")
@@ -155,7 +154,7 @@ def run_pipeline(
             totals = dict.fromkeys(STAGES, 0.0)
             invoke_times.clear()
             start = time.perf_counter()
-            captured_at_start = getattr(source, "captured", None)
+            captured_at_start = source.stats().captured
         t0 = time.perf_counter()
         frame = source.read()
         t1 = time.perf_counter()
@@ -190,9 +189,9 @@ def run_pipeline(
     seconds = time.perf_counter() - start
     achieved = done / seconds
     invoke_fps = 1000.0 / statistics.fmean(invoke_times)
-    captured = getattr(source, "captured", None)
+    captured = source.stats().captured
     return PipelineResult(
-        source=name or getattr(source, "name", "source"),
+        source=name or source.name,
         frames=done,
         seconds=seconds,
         fps=achieved,
@@ -201,7 +200,7 @@ def run_pipeline(
         fps_fraction=achieved / invoke_fps,
         target=TARGET_FRACTION,
         captured=None if captured is None else captured - captured_at_start,
-        camera_fps=getattr(source, "fps", None) if captured is not None else None,
+        camera_fps=source.fps if captured is not None else None,
     )
 
 
@@ -250,7 +249,8 @@ def measure_pipeline(
 
     """
     from tledge.edge.classifier import Classifier
-    from tledge.edge.sources import VideoFileSource, simulated_live_source
+    from tledge.edge.live_source import simulated_live_source
+    from tledge.edge.sources import VideoFileSource
 
     classifier = Classifier(model_path, labels=labels, num_threads=threads)
     if camera_fps is None:
@@ -288,39 +288,50 @@ def _invoke_rate(classifier, runs: int = 30) -> float:
     return runs / (time.perf_counter() - start)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: measure the pipeline and write pipeline.{json,md} and stages.png."""
-    from tledge.benchmarks.plots import stage_breakdown_plot
-    from tledge.benchmarks.report import build_report, pipeline_table, write_report
+def pipeline_benchmark(
+    model: Path,
+    output: Path,
+    labels: Path | None = None,
+    threads: int = 2,
+    frames: int = 300,
+    video: Path | None = None,
+    images: Path | None = None,
+    camera_fps: float | None = None,
+    command: str = "",
+    log: Log = lambda text: None,
+) -> BenchmarkOutput:
+    """Measure the camera loop on a video file and a simulated camera; write pipeline.*.
 
-    parser = argparse.ArgumentParser(prog="python -m tledge.benchmarks.pipeline")
-    parser.add_argument("model", type=Path)
-    parser.add_argument("--labels", type=Path, help="labels for a plain .tflite")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--frames", type=int, default=300)
-    parser.add_argument("--video", type=Path, help="video file (default: made from --images)")
-    parser.add_argument("--images", type=Path, help="photos for the generated video")
-    parser.add_argument("--camera-fps", type=float, help="simulated camera rate")
-    parser.add_argument("--output", type=Path, default=Path("tledge-bench"))
-    args = parser.parse_args(argv)
+    Args:
+        model: A .tflite file.
+        output: Folder for pipeline.{json,md} and stages.png.
+        labels: Labels of a plain .tflite.
+        threads: Interpreter threads.
+        frames: Timed frames per source.
+        video: Video file to read (default: one made from `images`).
+        images: Photos for the generated video (default: synthetic frames).
+        camera_fps: Rate of the simulated camera (default: 1.5x the model's invoke rate).
+        command: The command line, recorded in the report.
+        log: Called with progress lines.
+    """
+    from tledge.benchmarks.plots import stage_breakdown_plot
 
     with tempfile.TemporaryDirectory() as scratch:
-        video = args.video
         if video is None:
-            photos = camera_frames(images_in(args.images), CAMERA_SIZE, count=24)
-            video = write_video(Path(scratch) / "clip.mp4", photos, args.frames + 2 * WARMUP_FRAMES)
+            photos = camera_frames(images_in(images), CAMERA_SIZE, count=24)
+            video = write_video(Path(scratch) / "clip.mp4", photos, frames + 2 * WARMUP_FRAMES)
         rows = measure_pipeline(
-            args.model,
+            model,
             video,
-            args.labels,
-            args.threads,
-            args.frames,
-            args.camera_fps,
-            progress=lambda text: print(f"timing {text}", file=sys.stderr),
+            labels,
+            threads,
+            frames,
+            camera_fps,
+            progress=lambda text: log(f"timing {text}"),
         )
     notes = [
-        f"Model {args.model.name}, {args.threads} interpreter threads, "
-        f"{CAMERA_SIZE[1]}x{CAMERA_SIZE[0]} frames, {args.frames} timed frames each.",
+        f"Model {model.name}, {threads} interpreter threads, "
+        f"{CAMERA_SIZE[1]}x{CAMERA_SIZE[0]} frames, {frames} timed frames each.",
         *PIPELINE_NOTES,
     ]
     notes += [
@@ -329,16 +340,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for row in rows
         if row.camera_bound
     ]
-    command = " ".join(["python -m tledge.benchmarks.pipeline", *sys.argv[1:]])
     report = build_report(command, notes=notes, pipeline={"stages": list(STAGES), "rows": rows})
-    written = write_report(report, args.output, "pipeline")
-    written.append(
-        stage_breakdown_plot(report["pipeline"]["rows"], STAGES, args.output / "stages.png")
-    )
-    print(pipeline_table(report["pipeline"]))
-    print("Wrote " + ", ".join(map(str, written)), file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    written = write_report(report, output, "pipeline")
+    written.append(stage_breakdown_plot(report["pipeline"]["rows"], STAGES, output / "stages.png"))
+    return BenchmarkOutput(report, written)

@@ -11,13 +11,29 @@ import dataclasses
 import datetime
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tledge import __version__
 from tledge.benchmarks.machine_info import machine_info
 from tledge.core.atomic import atomic_write_text
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class BenchmarkOutput:
+    """What a benchmark wrote.
+
+    Attributes:
+        report: The report (as in `<stem>.json`).
+        files: The files written: the JSON and Markdown reports, then any plots.
+    """
+
+    report: dict[str, Any]
+    files: list[Path]
 
 
 def build_report(command: str, notes: Sequence[str] = (), **sections: Any) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """Every benchmark in one go, into one report: what `benchmarks/results/` was made with.
 
-    python -m tledge.benchmarks.run_all --run runs/food_mobilenetv2 \
+    tledge bench all --run runs/food_mobilenetv2 \
         --reference ../shared/data/tflite --data ../shared/data/food_mnist10 \
         --weights ../shared/data/weights/mobilenet_v2_1.0_224_no_top.from_slim_npy.h5 \
         --output benchmarks/results
@@ -12,17 +12,19 @@ phase naive vs cached). The TensorFlow steps run last, after the TF-free ones.
 
 from __future__ import annotations
 
-import argparse
-import sys
+import statistics
 import tempfile
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tledge.benchmarks import client_overhead, pipeline, training
 from tledge.benchmarks.frames import CAMERA_SIZE, camera_frames, images_in
-from tledge.benchmarks.latency import measure_latency, parse_threads
+from tledge.benchmarks.latency import LatencyResult, measure_latency
 from tledge.benchmarks.plots import accuracy_latency_plot, latency_plot, stage_breakdown_plot
-from tledge.benchmarks.report import build_report, to_markdown, write_report
+from tledge.benchmarks.report import BenchmarkOutput, Log, build_report, write_report
 from tledge.benchmarks.variants import find_variants
 from tledge.core.errors import TledgeError
 
@@ -31,16 +33,112 @@ REFERENCE_LABELS = "imagenet_labels.txt"
 REFERENCE_FOR_CLIENT = "mobilenet_v2_1.0_224_quant.tflite"
 
 
-def say(text: str) -> None:
-    """Progress on stderr."""
-    print(text, file=sys.stderr, flush=True)
+@dataclass(frozen=True)
+class RunAllOptions:
+    """What `run_all` measures.
+
+    Attributes:
+        run: Exported run folder (latency, client and pipeline steps use its int8 model).
+        reference: Folder of reference .tflite files and imagenet_labels.txt.
+        data: Dataset with train/ and test/ (training step; test photos make frames).
+        weights: Backbone weights for the training step.
+        runs: Timed runs per latency measurement.
+        thread_counts: Latency thread counts.
+        client_runs: Timed calls per client-overhead measurement.
+        frames: Timed frames per pipeline source.
+        train_per_class: Training images per class in the training step.
+        train_size: Image side in the training step.
+        steps: Which of `STEPS` to run.
+        output: Folder for results.{json,md} and the plots.
+    """
+
+    run: Path | None = None
+    reference: Path | None = None
+    data: Path | None = None
+    weights: str = "none"
+    runs: int = 100
+    thread_counts: tuple[int, ...] = (1, 2, 4)
+    client_runs: int = 300
+    frames: int = 300
+    train_per_class: int = 40
+    train_size: int = 128
+    steps: tuple[str, ...] = STEPS
+    output: Path = Path("benchmarks/results")
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.steps) - set(STEPS))
+        if unknown:
+            raise TledgeError(f"--only: unknown steps {unknown}; choose from {', '.join(STEPS)}")
+
+    @property
+    def int8(self) -> Path | None:
+        """The run's exported int8 model."""
+        return self.run / "export" / "model_int8.tflite" if self.run else None
+
+    @property
+    def reference_labels(self) -> Path | None:
+        """The reference models' labels file."""
+        return self.reference / REFERENCE_LABELS if self.reference else None
 
 
-def independent_check(row, runs: int) -> dict:
+# A step returns its report sections and its notes.
+StepResult = tuple[dict[str, Any], list[str]]
+
+
+def run_all(options: RunAllOptions, command: str = "", log: Log = lambda text: None):
+    """Run the chosen steps; write results.{json,md} and the plots into `options.output`.
+
+    Returns:
+        A `BenchmarkOutput`.
+
+    Raises:
+        TledgeError: when a step lacks the input it needs (--run, --data).
+    """
+    photos = camera_frames(
+        images_in(options.data / "test" if options.data else None), CAMERA_SIZE, 24
+    )
+    steps: dict[str, Callable[[], StepResult]] = {
+        "latency": lambda: latency_step(options, log),
+        "client": lambda: client_step(options, photos, log),
+        "pipeline": lambda: pipeline_step(options, photos, log),
+        "training": lambda: training_step(options, log),
+    }
+    sections: dict[str, Any] = {}
+    notes: list[str] = []
+    for name in STEPS:
+        if name in options.steps:
+            found, said = steps[name]()
+            sections.update(found)
+            notes += said
+    report = build_report(command, notes=notes, **sections)
+    written = write_report(report, options.output, "results")
+    return BenchmarkOutput(report, written + write_plots(report, options.output))
+
+
+def latency_step(options: RunAllOptions, log: Log) -> StepResult:
+    """Latency of the run's variants and the reference models, plus a plain-loop check."""
+    targets = [options.run] if options.run else []
+    if options.reference:
+        targets += sorted(options.reference.glob("*.tflite"))
+    rows = measure_latency(
+        find_variants(targets, labels=options.reference_labels),
+        list(options.thread_counts),
+        options.runs,
+        progress=lambda done, total, text: log(f"latency [{done}/{total}] {text}"),
+    )
+    check = independent_check(next(r for r in rows if r.kind == "tflite"), options.runs)
+    notes = [
+        f"Latency: {options.runs} timed runs after 10 warm-up runs, each model and "
+        "thread count in a fresh process; input tensor set once, invoke() timed.",
+        f"Check: a plain in-process invoke() loop on {check['model']} {check['variant']} at "
+        f"{check['threads']} threads gave a median of {check['plain_loop_median_ms']:.3f} ms "
+        f"vs the benchmark's p50 {check['bench_p50_ms']:.3f} ms (ratio {check['ratio']:.2f}).",
+    ]
+    return {"latency": rows, "latency_check": check}, notes
+
+
+def independent_check(row: LatencyResult, runs: int) -> dict:
     """Time `row`'s model with a plain invoke() loop here, to compare with the benchmark."""
-    import statistics
-    import time
-
     from tledge.edge.interpreter import open_interpreter
 
     interpreter, _ = open_interpreter(row.path, num_threads=row.threads)
@@ -62,119 +160,70 @@ def independent_check(row, runs: int) -> dict:
     }
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the chosen benchmarks and write results.{json,md} and the plots."""
-    parser = argparse.ArgumentParser(prog="python -m tledge.benchmarks.run_all")
-    parser.add_argument("--run", type=Path, help="exported run folder")
-    parser.add_argument("--reference", type=Path, help="folder of reference .tflite + labels")
-    parser.add_argument("--data", type=Path, help="dataset with train/ and test/ folders")
-    parser.add_argument("--weights", default="none", help="backbone weights for training")
-    parser.add_argument("--runs", type=int, default=100)
-    parser.add_argument("--threads", default="1,2,4")
-    parser.add_argument("--client-runs", type=int, default=300)
-    parser.add_argument("--frames", type=int, default=300)
-    parser.add_argument("--train-per-class", type=int, default=40)
-    parser.add_argument("--train-size", type=int, default=128)
-    parser.add_argument("--only", default=",".join(STEPS))
-    parser.add_argument("--output", type=Path, default=Path("benchmarks/results"))
-    args = parser.parse_args(argv)
-    steps = [step for step in args.only.split(",") if step]
-    unknown = sorted(set(steps) - set(STEPS))
-    if unknown:
-        raise SystemExit(f"--only: unknown steps {unknown}; choose from {', '.join(STEPS)}")
-
-    sections: dict = {}
-    notes: list[str] = []
-    int8 = args.run / "export" / "model_int8.tflite" if args.run else None
-    reference_labels = args.reference / REFERENCE_LABELS if args.reference else None
-    photos = camera_frames(images_in(args.data / "test" if args.data else None), CAMERA_SIZE, 24)
-    output = args.output
-    written: list[Path] = []
-
-    if "latency" in steps:
-        targets = [args.run] if args.run else []
-        if args.reference:
-            targets += sorted(args.reference.glob("*.tflite"))
-        variants = find_variants(targets, labels=reference_labels)
-        rows = measure_latency(
-            variants,
-            parse_threads(args.threads),
-            args.runs,
-            progress=lambda d, t, text: say(f"latency [{d}/{t}] {text}"),
+def client_step(options: RunAllOptions, photos: Sequence, log: Log) -> StepResult:
+    """Edge client overhead of the run's int8 model and one reference model."""
+    models = [m for m in (options.int8,) if m is not None]
+    if options.reference:
+        models.append(options.reference / REFERENCE_FOR_CLIENT)
+    rows = []
+    for model in models:
+        labels = options.reference_labels if model.parent == options.reference else None
+        rows += client_overhead.measure_client_overhead(
+            model,
+            labels,
+            threads=[1, 2],
+            runs=options.client_runs,
+            frames=photos,
+            progress=lambda text: log(f"client overhead: {text}"),
         )
-        sections["latency"] = rows
-        notes.append(
-            f"Latency: {args.runs} timed runs after 10 warm-up runs, each model and "
-            "thread count in a fresh process; input tensor set once, invoke() timed."
-        )
-        check = independent_check(next(r for r in rows if r.kind == "tflite"), args.runs)
-        sections["latency_check"] = check
-        notes.append(
-            f"Check: a plain in-process invoke() loop on {check['model']} {check['variant']} at "
-            f"{check['threads']} threads gave a median of {check['plain_loop_median_ms']:.3f} ms "
-            f"vs the benchmark's p50 {check['bench_p50_ms']:.3f} ms "
-            f"(ratio {check['ratio']:.2f})."
-        )
+    return {"client_overhead": {"rows": rows}}, [client_overhead.METHOD_NOTE]
 
-    if "client" in steps:
-        models = [m for m in (int8,) if m is not None]
-        if args.reference:
-            models.append(args.reference / REFERENCE_FOR_CLIENT)
-        rows = []
-        for model in models:
-            labels = reference_labels if model.parent == args.reference else None
-            rows += client_overhead.measure_client_overhead(
-                model,
-                labels,
-                threads=[1, 2],
-                runs=args.client_runs,
-                frames=photos,
-                progress=lambda text: say(f"client overhead: {text}"),
-            )
-        sections["client_overhead"] = {"rows": rows}
-        notes.append(client_overhead.METHOD_NOTE)
 
-    if "pipeline" in steps:
-        if int8 is None:
-            raise TledgeError("the pipeline step needs --run with an exported int8 model")
-        with tempfile.TemporaryDirectory() as scratch:
-            video = pipeline.write_video(Path(scratch) / "clip.mp4", photos, args.frames + 40)
-            rows = pipeline.measure_pipeline(
-                int8,
-                video,
-                threads=2,
-                frames=args.frames,
-                progress=lambda text: say(f"pipeline: {text}"),
-            )
-        sections["pipeline"] = {"stages": list(pipeline.STAGES), "rows": rows}
-        notes.append(
-            f"Pipeline: {int8.name}, 2 threads, {CAMERA_SIZE[1]}x{CAMERA_SIZE[0]} "
-            f"frames made from test photos, {args.frames} timed frames per source."
+def pipeline_step(options: RunAllOptions, photos: Sequence, log: Log) -> StepResult:
+    """The camera loop on a video made from test photos and on a simulated camera."""
+    int8 = options.int8
+    if int8 is None:
+        raise TledgeError("the pipeline step needs --run with an exported int8 model")
+    with tempfile.TemporaryDirectory() as scratch:
+        video = pipeline.write_video(Path(scratch) / "clip.mp4", photos, options.frames + 40)
+        rows = pipeline.measure_pipeline(
+            int8,
+            video,
+            threads=2,
+            frames=options.frames,
+            progress=lambda text: log(f"pipeline: {text}"),
         )
-        notes += pipeline.PIPELINE_NOTES
-        notes += [
+    notes = [
+        f"Pipeline: {int8.name}, 2 threads, {CAMERA_SIZE[1]}x{CAMERA_SIZE[0]} "
+        f"frames made from test photos, {options.frames} timed frames per source.",
+        *pipeline.PIPELINE_NOTES,
+        *(
             f"{row.source}: limited by the camera rate, not the model."
             for row in rows
             if row.camera_bound
-        ]
+        ),
+    ]
+    return {"pipeline": {"stages": list(pipeline.STAGES), "rows": rows}}, notes
 
-    if "training" in steps:
-        if args.data is None:
-            raise TledgeError("the training step needs --data with train/ and test/ folders")
-        setup = training.TrainingSetup(
-            data=str(args.data / "train"),
-            test=str(args.data / "test"),
-            weights=args.weights,
-            image_size=(args.train_size, args.train_size),
-            per_class=args.train_per_class,
-        )
-        section = training.measure_frozen_phase(setup, progress=lambda text: say(text))
-        sections["training"] = section
-        notes += training.training_notes(section)
 
-    command = " ".join(["python -m tledge.benchmarks.run_all", *sys.argv[1:]])
-    report = build_report(command, notes=notes, **sections)
-    written += write_report(report, output, "results")
+def training_step(options: RunAllOptions, log: Log) -> StepResult:
+    """Frozen-phase training, naive vs the feature cache."""
+    if options.data is None:
+        raise TledgeError("the training step needs --data with train/ and test/ folders")
+    setup = training.TrainingSetup(
+        data=str(options.data / "train"),
+        test=str(options.data / "test"),
+        weights=options.weights,
+        image_size=(options.train_size, options.train_size),
+        per_class=options.train_per_class,
+    )
+    section = training.measure_frozen_phase(setup, progress=log)
+    return {"training": section}, training.training_notes(section)
+
+
+def write_plots(report: dict[str, Any], output: Path) -> list[Path]:
+    """The latency and pipeline plots of `report`; returns the files written."""
+    written: list[Path] = []
     if "latency" in report:
         written.append(latency_plot(report["latency"], output / "latency.png"))
         scatter = accuracy_latency_plot(report["latency"], output / "accuracy_latency.png")
@@ -182,13 +231,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "pipeline" in report:
         rows = report["pipeline"]["rows"]
         written.append(stage_breakdown_plot(rows, pipeline.STAGES, output / "stages.png"))
-    print(to_markdown(report))
-    say("Wrote " + ", ".join(map(str, written)))
-    return 0
-
-
-if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except TledgeError as error:
-        sys.exit(f"Error: {error}")
+    return written

@@ -1,15 +1,17 @@
 """Training speed: frozen-phase epochs the naive way vs the trainer's cached-feature path.
 
-Built from the trainer's own pieces (`build_classifier`, `image_dataset`,
-`pooled_features`, `head_model`, `copy_head`). Both start from the same seed, the same
-model (backbone frozen, BatchNorm in inference mode) and the same training images; neither
-validates during training, and test accuracy is measured afterwards, untimed.
+Both methods are the trainer's own code: `phases.fit_phase` on images (what phase 1 runs
+with augmentation on) and `features.fit_head_on_features` (what phase 1 runs with it
+off), each in a scratch run folder with the trainer's callbacks. Both start from the same
+seed, the same model (`build_classifier`: backbone frozen, BatchNorm in inference mode)
+and the same training images, with a constant learning rate, no label smoothing and no
+validation during training; test accuracy is measured afterwards, untimed.
 
-- naive: `model.fit` on the images for N epochs; every epoch pushes every image
-  through the frozen backbone again.
-- cached, cold: one backbone pass to get pooled features (`pooled_features`, written to
-  the trainer's on-disk cache; its cost is counted), then N epochs of the head alone,
-  whose weights are copied back into the full model;
+- naive: `fit_phase` on the images for N epochs; every epoch pushes every image through
+  the frozen backbone again.
+- cached, cold: `fit_head_on_features` with an empty feature cache: one backbone pass to
+  get pooled features (written to the cache; its cost is counted), then N epochs of the
+  head alone, whose weights are copied back into the full model;
 - cached, warm: the same with the features read back from that cache, as in a rerun or
   a hyperparameter sweep on the same images.
 
@@ -19,24 +21,23 @@ Both timings include the first decode of the images. Top-1 accuracy of each fina
 measured on the test images (not timed). Where a GPU is present, training images/s under
 float32 and mixed_float16 are compared too; on a CPU that part is skipped with a note.
 
-    python -m tledge.benchmarks.training --data food_mnist10/train --test food_mnist10/test \
+    tledge bench training --data food_mnist10/train --test food_mnist10/test \
         --weights mobilenet_v2_1.0_224_no_top.h5 --image-size 128 --per-class 40
 """
 
 from __future__ import annotations
 
-import argparse
-import os
-import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from tledge.benchmarks.report import BenchmarkOutput, Log, build_report, write_report
 from tledge.core.folders import list_class_folders
+from tledge.core.metrics import accuracy, top1
 
 TARGET_SPEEDUP = 10.0
 TARGET_ACCURACY_GAP_PP = 1.0
@@ -107,16 +108,29 @@ def measure_frozen_phase(setup: TrainingSetup, progress: Progress | None = None)
     """
     import keras
 
+    from tledge.core.run_folder import RunFolder
     from tledge.trainer.backbones import get_backbone
-    from tledge.trainer.data import image_dataset
-    from tledge.trainer.features import copy_head, feature_dataset, head_model, pooled_features
+    from tledge.trainer.config import TrainConfig
+    from tledge.trainer.data import DatasetSplits, image_dataset
+    from tledge.trainer.features import fit_head_on_features
     from tledge.trainer.model import build_classifier
+    from tledge.trainer.phases import FEATURE_EXTRACTION, PhasePlan, fit_phase
 
     say = progress or (lambda _text: None)
     train, class_names = _split(setup.data, None, setup.per_class)
     test, _ = _split(setup.test, class_names, setup.test_per_class)
     num_classes = len(class_names)
     spec = get_backbone(setup.backbone)
+    plan = PhasePlan(
+        phase=FEATURE_EXTRACTION,
+        first_epoch=0,
+        epochs=setup.epochs,
+        learning_rate=setup.learning_rate,
+        lr_schedule="constant",
+        label_smoothing=0.0,
+        patience=0,
+        boundaries=(),
+    )
 
     def fresh_model():
         keras.utils.set_random_seed(setup.seed)
@@ -124,49 +138,53 @@ def measure_frozen_phase(setup: TrainingSetup, progress: Progress | None = None)
             spec, setup.image_size, setup.alpha, setup.weights, num_classes, setup.dropout
         )
 
-    def images(split, shuffle: bool):
-        seed = setup.seed if shuffle else None
-        return image_dataset(
-            split, num_classes, setup.image_size, setup.batch_size, shuffle_seed=seed
-        )
+    def test_accuracy(model) -> float:
+        dataset = image_dataset(test, num_classes, setup.image_size, setup.batch_size)
+        return accuracy(top1(model.predict(dataset, verbose=0)), test.labels)
 
-    say(f"naive: model.fit through the frozen backbone, {setup.epochs} epochs")
-    model = fresh_model()
-    _compile(model, setup.learning_rate)
-    start = time.perf_counter()
-    model.fit(
-        images(train, True),
-        epochs=setup.epochs,
-        verbose=0,
-        shuffle=False,  # the dataset shuffles itself, with the seed
-        callbacks=[_epoch_progress("naive", say)],
-    )
-    naive_seconds = time.perf_counter() - start
-    naive_accuracy = _accuracy(model, images(test, False), test)
-
-    def cached_path(cache_file: Path, name: str) -> tuple[float, float]:
-        model = fresh_model()
-        start = time.perf_counter()
-        features = pooled_features(model, train, setup.image_size, setup.batch_size, cache_file)
-        head = head_model(model, setup.dropout)
-        _compile(head, setup.learning_rate)
-        head.fit(
-            feature_dataset(features, train, num_classes, setup.batch_size, setup.seed),
-            epochs=setup.epochs,
-            verbose=0,
-            shuffle=False,
-            callbacks=[_epoch_progress(name, say)],
-        )
-        copy_head(head, model)
-        seconds = time.perf_counter() - start
-        return seconds, _accuracy(model, images(test, False), test)
+    def no_checkpoint() -> None:
+        """Without validation data no epoch is "best": nothing is saved."""
 
     with tempfile.TemporaryDirectory() as scratch:
-        cache_file = Path(scratch) / "features.npy"
+        say(f"naive: the trainer's fit_phase through the frozen backbone, {setup.epochs} epochs")
+        model = fresh_model()
+        images = image_dataset(
+            train, num_classes, setup.image_size, setup.batch_size, shuffle_seed=setup.seed
+        )
+        run = RunFolder(Path(scratch) / "naive")
+        start = time.perf_counter()
+        fit_phase(model, images, None, plan, run, no_checkpoint)
+        naive_seconds = time.perf_counter() - start
+        naive_accuracy = test_accuracy(model)
+
+        config = TrainConfig(
+            data=setup.data,
+            backbone=setup.backbone,
+            alpha=setup.alpha,
+            weights=setup.weights,
+            image_size=setup.image_size,
+            batch_size=setup.batch_size,
+            epochs=setup.epochs,
+            learning_rate=setup.learning_rate,
+            dropout=setup.dropout,
+            seed=setup.seed,
+            precision="float32",
+            output=str(Path(scratch) / "runs"),
+        )
+        splits = DatasetSplits(class_names, train, None, test, skipped=0)
+
+        def cached_path(name: str) -> tuple[float, float]:
+            model = fresh_model()
+            run = RunFolder(Path(scratch) / name.replace(" ", "_"))
+            start = time.perf_counter()
+            fit_head_on_features(model, splits, config, plan, run, no_checkpoint)
+            seconds = time.perf_counter() - start
+            return seconds, test_accuracy(model)
+
         say("cached, cold: one backbone pass (written to the cache), then the head alone")
-        cold_seconds, cold_accuracy = cached_path(cache_file, "cached cold")
+        cold_seconds, cold_accuracy = cached_path("cached cold")
         say("cached, warm: features read from the cache (a rerun or sweep), then the head")
-        warm_seconds, warm_accuracy = cached_path(cache_file, "cached warm")
+        warm_seconds, warm_accuracy = cached_path("cached warm")
 
     speedup = naive_seconds / cold_seconds
     gap_pp = 100 * abs(cold_accuracy - naive_accuracy)
@@ -275,62 +293,6 @@ def _compile(model, learning_rate: float) -> None:
     )
 
 
-def _accuracy(model, dataset, split) -> float:
-    probabilities = model.predict(dataset, verbose=0)
-    return float(np.mean(np.argmax(probabilities, axis=1) == np.asarray(split.labels)))
-
-
-def _epoch_progress(method: str, say: Progress):
-    """A Keras callback reporting each finished epoch and the time so far."""
-    import keras
-
-    started = time.perf_counter()
-
-    def report(epoch: int, logs=None) -> None:
-        say(f"  {method} epoch {epoch + 1}: {time.perf_counter() - started:.1f} s so far")
-
-    return keras.callbacks.LambdaCallback(on_epoch_end=report)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: compare the two methods and write training.{json,md}."""
-    from tledge.benchmarks.report import build_report, training_table, write_report
-
-    parser = argparse.ArgumentParser(prog="python -m tledge.benchmarks.training")
-    parser.add_argument("--data", required=True, help="class-per-folder training images")
-    parser.add_argument("--test", required=True, help="class-per-folder test images")
-    parser.add_argument("--weights", default="none", help="none, imagenet or a no-top .h5")
-    parser.add_argument("--alpha", type=float, default=1.0)
-    parser.add_argument("--image-size", type=int, default=128)
-    parser.add_argument("--per-class", type=int, default=30, help="train images per class; 0 = all")
-    parser.add_argument("--test-per-class", type=int, default=0, help="0 = all test images")
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--dropout", type=float, default=0.2)
-    parser.add_argument("--output", type=Path, default=Path("tledge-bench"))
-    args = parser.parse_args(argv)
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    setup = TrainingSetup(
-        data=args.data,
-        test=args.test,
-        weights=args.weights,
-        alpha=args.alpha,
-        image_size=(args.image_size, args.image_size),
-        per_class=args.per_class or None,
-        test_per_class=args.test_per_class or None,
-        epochs=args.epochs,
-        dropout=args.dropout,
-    )
-    section = measure_frozen_phase(setup, progress=lambda text: print(text, file=sys.stderr))
-    notes = training_notes(section)
-    command = " ".join(["python -m tledge.benchmarks.training", *sys.argv[1:]])
-    report = build_report(command, notes=notes, training=section)
-    written = write_report(report, args.output, "training")
-    print(training_table(report["training"]))
-    print("Wrote " + ", ".join(map(str, written)), file=sys.stderr)
-    return 0
-
-
 def training_notes(section: dict) -> list[str]:
     """One-line verdicts on the targets, for the report's notes."""
     setup = section["setup"]
@@ -358,5 +320,10 @@ def training_notes(section: dict) -> list[str]:
     return notes
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def training_benchmark(
+    setup: TrainingSetup, output: Path, command: str = "", log: Log = lambda text: None
+) -> BenchmarkOutput:
+    """Compare naive and cached frozen-phase training on `setup`; write training.{json,md}."""
+    section = measure_frozen_phase(setup, progress=log)
+    report = build_report(command, notes=training_notes(section), training=section)
+    return BenchmarkOutput(report, write_report(report, output, "training"))

@@ -3,11 +3,13 @@
 Only numpy, OpenCV and a TFLite runtime are imported here.
 
 - `classifier`: `Classifier` (frame in, top-k labels and timings out).
-- `sources`: live cameras and streams, video files, image folders (`open_source`).
+- `sources`, `live_source`, `source_spec`: video files and image folders; live cameras
+  and streams (newest frame only, reconnects); opening one from `--source` (`open_source`).
 - `cameras`: the devices live sources read (OpenCV, Picamera2, a simulated camera).
-- `app`: the run loop behind `tledge edge` (`run_edge`).
-- `overlay`, `smoothing`, `outputs`, `server`: drawing, `--smooth`, `--jsonl`/`--save`,
-  the `--serve` web view.
+- `app`, `stopping`: the run loop behind `tledge edge` (`run_edge`); clean stops on signals.
+- `overlay`, `smoothing`, `outputs`: drawing, `--smooth`, `--jsonl`/`--save`.
+- `server`, `web_access`, `web_page`: the `--serve` web view, who may use it (token,
+  Host allow-list, TLS), and its page.
 - `doctor`: what `tledge doctor` checks.
 - `contract`, `interpreter`, `images`: the model contract, runtime loading, decoding.
 

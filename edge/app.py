@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -34,6 +34,8 @@ from tledge.edge.overlay import draw_overlay
 from tledge.edge.server import PreviewServer
 from tledge.edge.smoothing import ScoreSmoother
 from tledge.edge.sources import Frame, Source
+from tledge.edge.stopping import stop_on_signals
+from tledge.edge.web_access import ServeOptions
 
 WINDOW_NAME = "tledge edge"
 FPS_WINDOW = 30
@@ -52,7 +54,7 @@ class EdgeOptions:
         display: Show an OpenCV window (needs a display and OpenCV with GUI support).
         jsonl: Path for one JSON line per frame, "-" for stdout, None for none.
         save: Path of an annotated video to write, None for none.
-        serve: "[HOST:]PORT" of a live web view, None for none.
+        serve: The live web view (`ServeOptions`, or just its "[HOST:]PORT"), None for none.
         max_frames: Stop after this many classified frames; None runs to the end.
     """
 
@@ -62,7 +64,7 @@ class EdgeOptions:
     display: bool = False
     jsonl: str | None = None
     save: str | None = None
-    serve: str | None = None
+    serve: ServeOptions | str | None = None
     max_frames: int | None = None
 
 
@@ -79,8 +81,10 @@ class RunSummary:
         dropped: Live frames skipped because a newer one arrived (0 for files).
         reconnects: Times a live source reopened its camera.
         skipped: Unreadable files an image-folder source skipped.
-        stop_reason: "end", "max-frames", "stop" (signal or `stop.set()`), "window", or
-            "output-closed" (the reader of `--jsonl -` went away).
+        stop_reason: "end", "max-frames", "stop" (signal or `stop.set()`), "window",
+            "output-closed" (the reader of `--jsonl -` went away), or "source-lost" (a
+            live source had no frames for longer than it may wait).
+        lost: Why the live source gave up, "" when it did not.
     """
 
     frames: int
@@ -90,8 +94,9 @@ class RunSummary:
     mean_classify_ms: float
     dropped: int = 0
     reconnects: int = 0
-    skipped: int = 0
+    skipped: tuple[Path, ...] = ()
     stop_reason: str = "end"
+    lost: str = ""
 
     def describe(self) -> str:
         """One line for people, e.g. "120 frames in 4.1 s: 29.3 FPS, invoke 4.2 ms"."""
@@ -104,7 +109,7 @@ class RunSummary:
             for count, name in (
                 (self.dropped, "stale frames dropped"),
                 (self.reconnects, "reconnects"),
-                (self.skipped, "unreadable files skipped"),
+                (len(self.skipped), "unreadable files skipped"),
             )
             if count
         ]
@@ -136,8 +141,9 @@ def run_edge(
 ) -> RunSummary:
     """Classify frames from `source` until it ends, `max_frames`, or a stop request.
 
-    SIGINT and SIGTERM (when called from the main thread) and `stop.set()` from another
-    thread end the loop after the current frame; every output is then finalized.
+    SIGINT and SIGTERM (when called from the main thread; see `stop_on_signals`) and
+    `stop.set()` from another thread end the loop after the current frame; every output
+    is then finalized.
 
     Args:
         classifier: The model; a worker thread calls it, so leave it alone while this runs.
@@ -161,7 +167,7 @@ def run_edge(
         jsonl, video, server, window = _open_outputs(options, source, stack)
         if server is not None and on_serve is not None:
             on_serve(server.url)
-        stack.enter_context(_stop_on_signals(stop))
+        stack.enter_context(stop_on_signals(stop))
         ahead = stack.enter_context(_ClassifyAhead(classifier, source, options.max_frames))
         started = time.monotonic()
         while not stop.is_set():
@@ -198,16 +204,18 @@ def run_edge(
         else:
             reason = "stop"
         seconds = time.monotonic() - started
+    stats = source.stats()
     return RunSummary(
         frames=frames,
         seconds=seconds,
         mean_fps=frames / seconds if seconds > 0 else 0.0,
         mean_invoke_ms=invoke_total / frames if frames else 0.0,
         mean_classify_ms=classify_total / frames if frames else 0.0,
-        dropped=max(0, getattr(source, "captured", 0) - getattr(source, "delivered", 0)),
-        reconnects=getattr(source, "reconnects", 0),
-        skipped=len(getattr(source, "skipped", [])),
-        stop_reason=reason,
+        dropped=stats.dropped,
+        reconnects=stats.reconnects,
+        skipped=stats.skipped,
+        stop_reason="source-lost" if stats.lost else reason,
+        lost=stats.lost,
     )
 
 
@@ -240,6 +248,8 @@ def _record(
             "postprocess": round(timings.postprocess_ms, 3),
         },
         "fps": round(fps, 2) if fps else None,
+        # Seconds from capture to this result: how old the answer is when it is used.
+        "age_s": round(max(0.0, time.time() - frame.timestamp), 3),
     }
     if frame.path:
         record["path"] = frame.path
@@ -372,23 +382,3 @@ class _Window:
     def close(self) -> None:
         """Destroy the window."""
         cv2.destroyAllWindows()
-
-
-@contextlib.contextmanager
-def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    """Turn SIGINT/SIGTERM into `stop.set()`; a second signal interrupts at once."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def request_stop(signum: int, _frame: object) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-
-    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)

@@ -33,6 +33,10 @@ STREAM_TIMEOUT_MS = 5000
 OPENCV_LOG_SILENT = 0
 
 
+class CameraUnavailable(TledgeError):
+    """The device or stream did not open or start; it may come back, so it is retried."""
+
+
 class Camera(Protocol):
     """What `LiveSource` reads: a device that blocks until its next image.
 
@@ -54,10 +58,9 @@ class OpenCVCamera:
         TledgeError: when the device or stream cannot be opened.
     """
 
-    finished = False
-
     def __init__(self, target: int | str) -> None:
         self.target = target
+        self.finished = False
         self._capture = open_capture(target)
         if self._capture is None:
             kind = (
@@ -65,7 +68,9 @@ class OpenCVCamera:
                 if isinstance(target, str) and target.startswith(STREAM_PREFIXES)
                 else "camera"
             )
-            raise TledgeError(f"--source {target}: cannot open {kind} (check the device or URL)")
+            raise CameraUnavailable(
+                f"--source {target}: cannot open {kind} (check the device or URL)"
+            )
         # Where the backend supports it, a 1-frame buffer lowers latency further.
         self._capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)
         reported = self._capture.get(cv2.CAP_PROP_FPS)
@@ -88,9 +93,8 @@ class Picamera2Camera:
         TledgeError: when picamera2 is not installed or the camera cannot start.
     """
 
-    finished = False
-
     def __init__(self, size: tuple[int, int] = PICAMERA2_SIZE) -> None:
+        self.finished = False
         try:
             from picamera2 import Picamera2
         except ImportError:
@@ -111,7 +115,7 @@ class Picamera2Camera:
             self._camera.configure(config)
             self._camera.start()
         except Exception as error:  # libcamera raises many types
-            raise TledgeError(f"--source picamera2: camera did not start ({error})") from None
+            raise CameraUnavailable(f"--source picamera2: camera did not start ({error})") from None
         self.fps = None
 
     def grab(self) -> np.ndarray | None:

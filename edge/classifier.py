@@ -32,6 +32,9 @@ from tledge.edge.images import center_crop
 from tledge.edge.interpreter import open_interpreter
 from tledge.edge.plain_models import derive_contract, tensor_quantization
 
+# ImageNet classifiers from TF Hub have a "background" class in front of the 1000 labels.
+IMAGENET_WITH_BACKGROUND = 1001
+
 
 class Classifier:
     """A .tflite image classifier: frame in, top-k labels and timings out.
@@ -316,7 +319,7 @@ def _check_matches_model(
         source = "--labels" if given_labels is not None else "embedded contract"
         hint = (
             " (ImageNet models with 1001 outputs need 'background' as label 0)"
-            if num_classes == len(contract.labels) + 1
+            if num_classes == IMAGENET_WITH_BACKGROUND and len(contract.labels) == 1000
             else ""
         )
         raise TledgeError(

@@ -6,9 +6,13 @@ deprecated `tf.lite`, which is only tried when neither of the others is installe
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import os
+import sys
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -89,14 +93,41 @@ def open_interpreter(
         raise TledgeError(f"{file}: model file not found")
     found = find_runtime(runtime)
     try:
-        interpreter = found.interpreter_class(model_path=str(file), num_threads=num_threads)
-        interpreter.allocate_tensors()
+        with _without_native_info_lines():
+            interpreter = found.interpreter_class(model_path=str(file), num_threads=num_threads)
+            interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as error:
         reason = first_line(error)
         raise TledgeError(
             f"{file}: not a TFLite model that {found.name} {found.version} can load ({reason})"
         ) from None
     return interpreter, found
+
+
+@contextlib.contextmanager
+def _without_native_info_lines() -> Iterator[None]:
+    """Drop the runtime's "INFO: Created TensorFlow Lite XNNPACK delegate" line.
+
+    It is written from C++ to file descriptor 2 when tensors are allocated, so it would
+    stand before every message of ours; other lines written meanwhile are passed on.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            kept = [
+                line
+                for line in sink.read().decode("utf-8", errors="replace").splitlines(True)
+                if not line.startswith("INFO: ")
+            ]
+            if kept:
+                sys.stderr.write("".join(kept))
 
 
 def _spec_exists(module_name: str) -> bool:

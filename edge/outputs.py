@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
+import glob
 import json
 import os
 import sys
@@ -12,11 +12,13 @@ from typing import IO, Any
 import cv2
 import numpy as np
 
-from tledge.core.atomic import atomic_path
+from tledge.core.atomic import FILE_MODE
 from tledge.core.errors import TledgeError
 
 # fourcc per container; both play back with OpenCV's bundled FFmpeg and common players.
 VIDEO_CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
+# Marks the hidden file a video is written to until it is complete.
+PARTIAL_MARK = ".partial"
 # Live sources have no trustworthy frame rate; the first frames measure it.
 FPS_PROBE_FRAMES = 10
 
@@ -72,9 +74,11 @@ class JsonlWriter:
 class AnnotatedVideoWriter:
     """Writes frames to a video that appears at `path` only once it is complete.
 
-    Frames go to a temporary file beside `path`; `close()` finalizes the container and
-    renames it, so an interrupted run (Ctrl-C, SIGTERM) still leaves a playable video,
-    and a crash leaves no half-written one.
+    Frames go to a hidden partial file beside `path` (see `partial_path`); `close()`
+    finalizes the container and renames it, so an interrupted run (Ctrl-C, SIGTERM)
+    still leaves a playable video, and a crash leaves no half-written one. A partial file
+    left by a killed run (`kill -9`, power loss) is removed by the next run that saves
+    to the same path.
 
     Args:
         path: Output video; the suffix picks the codec (.mp4/.mov: mp4v, .avi/.mkv: MJPG).
@@ -93,8 +97,16 @@ class AnnotatedVideoWriter:
         self.fps = fps
         self.frames_written = 0
         self._fourcc = cv2.VideoWriter_fourcc(*VIDEO_CODECS[suffix])
-        self._stack = contextlib.ExitStack()
-        self._tmp = self._stack.enter_context(atomic_path(self.path, suffix=suffix))
+        self._tmp = partial_path(self.path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            remove_stale_partials(self.path)
+            # Created now, so an unwritable place is reported before the run starts.
+            self._tmp.touch()
+        except OSError as error:
+            raise TledgeError(
+                f"--save {path}: cannot write there ({error.strerror or error})"
+            ) from None
         self._writer: cv2.VideoWriter | None = None
         self._size: tuple[int, int] | None = None
         self._pending: list[tuple[np.ndarray, float]] = []
@@ -115,11 +127,12 @@ class AnnotatedVideoWriter:
         if self._writer is not None:
             self._writer.release()
             self._writer = None
-        if self.frames_written:
-            self._stack.close()
+        if self.frames_written and self._tmp.exists():
+            os.chmod(self._tmp, FILE_MODE)
+            os.replace(self._tmp, self.path)
         else:
             # Nothing was written: drop the temporary file instead of leaving an empty video.
-            self._stack.__exit__(TledgeError, TledgeError("no frames"), None)
+            self._tmp.unlink(missing_ok=True)
 
     def _flush_pending(self) -> None:
         stamps = [stamp for _, stamp in self._pending]
@@ -143,3 +156,26 @@ class AnnotatedVideoWriter:
             image = cv2.resize(image, self._size)
         self._writer.write(image)
         self.frames_written += 1
+
+
+def partial_path(path: Path) -> Path:
+    """The hidden file a video is written to first: ".NAME.PID.partial.SUFFIX" beside it."""
+    return path.with_name(f".{path.name}.{os.getpid()}{PARTIAL_MARK}{path.suffix}")
+
+
+def remove_stale_partials(path: Path) -> None:
+    """Delete partial files of `path` whose writing process no longer exists."""
+    for partial in path.parent.glob(f".{glob.escape(path.name)}.*{PARTIAL_MARK}{path.suffix}"):
+        pid = partial.name[len(path.name) + 2 :].split(".", 1)[0]
+        if pid.isdigit() and not _process_exists(int(pid)):
+            partial.unlink(missing_ok=True)
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

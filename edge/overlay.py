@@ -16,7 +16,7 @@ PANEL_DARKEN = 0.55
 def draw_overlay(
     image: np.ndarray,
     top_k: Sequence[tuple[str, float]],
-    inference_ms: float,
+    inference_ms: float | None,
     fps: float | None,
 ) -> np.ndarray:
     """Draw a translucent panel with the top-k labels, score bars, ms and FPS, in place.
@@ -24,7 +24,8 @@ def draw_overlay(
     Args:
         image: BGR frame; it is modified and returned.
         top_k: (label, score) pairs, best first.
-        inference_ms: Time of `invoke()` for this frame.
+        inference_ms: Time of `invoke()` for this frame, or None for no status line
+            (a still image, as `tledge predict --annotate` writes).
         fps: Frames classified per second, or None before it is known.
 
     Returns:
@@ -37,16 +38,17 @@ def draw_overlay(
     lines = [f"{score * 100:5.1f}%  {label[:40]}" for label, score in top_k] or [
         "(below threshold)"
     ]
-    status = f"{inference_ms:.1f} ms" + (f"   {fps:.1f} FPS" if fps else "")
-    panel_width = min(width, int(max(len(text) for text in [*lines, status]) * 11 * scale) + 20)
-    panel_height = min(height, line * (len(lines) + 1) + line // 2)
+    if inference_ms is not None:
+        lines.append(f"{inference_ms:.1f} ms" + (f"   {fps:.1f} FPS" if fps else ""))
+    panel_width = min(width, int(max(len(text) for text in lines) * 11 * scale) + 20)
+    panel_height = min(height, line * len(lines) + line // 2)
     panel = image[:panel_height, :panel_width]
     cv2.convertScaleAbs(panel, dst=panel, alpha=1.0 - PANEL_DARKEN)
     for row, (_, score) in enumerate(top_k):
         baseline = line * (row + 1)
         bar_end = 10 + int((panel_width - 20) * max(0.0, min(score, 1.0)))
         cv2.rectangle(image, (10, baseline + 4), (bar_end, baseline + 6), BAR_COLOR, -1)
-    for row, text in enumerate([*lines, status]):
+    for row, text in enumerate(lines):
         origin = (10, line * (row + 1))
         cv2.putText(image, text, origin, FONT, scale * 0.7, TEXT_COLOR, thickness, cv2.LINE_AA)
     return image

@@ -1,101 +1,60 @@
 """A live web view for headless devices: annotated MJPEG stream plus the latest predictions.
 
-`PreviewServer` runs the standard library's ThreadingHTTPServer in a background thread:
+`PreviewServer` serves from background threads:
 
 - `/` a small page showing the stream and a predictions table it polls,
 - `/stream.mjpg` the annotated frames as multipart/x-mixed-replace JPEGs,
-- `/predictions.json` the latest predictions, timings and FPS.
+- `/predictions.json` the latest predictions, timings, FPS, the frame's age and a
+  `stale` flag (true when the source stopped delivering).
 
 A frame is JPEG-encoded only when a viewer asks for it, once for all viewers, so the
-classification loop pays nothing while nobody watches.
+classification loop pays nothing while nobody watches. Access rules (token, Host
+allow-list) are in `tledge.edge.web_access`; a view bound beyond loopback needs a
+token unless `ServeOptions.insecure_no_token` says otherwise. At most
+`ServeOptions.max_clients` connections are served at once (the rest get 503), each with
+a deadline for its request headers and a timeout for every read and write.
 
 Example:
-    >>> with PreviewServer("0.0.0.0:8080") as server:
-    ...     server.publish(annotated_bgr, {"frame": 1, "top_k": [...]})
+    >>> with PreviewServer(ServeOptions("0.0.0.0:8080", token=WebAccess.new_token())) as server:
+    ...     server.publish(annotated_bgr, {"frame": 1, "timestamp": time.time(), "top_k": []})
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
+import ssl
+import sys
 import threading
+import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import urlsplit
 
 import cv2
 import numpy as np
 
 from tledge.core.errors import TledgeError
+from tledge.edge.web_access import ServeOptions, WebAccess, tls_context
+from tledge.edge.web_page import PAGE
 
-DEFAULT_HOST = "127.0.0.1"
 JPEG_QUALITY = 80
 BOUNDARY = "tledgeframe"
-
-PAGE = """<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>tledge edge</title>
-<style>
-  body { font-family: system-ui, sans-serif; background: #111; color: #eee; margin: 1rem; }
-  main { display: flex; flex-wrap: wrap; gap: 1rem; align-items: flex-start; }
-  img { max-width: 100%; border: 1px solid #333; }
-  table { border-collapse: collapse; min-width: 16rem; }
-  td { padding: 0.2rem 0.6rem; border-bottom: 1px solid #333; }
-  td.score { text-align: right; font-variant-numeric: tabular-nums; }
-  #status { color: #aaa; margin-top: 0.5rem; }
-</style>
-</head>
-<body>
-<h1>tledge edge</h1>
-<main>
-  <img id="stream" src="stream.mjpg" alt="annotated camera stream">
-  <section>
-    <table id="predictions"><tbody></tbody></table>
-    <div id="status">waiting for predictions...</div>
-  </section>
-</main>
-<script>
-async function refresh() {
-  try {
-    const response = await fetch("predictions.json", {cache: "no-store"});
-    const data = await response.json();
-    const rows = (data.top_k || []).map(item =>
-      `<tr><td class="label"></td><td class="score">${(item.score * 100).toFixed(1)}%</td></tr>`);
-    const body = document.querySelector("#predictions tbody");
-    body.innerHTML = rows.join("");
-    (data.top_k || []).forEach((item, i) => {
-      body.rows[i].cells[0].textContent = item.label;
-    });
-    if (data.frame !== undefined) {
-      const fps = data.fps ? `${data.fps.toFixed(1)} FPS` : "";
-      document.getElementById("status").textContent =
-        `frame ${data.frame} | ${data.timings_ms.invoke.toFixed(1)} ms | ${fps}`;
-    }
-  } catch (error) {
-    document.getElementById("status").textContent = "connection lost, retrying...";
-  }
+# A client must send its whole request (and finish a TLS handshake) within this time.
+HEADER_TIMEOUT_S = 10.0
+# Any single read or write that waits longer than this ends the connection.
+IDLE_TIMEOUT_S = 20.0
+LISTEN_BACKLOG = 64
+# A prediction older than this (or than 3 frame intervals, if longer) is stale.
+STALE_AFTER_S = 2.0
+SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
 }
-setInterval(refresh, 500);
-refresh();
-</script>
-</body>
-</html>
-"""
-
-
-def parse_address(text: str) -> tuple[str, int]:
-    """Split "[HOST:]PORT" into (host, port); the host defaults to 127.0.0.1.
-
-    Raises:
-        TledgeError: when the port is not a number in 0-65535.
-    """
-    host, _, port = text.rpartition(":")
-    host = host.strip("[]") or DEFAULT_HOST
-    if not port.isdigit() or int(port) > 65535:
-        raise TledgeError(f"--serve {text}: expected [HOST:]PORT, e.g. 8080 or 0.0.0.0:8080")
-    return host, int(port)
 
 
 class _LatestFrame:
@@ -115,6 +74,18 @@ class _LatestFrame:
             self.predictions = predictions
             self.sequence += 1
             self.changed.notify_all()
+
+    def status(self, now: float) -> dict[str, Any]:
+        """The newest predictions plus `age_s` and `stale` at wall-clock time `now`."""
+        with self.changed:
+            predictions = dict(self.predictions)
+        captured = predictions.get("timestamp")
+        if captured is None:
+            return predictions
+        age = max(0.0, now - captured)
+        fps = predictions.get("fps")
+        stale_after = max(STALE_AFTER_S, 3.0 / fps) if fps else STALE_AFTER_S
+        return {**predictions, "age_s": round(age, 3), "stale": age > stale_after}
 
     def jpeg(self) -> tuple[int, bytes] | None:
         """(sequence, JPEG bytes) of the newest frame, encoded at most once per frame."""
@@ -145,27 +116,80 @@ class _LatestFrame:
 class _Handler(BaseHTTPRequestHandler):
     server: _PreviewHTTPServer
 
+    def __init__(self, request, client_address, server, header_deadline: threading.Timer):
+        self._header_deadline = header_deadline
+        super().__init__(request, client_address, server)
+
+    def version_string(self) -> str:
+        """No software versions in the Server header."""
+        return "tledge"
+
+    def parse_request(self) -> bool:
+        parsed = super().parse_request()
+        self._header_deadline.cancel()
+        return parsed
+
     def do_GET(self) -> None:
-        path = self.path.split("?")[0]
-        if path in ("/", "/index.html"):
+        access = self.server.access
+        url = urlsplit(self.path)
+        if not access.host_allowed(self.headers.get("Host")):
+            self._send_text(
+                HTTPStatus.FORBIDDEN,
+                "host not allowed: open the view by IP address, or start tledge edge "
+                "with --allow-host NAME",
+            )
+            return
+        query_token = access.token_from_query(url.query)
+        if access.token is not None and query_token is not None:
+            if access.matches(query_token):
+                # Keep the token in a cookie and drop it from the address bar.
+                self.send_response(HTTPStatus.SEE_OTHER)
+                self.send_header("Location", "/" + url.path.lstrip("/"))
+                self.send_header("Set-Cookie", access.cookie())
+                self.send_header("Content-Length", "0")
+                self._security_headers()
+                self.end_headers()
+            else:
+                self._unauthorized("wrong token")
+            return
+        if not access.authorized(self.headers.get("Cookie"), self.headers.get("Authorization")):
+            self._unauthorized("token required")
+            return
+        if url.path in ("/", "/index.html"):
             self._send(HTTPStatus.OK, "text/html; charset=utf-8", PAGE.encode("utf-8"))
-        elif path == "/predictions.json":
-            with self.server.latest.changed:
-                body = json.dumps(self.server.latest.predictions).encode("utf-8")
+        elif url.path == "/predictions.json":
+            body = json.dumps(self.server.latest.status(time.time())).encode("utf-8")
             self._send(HTTPStatus.OK, "application/json", body)
-        elif path == "/stream.mjpg":
+        elif url.path == "/stream.mjpg":
             self._stream()
         else:
-            self._send(HTTPStatus.NOT_FOUND, "text/plain", b"not found\n")
+            self._send_text(HTTPStatus.NOT_FOUND, "not found")
 
     def log_message(self, format: str, *args: Any) -> None:
         """Stay quiet: a per-request log line would flood the client's output."""
+
+    def _security_headers(self) -> None:
+        for name, value in SECURITY_HEADERS.items():
+            self.send_header(name, value)
+
+    def _unauthorized(self, reason: str) -> None:
+        self.send_response(HTTPStatus.UNAUTHORIZED)
+        body = (f"{reason}: open the address tledge edge printed, with ?token=... once\n").encode()
+        self.send_header("WWW-Authenticate", 'Bearer realm="tledge"')
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self._security_headers()
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _send_text(self, status: HTTPStatus, text: str) -> None:
+        self._send(status, "text/plain; charset=utf-8", (text + "\n").encode("utf-8"))
 
     def _send(self, status: HTTPStatus, content_type: str, body: bytes) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
+        self._security_headers()
         self.end_headers()
         self.wfile.write(body)
 
@@ -173,53 +197,135 @@ class _Handler(BaseHTTPRequestHandler):
         latest = self.server.latest
         self.send_response(HTTPStatus.OK)
         self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
-        self.send_header("Cache-Control", "no-store")
+        self._security_headers()
         self.end_headers()
         sent = 0
-        try:
-            while not latest.closed:
-                if not latest.wait_newer(sent, timeout=1.0):
-                    continue
-                frame = latest.jpeg()
-                if frame is None:
-                    continue
-                sent, jpeg = frame
-                self.wfile.write(
-                    f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
-                    f"Content-Length: {len(jpeg)}\r\n\r\n".encode("ascii")
-                )
-                self.wfile.write(jpeg + b"\r\n")
-                self.wfile.flush()
-        except (BrokenPipeError, ConnectionResetError):
-            return
+        while not latest.closed:
+            if not latest.wait_newer(sent, timeout=1.0):
+                continue
+            frame = latest.jpeg()
+            if frame is None:
+                continue
+            sent, jpeg = frame
+            self.wfile.write(
+                f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
+                f"Content-Length: {len(jpeg)}\r\n\r\n".encode("ascii")
+            )
+            self.wfile.write(jpeg + b"\r\n")
+            self.wfile.flush()
 
 
 class _PreviewHTTPServer(ThreadingHTTPServer):
+    """One thread per connection, at most `max_clients` at once; disconnects stay quiet."""
+
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = LISTEN_BACKLOG
 
-    def __init__(self, address: tuple[str, int], latest: _LatestFrame) -> None:
-        super().__init__(address, _Handler)
+    def __init__(
+        self,
+        address: tuple[str, int],
+        latest: _LatestFrame,
+        access: WebAccess,
+        tls: ssl.SSLContext | None,
+        max_clients: int,
+    ) -> None:
+        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.latest = latest
+        self.access = access
+        self.tls = tls
+        self._slots = threading.BoundedSemaphore(max_clients)
+        super().__init__(address, _Handler)
+
+    def process_request(self, request, client_address) -> None:
+        if not self._slots.acquire(blocking=False):
+            _refuse_busy(request)
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def finish_request(self, request, client_address) -> None:
+        request.settimeout(IDLE_TIMEOUT_S)
+        connection = [request]
+        deadline = threading.Timer(HEADER_TIMEOUT_S, _hang_up, (connection,))
+        deadline.daemon = True
+        deadline.start()
+        try:
+            if self.tls is not None:
+                connection[0] = self.tls.wrap_socket(
+                    request, server_side=True, do_handshake_on_connect=False
+                )
+                connection[0].do_handshake()
+            _Handler(connection[0], client_address, self, deadline)
+        finally:
+            deadline.cancel()
+            if connection[0] is not request:
+                connection[0].close()
+
+    def handle_error(self, request, client_address) -> None:
+        """Clients hanging up, timing out or failing TLS are normal; others get one line."""
+        error = sys.exc_info()[1]
+        if isinstance(error, OSError):
+            return
+        print(f"web view: {type(error).__name__}: {error}", file=sys.stderr)
+
+
+def _hang_up(connection: list[socket.socket]) -> None:
+    with contextlib.suppress(OSError):
+        connection[0].shutdown(socket.SHUT_RDWR)
+
+
+def _refuse_busy(request: socket.socket) -> None:
+    body = b"too many viewers; try again later\n"
+    response = (
+        b"HTTP/1.0 503 Service Unavailable\r\nServer: tledge\r\nRetry-After: 5\r\n"
+        b"Content-Type: text/plain\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n"
+    )
+    with contextlib.suppress(OSError):
+        request.setblocking(False)
+        request.send(response + body)
 
 
 class PreviewServer:
-    """Serves the annotated stream and predictions over HTTP from a background thread.
+    """Serves the annotated stream and predictions over HTTP(S) from background threads.
 
     Args:
-        address: "[HOST:]PORT"; port 0 picks a free port (see `url`).
+        options: `ServeOptions`, or just its "[HOST:]PORT" address.
 
     Raises:
-        TledgeError: when the address is invalid or the port cannot be bound.
+        TledgeError: when the options are invalid or the port cannot be bound.
     """
 
-    def __init__(self, address: str) -> None:
-        host, port = parse_address(address)
+    def __init__(self, options: ServeOptions | str) -> None:
+        if isinstance(options, str):
+            options = ServeOptions(options)
+        host, port = options.check()
+        tls = tls_context(options.tls_cert, options.tls_key) if options.tls_cert else None
+        access = WebAccess.for_address(
+            host, options.token, options.allow_hosts, secure_cookie=tls is not None
+        )
         self._latest = _LatestFrame()
         try:
-            self._server = _PreviewHTTPServer((host, port), self._latest)
+            self._server = _PreviewHTTPServer(
+                (host, port), self._latest, access, tls, options.max_clients
+            )
         except OSError as error:
-            raise TledgeError(f"--serve {address}: cannot listen ({error.strerror})") from None
+            reason = error.strerror or str(error)
+            raise TledgeError(f"--serve {options.address}: cannot listen ({reason})") from None
+        # The cookie is named after the port actually bound (port 0 picks one).
+        self.access = access.for_port(self._server.server_address[1])
+        self._server.access = self.access
+        self._scheme = "https" if tls is not None else "http"
         # A short poll interval makes close() quick.
         self._thread = threading.Thread(
             target=self._server.serve_forever, args=(0.1,), name="preview-server", daemon=True
@@ -228,10 +334,12 @@ class PreviewServer:
 
     @property
     def url(self) -> str:
-        """The page address, with the port actually bound."""
+        """The page address, with the port actually bound (no token)."""
         host, port = self._server.server_address[:2]
-        shown = "localhost" if host in ("0.0.0.0", "::") else host
-        return f"http://{shown}:{port}/"
+        if host in ("0.0.0.0", "::"):
+            host = socket.gethostname()
+        shown = f"[{host}]" if ":" in host else host
+        return f"{self._scheme}://{shown}:{port}/"
 
     def publish(self, image: np.ndarray, predictions: dict[str, Any]) -> None:
         """Make `image` (BGR, not modified afterwards) and `predictions` the newest."""

@@ -2,34 +2,43 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from tledge.core.errors import TledgeError
 from tledge.core.folders import is_image_file
 from tledge.edge.cameras import PICAMERA2_SIZE, STREAM_PREFIXES, OpenCVCamera, Picamera2Camera
-from tledge.edge.sources import Backoff, ImageFolderSource, LiveSource, Source, VideoFileSource
+from tledge.edge.live_source import Backoff, LiveSource
+from tledge.edge.sources import ImageFolderSource, Source, VideoFileSource
 
 
-def open_source(spec: str, backoff: Backoff = Backoff()) -> Source:
+def open_source(
+    spec: str, backoff: Backoff = Backoff(), on_event: Callable[[str], None] | None = None
+) -> Source:
     """Open a source from its command-line spelling.
 
     Args:
         spec: A camera index ("0"), a device path ("/dev/video0"), "picamera2" (or
             "picamera2:1280x720"), a video file, an image file, a folder of images, or a
             stream URL (rtsp://, http://, ...).
-        backoff: Reconnect delays for live sources.
+        backoff: Reconnect policy of live sources (files never retry).
+        on_event: Gets one line per reconnect attempt and recovery of a live source.
 
     Raises:
         TledgeError: when the spec names nothing that exists or can be opened.
     """
     text = spec.strip()
     if text.isdigit():
-        return LiveSource(lambda: OpenCVCamera(int(text)), name=text, backoff=backoff)
+        return LiveSource(
+            lambda: OpenCVCamera(int(text)), name=text, backoff=backoff, on_event=on_event
+        )
     if text.lower().startswith("picamera2"):
         size = _picamera2_size(text)
-        return LiveSource(lambda: Picamera2Camera(size), name=text, backoff=backoff)
+        return LiveSource(
+            lambda: Picamera2Camera(size), name=text, backoff=backoff, on_event=on_event
+        )
     if text.startswith(STREAM_PREFIXES) or text.startswith("/dev/video"):
-        return LiveSource(lambda: OpenCVCamera(text), name=text, backoff=backoff)
+        return LiveSource(lambda: OpenCVCamera(text), name=text, backoff=backoff, on_event=on_event)
     path = Path(text)
     if path.is_dir():
         return ImageFolderSource.from_folder(path)

@@ -7,10 +7,8 @@ the inference thread does not spend time resizing. Two kinds behave differently 
 
 - File sources (`VideoFileSource`, `ImageFolderSource`) return every frame in order and
   end cleanly; nothing is dropped, however slow the consumer.
-- Live sources (`LiveSource`) read a camera in a background thread and keep only the
-  newest frame, so a slow consumer always gets the latest image instead of one that
-  waited in OpenCV's ~4-frame buffer. A failed read closes the camera and reopens it
-  with exponential backoff; the thread never dies of a camera error.
+- Live sources (`tledge.edge.live_source.LiveSource`) read a camera in a background
+  thread and keep only the newest frame, and reconnect after failures.
 
 `tledge.edge.source_spec.open_source` opens one from its command-line spelling.
 
@@ -23,7 +21,6 @@ Example:
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -34,12 +31,7 @@ import numpy as np
 
 from tledge.core.errors import TledgeError
 from tledge.core.folders import list_images
-from tledge.edge.cameras import (
-    Camera,
-    SimulatedCamera,
-    close_quietly,
-    open_capture,
-)
+from tledge.edge.cameras import open_capture
 
 
 @dataclass(frozen=True)
@@ -64,20 +56,47 @@ class Frame:
 
 
 @dataclass(frozen=True)
-class Backoff:
-    """Reconnect delays of a live source: `initial` seconds, doubling up to `maximum`."""
+class SourceStats:
+    """What a source counted while it ran.
 
-    initial: float = 0.5
-    maximum: float = 10.0
+    Attributes:
+        captured: Frames a live camera delivered; None for file sources.
+        delivered: Frames returned by `read`.
+        reconnects: Times a live source reopened its camera after a failure.
+        skipped: Unreadable files an image-folder source skipped.
+        lost: Why a live source gave up (no frames for longer than it may wait), else "".
+    """
+
+    captured: int | None = None
+    delivered: int = 0
+    reconnects: int = 0
+    skipped: tuple[Path, ...] = ()
+    lost: str = ""
+
+    @property
+    def dropped(self) -> int:
+        """Live frames never returned because a newer one arrived first."""
+        return 0 if self.captured is None else max(0, self.captured - self.delivered)
 
 
 class Source:
-    """Shared behaviour: context manager and iteration over `read()` until it ends."""
+    """Shared behaviour: context manager and iteration over `read()` until it ends.
 
-    name: str = "source"
-    is_live: bool = False
-    fps: float | None = None
-    _fit: Callable[[np.ndarray], np.ndarray] | None = None
+    Attributes:
+        name: Shown in messages: the file, folder, device or URL.
+        is_live: True for cameras and streams (newest frame only), False for files.
+        fps: The rate the source reports, None when unknown.
+    """
+
+    def __init__(self, name: str, is_live: bool = False, fps: float | None = None) -> None:
+        self.name = name
+        self.is_live = is_live
+        self.fps = fps
+        self._fit: Callable[[np.ndarray], np.ndarray] | None = None
+
+    def stats(self) -> SourceStats:
+        """What the source counted so far."""
+        return SourceStats()
 
     def fit_frames(self, fit: Callable[[np.ndarray], np.ndarray] | None) -> None:
         """Attach `fit(image)` to every frame read from now on as `Frame.fitted`.
@@ -129,12 +148,12 @@ class VideoFileSource(Source):
     """
 
     def __init__(self, path: str | os.PathLike) -> None:
-        self.name = str(path)
-        self._capture = open_capture(str(path))
-        if self._capture is None:
+        capture = open_capture(str(path))
+        if capture is None:
             raise TledgeError(f"--source {path}: cannot open as a video (unsupported or corrupt)")
-        reported = self._capture.get(cv2.CAP_PROP_FPS)
-        self.fps = float(reported) if reported and reported > 0 else None
+        reported = capture.get(cv2.CAP_PROP_FPS)
+        super().__init__(str(path), fps=float(reported) if reported and reported > 0 else None)
+        self._capture = capture
         self.frame_count = max(0, int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT)))
         self._index = 0
         self._finished = False
@@ -168,10 +187,11 @@ class ImageFolderSource(Source):
     """
 
     def __init__(self, paths: Sequence[str | os.PathLike], name: str = "images") -> None:
-        self.name = name
+        super().__init__(name)
         self.paths = [Path(p) for p in paths]
         self.skipped: list[Path] = []
         self._next = 0
+        self._delivered = 0
 
     @classmethod
     def from_folder(cls, folder: str | os.PathLike) -> ImageFolderSource:
@@ -198,158 +218,16 @@ class ImageFolderSource(Source):
             if image is None:
                 self.skipped.append(path)
                 continue
+            self._delivered += 1
             return self._make_frame(image, index, str(path))
         return None
 
+    def stats(self) -> SourceStats:
+        """Images returned and the unreadable files skipped so far."""
+        return SourceStats(delivered=self._delivered, skipped=tuple(self.skipped))
+
     def close(self) -> None:
         self._next = len(self.paths)
-
-
-class LiveSource(Source):
-    """A camera read in a background thread that keeps only the newest frame.
-
-    `read` returns the newest frame not returned before, waiting for one if needed, so a
-    consumer slower than the camera works on images at most one frame old and never sees
-    the same frame twice. Read failures close the camera and reopen it after a delay
-    that doubles from `backoff.initial` to `backoff.maximum` and resets after a good frame.
-
-    Args:
-        open_camera: Returns an opened `Camera`; called again to reconnect. The first
-            call happens here, so a wrong device raises at once.
-        name: Shown in messages, e.g. "0" or "rtsp://...".
-        backoff: Reconnect delays.
-
-    Attributes:
-        captured: Frames delivered by the camera so far.
-        delivered: Frames returned by `read`.
-        reconnects: Times the camera was reopened after a failure.
-        last_error: Text of the last failure, "" when none.
-
-    Raises:
-        TledgeError: when the first `open_camera()` fails.
-
-    Example:
-        >>> source = LiveSource(lambda: SimulatedCamera(images, fps=30), "clip")
-    """
-
-    is_live = True
-
-    def __init__(
-        self, open_camera: Callable[[], Camera], name: str = "camera", backoff: Backoff = Backoff()
-    ) -> None:
-        self.name = name
-        self._open_camera = open_camera
-        self._backoff = backoff
-        camera = open_camera()
-        self.fps = getattr(camera, "fps", None)
-        self.captured = 0
-        self.delivered = 0
-        self.reconnects = 0
-        self.last_error = ""
-        self._latest: Frame | None = None
-        self._last_returned = -1
-        self._ended = False
-        self._closed = threading.Event()
-        self._changed = threading.Condition()
-        self._thread = threading.Thread(
-            target=self._capture_loop, args=(camera,), name=f"capture-{name}"
-        )
-        self._thread.daemon = True
-        self._thread.start()
-
-    @property
-    def finished(self) -> bool:
-        with self._changed:
-            return self._closed.is_set() or (self._ended and self._all_read())
-
-    @property
-    def latest_index(self) -> int:
-        """Index of the newest captured frame, -1 before the first."""
-        latest = self._latest
-        return latest.index if latest is not None else -1
-
-    def read(self, timeout: float | None = None) -> Frame | None:
-        """Return the newest unread frame; None after `timeout` seconds, at the end or on close."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self._changed:
-            while True:
-                if self._closed.is_set():
-                    return None
-                latest = self._latest
-                if latest is not None and latest.index > self._last_returned:
-                    self._last_returned = latest.index
-                    self.delivered += 1
-                    return latest
-                if self._ended:
-                    return None
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    return None
-                # Short waits keep the main thread responsive to signals.
-                self._changed.wait(0.1 if remaining is None else min(remaining, 0.1))
-
-    def close(self) -> None:
-        """Stop the capture thread and release the camera."""
-        self._closed.set()
-        with self._changed:
-            self._changed.notify_all()
-        if self._thread is not threading.current_thread():
-            self._thread.join(timeout=5.0)
-
-    def _all_read(self) -> bool:
-        return self._latest is None or self._latest.index <= self._last_returned
-
-    def _capture_loop(self, camera: Camera | None) -> None:
-        delay = self._backoff.initial
-        while not self._closed.is_set():
-            if camera is None:
-                camera = self._reopen()
-                if camera is None:
-                    self._closed.wait(delay)
-                    delay = min(delay * 2, self._backoff.maximum)
-                    continue
-            image = self._grab(camera)
-            if image is not None:
-                delay = self._backoff.initial
-                # Fitted here, outside the lock, while the consumer classifies the last one.
-                frame = self._make_frame(image, self.captured)
-                with self._changed:
-                    self._latest = frame
-                    self.captured += 1
-                    self._changed.notify_all()
-                continue
-            if camera.finished:
-                break
-            close_quietly(camera)
-            camera = None
-            self._closed.wait(delay)
-            delay = min(delay * 2, self._backoff.maximum)
-        if camera is not None:
-            close_quietly(camera)
-        with self._changed:
-            self._ended = True
-            self._changed.notify_all()
-
-    def _grab(self, camera: Camera) -> np.ndarray | None:
-        # A camera driver can raise anything (USB unplugged, stream reset); the thread
-        # must survive it and reconnect, so every exception counts as a failed read.
-        try:
-            image = camera.grab()
-        except Exception as error:
-            self.last_error = f"read failed: {error}"
-            return None
-        if image is None and not camera.finished:
-            self.last_error = "read failed"
-        return image
-
-    def _reopen(self) -> Camera | None:
-        try:
-            camera = self._open_camera()
-        except Exception as error:
-            self.last_error = f"reconnect failed: {error}"
-            return None
-        self.reconnects += 1
-        return camera
 
 
 def _fitted(fit: Callable[[np.ndarray], np.ndarray] | None, image: np.ndarray) -> np.ndarray | None:
@@ -361,20 +239,3 @@ def _fitted(fit: Callable[[np.ndarray], np.ndarray] | None, image: np.ndarray) -
         return fit(image)
     except Exception:
         return None
-
-
-def simulated_live_source(
-    frames: str | os.PathLike | Sequence[np.ndarray],
-    fps: float,
-    loop: bool = True,
-    backoff: Backoff = Backoff(),
-) -> LiveSource:
-    """A `LiveSource` over a `SimulatedCamera`: a video or images played as a live camera.
-
-    Example:
-        >>> with simulated_live_source("clip.mp4", fps=60, loop=False) as source:
-        ...     frames = list(source)  # only the frames that were newest when read
-    """
-    if isinstance(frames, (str, os.PathLike)):
-        frames = [frame.image for frame in VideoFileSource(frames)]
-    return LiveSource(lambda: SimulatedCamera(frames, fps, loop), name="simulated", backoff=backoff)

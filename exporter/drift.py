@@ -1,4 +1,7 @@
-"""How far a converted model's answers drift from the Keras model's on held-out images."""
+"""How far a converted model's answers drift from the Keras model's on held-out images.
+
+The numbers are computed by `tledge.core.metrics`, as training and `tledge evaluate` do.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from tledge.core import metrics
 
 
 @dataclass(frozen=True)
@@ -34,7 +39,7 @@ class Drift:
 
 def top1_accuracy(probabilities: np.ndarray, labels: np.ndarray) -> float:
     """Fraction of rows whose highest score is at the true label."""
-    return float(np.mean(np.argmax(probabilities, axis=1) == labels)) if len(labels) else 0.0
+    return metrics.accuracy(metrics.top1(probabilities), labels)
 
 
 def measure_drift(
@@ -55,27 +60,25 @@ def measure_drift(
         >>> drift = measure_drift(keras_probs, int8_probs, labels, ["cat", "dog"])
         >>> drift.top1_drift_pp <= 1.0
     """
-    reference_top1 = np.argmax(reference, axis=1)
-    converted_top1 = np.argmax(converted, axis=1)
-    deltas = {}
-    for index, name in enumerate(class_names):
-        members = labels == index
-        if not members.any():
-            deltas[name] = 0.0
-            continue
-        deltas[name] = float(
-            np.mean(converted_top1[members] == index) - np.mean(reference_top1[members] == index)
-        )
-    reference_correct = int(np.sum(reference_top1 == labels))
-    converted_correct = int(np.sum(converted_top1 == labels))
+    reference_top1 = metrics.top1(reference)
+    converted_top1 = metrics.top1(converted)
+    reference_scores = metrics.per_class_scores(labels, reference_top1, class_names)
+    converted_scores = metrics.per_class_scores(labels, converted_top1, class_names)
+    # Per-class accuracy is the class's recall; 0.0 - 0.0 for a class without images.
+    deltas = {
+        name: converted_scores[name]["recall"] - reference_scores[name]["recall"]
+        for name in class_names
+    }
+    reference_correct = metrics.correct_count(reference_top1, labels)
+    converted_correct = metrics.correct_count(converted_top1, labels)
     count = max(len(labels), 1)
     return Drift(
         accuracy=converted_correct / count,
         reference_accuracy=reference_correct / count,
         # From counts, so 5 of 500 images is exactly 1.0 pp and passes a 1.0 pp gate.
         top1_drift_pp=100.0 * (reference_correct - converted_correct) / count,
-        agreement=float(np.mean(reference_top1 == converted_top1)),
-        mean_abs_prob_diff=float(np.mean(np.abs(reference - converted))),
+        agreement=metrics.agreement(reference, converted),
+        mean_abs_prob_diff=metrics.mean_abs_difference(reference, converted),
         per_class_accuracy_delta=deltas,
         num_images=len(labels),
     )

@@ -120,12 +120,12 @@ def _from_run(
     return ExportSource(
         model_path=run.trained_model,
         labels=tuple(labels),
-        backbone=str(config.get("backbone") or ""),
-        precision=str(config.get("precision") or "float32"),
+        backbone=config.backbone or "",
+        precision=config.precision or "float32",
         calibration_data=_existing_folder(calibration_data, "--calibration-data")
-        or _config_folder(config, ("data",)),
+        or _first_folder(config.data),
         eval_data=_existing_folder(eval_data, "--eval-data")
-        or _config_folder(config, ("test", "val")),
+        or _first_folder(config.test, config.val),
         export_dir=Path(output_dir) if output_dir else run.export_dir,
         source_run=str(run.root.resolve()),
     )
@@ -140,10 +140,9 @@ def _existing_folder(folder: str | os.PathLike | None, option: str) -> Path | No
     return directory
 
 
-def _config_folder(config: dict[str, Any], keys: tuple[str, ...]) -> Path | None:
-    """The first of `keys` in a run config that names an existing folder."""
-    for key in keys:
-        value = config.get(key)
-        if value and Path(value).is_dir():
-            return Path(value)
+def _first_folder(*folders: str | None) -> Path | None:
+    """The first of a run config's `folders` that exists here."""
+    for folder in folders:
+        if folder and Path(folder).is_dir():
+            return Path(folder)
     return None

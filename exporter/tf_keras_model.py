@@ -1,6 +1,6 @@
 """tf_keras models (TF Hub runs): loading their SavedModel folder and re-saving for TFLite.
 
-A TF Hub run saves its model as a tf_keras SavedModel folder (see `trainer/hub.py`). It
+A TF Hub run saves its model as a tf_keras SavedModel folder (see `trainer/hub_model.py`). It
 holds the hub module's graph and weights, so it loads with tf_keras alone: no
 tensorflow_hub import, no handle, no network.
 """

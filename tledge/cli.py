@@ -1,14 +1,21 @@
 """The `tledge` command line: a click group whose subcommands load on first use.
 
 Each subcommand lives in `tledge/commands/<name>.py` and imports its heavy dependencies
-(TensorFlow, OpenCV) inside the command body, so `tledge --help` starts fast.
+(TensorFlow, OpenCV) inside the command body, so `tledge --help` starts fast and never
+imports TensorFlow. The native libraries' log lines (TensorFlow's oneDNN/CUDA start-up
+lines, FFmpeg's connection errors) are hidden unless `tledge -v` is given: tledge says
+in its own words what went wrong.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import importlib
 import importlib.util
+import os
 import sys
+from collections.abc import Callable
 
 import click
 
@@ -30,6 +37,12 @@ COMMANDS = {
     "experiments": "tledge.commands.experiments:experiments",
 }
 
+# Commands that need TensorFlow (unless their MODEL is a .tflite file): it is imported,
+# with its start-up lines captured, before the command runs.
+TENSORFLOW_COMMANDS = {"demo", "train", "export", "experiments", "evaluate", "predict"}
+# Log levels that hide native libraries' INFO/WARNING lines; `-v` lifts them.
+QUIET_NATIVE_LOGS = {"TF_CPP_MIN_LOG_LEVEL": "2", "OPENCV_FFMPEG_LOGLEVEL": "8"}
+
 
 class LazyGroup(click.Group):
     """A group that imports a subcommand's module only when it is needed."""
@@ -42,7 +55,10 @@ class LazyGroup(click.Group):
         if target is None or not self._module_exists(cmd_name):
             return None
         module_name, attribute = target.split(":")
-        return getattr(importlib.import_module(module_name), attribute)
+        command = getattr(importlib.import_module(module_name), attribute)
+        if cmd_name in TENSORFLOW_COMMANDS and not hasattr(command.callback, "quiet_tensorflow"):
+            command.callback = _import_tensorflow_first(command.callback)
+        return command
 
     def invoke(self, ctx: click.Context):
         try:
@@ -57,10 +73,37 @@ class LazyGroup(click.Group):
         return importlib.util.find_spec(module_name) is not None
 
 
+def _import_tensorflow_first(callback: Callable) -> Callable:
+    @functools.wraps(callback)
+    def run(*args, **kwargs):
+        verbose = click.get_current_context().find_root().params.get("verbose", False)
+        if not verbose and not str(kwargs.get("model") or "").endswith(".tflite"):
+            from tledge.exporter.capture import import_tensorflow_quietly
+
+            # Not installed: the command itself says what it needs.
+            with contextlib.suppress(TledgeError):
+                import_tensorflow_quietly()
+        return callback(*args, **kwargs)
+
+    run.quiet_tensorflow = True  # type: ignore[attr-defined]
+    return run
+
+
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="tledge")
-def cli() -> None:
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help="Show TensorFlow's and FFmpeg's own log lines (hidden by default).",
+)
+def cli(verbose: bool) -> None:
     """Train, export and run small image classifiers on edge devices."""
+    for name, quiet in QUIET_NATIVE_LOGS.items():
+        if verbose:
+            os.environ.pop(name, None)
+        else:
+            os.environ.setdefault(name, quiet)
 
 
 def main() -> None:

@@ -1,6 +1,8 @@
 """Transfer-learning trainer (needs TensorFlow: `pip install tledge[train]`).
 
 The public names load lazily, so `import tledge.trainer.synthetic` stays TF-free.
+Evaluating, predicting, comparing and experiment plans are `tledge.analysis`; the
+end-to-end demo is `tledge.demo`.
 
 Example:
     >>> from tledge.trainer import TrainConfig, train
@@ -16,35 +18,11 @@ _EXPORTS = {
     "TrainResult": "tledge.trainer.training",
     "train": "tledge.trainer.training",
     "resolve_config": "tledge.trainer.training",
+    "Trainer": "tledge.trainer.trainer",
     "run_name": "tledge.trainer.runs",
     "BACKBONES": "tledge.trainer.backbones",
     "get_backbone": "tledge.trainer.backbones",
-    "run_demo": "tledge.trainer.demo",
     "generate_dataset": "tledge.trainer.synthetic",
-    "LoadedModel": "tledge.trainer.prediction",
-    "ImagePrediction": "tledge.trainer.prediction",
-    "PredictionReport": "tledge.trainer.prediction",
-    "load_model": "tledge.trainer.prediction",
-    "predict_files": "tledge.trainer.prediction",
-    "write_annotated": "tledge.trainer.prediction",
-    "Evaluation": "tledge.trainer.evaluation",
-    "evaluate_run": "tledge.trainer.evaluation",
-    "evaluate_model": "tledge.trainer.evaluation",
-    "write_evaluation": "tledge.trainer.evaluation",
-    "RunSummary": "tledge.trainer.comparison",
-    "compare_runs": "tledge.trainer.comparison",
-    "summarize_run": "tledge.trainer.comparison",
-    "format_table": "tledge.trainer.comparison",
-    "tensorboard_command": "tledge.trainer.comparison",
-    "plot_comparison": "tledge.trainer.comparison",
-    "ExperimentPlan": "tledge.trainer.experiments",
-    "load_plan": "tledge.trainer.experiments",
-    "run_plan": "tledge.trainer.experiments",
-    "parse_overrides": "tledge.trainer.plan_files",
-    "example_plan_path": "tledge.trainer.experiments",
-    "plot_confusion_matrix": "tledge.trainer.plots",
-    "plot_most_wrong": "tledge.trainer.plots",
-    "plot_learning_curves": "tledge.trainer.plots",
 }
 
 __all__ = sorted(_EXPORTS)

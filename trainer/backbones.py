@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tledge.core.errors import TledgeError, first_line
+from tledge.trainer.hub import HUB_DEFAULT_SIZE, HUB_RESCALE, check_hub_backbone
 
 BACKBONE_NAME = "backbone"
 
@@ -23,11 +24,10 @@ class BackboneSpec:
     Attributes:
         name: Registry name, as given to `--backbone`.
         default_size: Default input (height, width). MobileNetV2's is 256, above the 224
-            its ImageNet weights were trained at: on 3 folds of food_mnist10's 5-fold
-            cross-validation 256 px scored +3.8 pp (95 % interval +0.4..+6.9) for 1.3x
-            the compute (benchmarks/results/cross_validation_image_size.md).
+            its ImageNet weights were trained at, chosen by cross-validation (the
+            README's image-size results, benchmarks/results/cross_validation_image_size.md).
         application: Name of the `keras.applications` constructor ("hub.KerasLayer"
-            for a TF Hub handle, see `trainer/hub.py`).
+            for a TF Hub handle, see `trainer/hub_model.py`).
         rescale: (scale, offset) of the in-model Rescaling layer mapping 0-255 pixels to
             the backbone's range, or None when the backbone normalizes by itself.
         has_alpha: Whether the width multiplier `--alpha` applies.
@@ -57,9 +57,6 @@ def get_backbone(name: str) -> BackboneSpec:
             a local handle that is not a SavedModel folder.
     """
     if name.startswith("hub:"):
-        # Imported here: trainer.hub imports this module.
-        from tledge.trainer.hub import HUB_DEFAULT_SIZE, HUB_RESCALE, check_hub_backbone
-
         check_hub_backbone(name)
         return BackboneSpec(name, HUB_DEFAULT_SIZE, "hub.KerasLayer", HUB_RESCALE, False)
     if name not in BACKBONES:

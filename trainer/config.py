@@ -5,11 +5,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from tledge import __version__
 from tledge.core.errors import TledgeError
+from tledge.core.run_config import RunConfig
 from tledge.trainer.caching import CACHE_MODES
 
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
@@ -174,8 +176,17 @@ class TrainConfig:
         text = json.dumps(self.identity(), sort_keys=True)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
 
+    def run_config(self) -> RunConfig:
+        """The config.json this config writes, as the `RunConfig` readers get back."""
+        return RunConfig.from_dict(self.to_dict())
+
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+    def from_run_config(cls, config: RunConfig) -> TrainConfig:
+        """The config a run folder stored (every key of its config.json that is a field)."""
+        return cls.from_dict(config.settings)
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> TrainConfig:
         """Build a config from config.json contents; unknown keys are ignored."""
         known = {field.name for field in dataclasses.fields(cls)}
         kept = {key: value for key, value in values.items() if key in known}

@@ -12,13 +12,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from tledge.core.atomic import atomic_path
-from tledge.trainer.data import PIXEL_PIPELINE_VERSION, Split, image_dataset
+from tledge.core.run_folder import RunFolder
+from tledge.trainer.config import TrainConfig
+from tledge.trainer.data import PIXEL_PIPELINE_VERSION, DatasetSplits, Split, image_dataset
 from tledge.trainer.model import CLASSIFIER_NAME, classifier_head
+from tledge.trainer.phases import PhasePlan, fit_phase
 
 HEAD_INPUT_LAYER = "head_dropout"
 
@@ -101,3 +105,65 @@ def head_model(model, dropout: float):
 def copy_head(head, model) -> None:
     """Copy the trained head weights into the full model."""
     model.get_layer(CLASSIFIER_NAME).set_weights(head.get_layer(CLASSIFIER_NAME).get_weights())
+
+
+def fit_head_on_features(
+    model,
+    splits: DatasetSplits,
+    config: TrainConfig,
+    plan: PhasePlan,
+    run: RunFolder,
+    save_best: Callable[[], None],
+    verbose: int | str = 0,
+    log: Callable[[str], None] = lambda message: None,
+) -> int:
+    """Train the head of `model` on cached backbone features, then copy it into `model`.
+
+    This is phase 1 of `train` when augmentation and mixup are off; the training
+    benchmark times this same function.
+
+    Args:
+        model: A full Keras 3 classifier from `build_classifier` (backbone frozen).
+        splits: Its training and (optional) validation images.
+        config: The resolved run config (image size, batch size, seed, cache folder).
+        plan: The phase to fit.
+        run: The run folder (history, logs, backup).
+        save_best: Saves the full model as the run's best checkpoint; called after the
+            best epoch's head weights are copied into `model`.
+        verbose: Keras `fit` verbosity.
+        log: Called with a progress note.
+
+    Returns:
+        The epochs finished, counted from the start of the run.
+    """
+    image_size = tuple(config.image_size)
+    num_classes = len(splits.class_names)
+    cache_dir = Path(config.output) / ".feature_cache"
+    model_key = {
+        "backbone": config.backbone,
+        "alpha": config.alpha,
+        "weights": config.weights,
+        "image_size": list(image_size),
+        "precision": config.precision,
+    }
+
+    def features(split: Split) -> np.ndarray:
+        path = cache_dir / f"{feature_cache_key(split, model_key)}.npy"
+        return pooled_features(model, split, image_size, config.batch_size, path)
+
+    log(f"phase 1 on cached backbone features ({cache_dir})")
+    head = head_model(model, config.dropout)
+    train, val = splits.train, splits.val
+    batch = config.batch_size
+    train_data = feature_dataset(features(train), train, num_classes, batch, config.seed)
+    val_data = None
+    if val is not None:
+        val_data = feature_dataset(features(val), val, num_classes, batch)
+
+    def head_to_model_then_save() -> None:
+        copy_head(head, model)
+        save_best()
+
+    epochs = fit_phase(head, train_data, val_data, plan, run, head_to_model_then_save, verbose)
+    copy_head(head, model)
+    return epochs

@@ -1,6 +1,6 @@
 """Training a TF Hub backbone run: the same phases, files and logs as a Keras 3 run, in tf_keras.
 
-`HubTrainer` is the `train` steps with a tf_keras model (see `trainer/hub.py`): it
+`HubTrainer` is the `train` steps with a tf_keras model (see `trainer/hub_model.py`): it
 builds, fits, unfreezes and saves differently, and everything else (data, run folder,
 state.json, metrics.json) is shared. `phases.fit_phase` fits it with
 the `TF_KERAS` framework: tf_keras' own CSVLogger, TensorBoard, EarlyStopping and
@@ -16,9 +16,14 @@ from typing import Any
 
 import tf_keras
 
-from tledge.trainer.hub import build_hub_classifier, load_hub_model, save_hub_model, unfreeze_hub
+from tledge.trainer.hub_model import (
+    build_hub_classifier,
+    load_hub_model,
+    save_hub_model,
+    unfreeze_hub,
+)
 from tledge.trainer.phases import Framework
-from tledge.trainer.training import _Trainer
+from tledge.trainer.trainer import Trainer
 
 
 class TfKerasAdapter(tf_keras.callbacks.Callback):
@@ -58,7 +63,7 @@ def _tf_keras_backup(backup_dir: str):
 TF_KERAS = Framework(tf_keras, adapt=TfKerasAdapter, backup=_tf_keras_backup)
 
 
-class HubTrainer(_Trainer):
+class HubTrainer(Trainer):
     """The steps of `train` for a "hub:HANDLE" backbone (tf_keras model, SavedModel files).
 
     Phase 1 always trains on images: the feature cache is a Keras 3 fast path.
@@ -94,5 +99,5 @@ class HubTrainer(_Trainer):
     def uses_feature_cache(self) -> bool:
         return False
 
-    def _save_model(self, model, path: Path) -> None:
+    def save_model(self, model, path: Path) -> None:
         save_hub_model(model, path)

@@ -2,18 +2,16 @@
 
 A run is finished when metrics.json exists. An unfinished run with the same config is
 resumed; anything else is an error unless `overwrite` is set, so no run is replaced
-silently. state.json records which phase is done so a resumed run skips it.
+silently. state.json (`trainer/run_state.py`) records which phase is done so a resumed run
+skips it.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 from pathlib import Path
-from typing import Any
 
-from tledge.core.atomic import atomic_write_text
 from tledge.core.errors import TledgeError
 from tledge.core.run_folder import RunFolder
 from tledge.trainer.config import TrainConfig
@@ -61,7 +59,7 @@ def open_run(config: TrainConfig) -> tuple[RunFolder, bool]:
             )
         if not run.config.is_file():
             raise TledgeError(f"{root}: folder exists and is not a tledge run; use another --name")
-        stored = TrainConfig.from_dict(run.read_config())
+        stored = TrainConfig.from_run_config(run.read_config())
         if stored.identity() != config.identity():
             raise TledgeError(
                 f"{root}: an unfinished run with different settings exists; "
@@ -69,23 +67,5 @@ def open_run(config: TrainConfig) -> tuple[RunFolder, bool]:
             )
         return run, True
     root.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run.config, json.dumps(config.to_dict(), indent=2))
+    run.write_config(config.run_config())
     return run, False
-
-
-def state_path(run: RunFolder) -> Path:
-    """state.json: the phases a run has finished (for resuming)."""
-    return run.root / "state.json"
-
-
-def read_state(run: RunFolder) -> dict[str, Any]:
-    """Return state.json, or the state of a run that has not finished a phase."""
-    path = state_path(run)
-    if not path.is_file():
-        return {"phases_done": [], "phase_seconds": {}}
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def write_state(run: RunFolder, state: dict[str, Any]) -> None:
-    """Write state.json atomically."""
-    atomic_write_text(state_path(run), json.dumps(state, indent=2))

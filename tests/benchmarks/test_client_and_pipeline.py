@@ -6,9 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from tledge.benchmarks import client_overhead, pipeline
 from tledge.benchmarks.frames import camera_frames
+from tledge.cli import cli
 from tledge.edge.contract import ModelContract
 
 SMALL_MODEL = "tflite/mobilenet_v1_0.25_128_quant.tflite"
@@ -35,7 +37,8 @@ def test_client_overhead_script(shared_data: Path, tmp_path: Path) -> None:
     arguments = [str(shared_data / SMALL_MODEL), "--labels", str(shared_data / LABELS)]
     arguments += ["--threads", "1", "--runs", "10", "--output", str(tmp_path)]
     arguments += ["--images", str(shared_data / "tflite" / "sanity_images")]
-    assert client_overhead.main(arguments) == 0
+    result = CliRunner().invoke(cli, ["bench", "client-overhead", *arguments])
+    assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "client_overhead.json").read_text())
     rows = report["client_overhead"]["rows"]
     assert [row["input"] for row in rows] == [
@@ -61,7 +64,8 @@ def test_client_overhead_script(shared_data: Path, tmp_path: Path) -> None:
 def test_pipeline_script(shared_data: Path, tmp_path: Path) -> None:
     arguments = [str(shared_data / SMALL_MODEL), "--labels", str(shared_data / LABELS)]
     arguments += ["--threads", "1", "--frames", "20", "--output", str(tmp_path)]
-    assert pipeline.main(arguments) == 0
+    result = CliRunner().invoke(cli, ["bench", "pipeline", *arguments])
+    assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "pipeline.json").read_text())
     section = report["pipeline"]
     assert section["stages"] == list(pipeline.STAGES)

@@ -8,12 +8,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
-from tledge.benchmarks import cross_validation
 from tledge.benchmarks.cross_validation import compare, make_folds, parse_variant
+from tledge.cli import cli
 from tledge.core.errors import TledgeError
 from tledge.core.folders import list_class_folders
 from tledge.trainer.synthetic import generate_dataset
+
+
+def _bench_cv(arguments: list[str]):
+    return CliRunner().invoke(cli, ["bench", "cross-validation", *arguments])
 
 
 def test_folds_hold_every_image_out_once_stratified(tiny_dataset: Path, tmp_path: Path) -> None:
@@ -69,7 +74,8 @@ def test_script_trains_every_variant_on_every_fold(tmp_path: Path) -> None:
     arguments = ["--data", str(tmp_path / "data"), "--weights", "none", "--folds", "2"]
     arguments += ["--set", "alpha=0.35:image_size=[32,32]:epochs=1:fine_tune_epochs=1"]
     arguments += ["--variant", "l40:fine_tune_layers=40", "--variant", "noaug:augment=false"]
-    assert cross_validation.main([*arguments, "--output", str(tmp_path / "cv")]) == 0
+    result = _bench_cv([*arguments, "--output", str(tmp_path / "cv")])
+    assert result.exit_code == 0, result.output
     section = json.loads((tmp_path / "cv" / "cross_validation.json").read_text())
     section = section["cross_validation"]
     assert section["num_images"] == 24 and section["reference"] == "l40"
@@ -89,7 +95,8 @@ def test_script_trains_every_variant_on_every_fold(tmp_path: Path) -> None:
     assert "| noaug |" in (tmp_path / "cv" / "cross_validation.md").read_text()
     # Re-running the command reuses the finished runs and gives the same answers.
     stamps = {path: path.stat().st_mtime for path in runs.glob("*/model.keras")}
-    assert cross_validation.main([*arguments, "--output", str(tmp_path / "cv")]) == 0
+    result = _bench_cv([*arguments, "--output", str(tmp_path / "cv")])
+    assert result.exit_code == 0, result.output
     again = json.loads((tmp_path / "cv" / "cross_validation.json").read_text())
     assert again["cross_validation"]["rows"] == section["rows"]
     assert {path: path.stat().st_mtime for path in runs.glob("*/model.keras")} == stamps
@@ -104,11 +111,11 @@ def test_script_trains_every_variant_on_every_fold(tmp_path: Path) -> None:
     ],
 )
 def test_script_reports_bad_input_in_one_line(
-    tmp_path: Path, capsys, options: list[str], expected: str
+    tmp_path: Path, options: list[str], expected: str
 ) -> None:
     generate_dataset(tmp_path / "data", per_class=3, size=32, seed=3)
     arguments = ["--data", str(tmp_path / "data"), "--variant", "x:epochs=1", *options]
-    code = cross_validation.main([*arguments, "--output", str(tmp_path / "cv")])
-    message = capsys.readouterr().err.strip()
-    assert code == 1 and message.startswith("error: ") and "\n" not in message
+    result = _bench_cv([*arguments, "--output", str(tmp_path / "cv")])
+    message = result.stderr.strip()
+    assert result.exit_code == 1 and message.startswith("Error: ") and "\n" not in message
     assert expected in message

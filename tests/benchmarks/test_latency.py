@@ -194,8 +194,6 @@ def test_keras_model_is_timed_in_its_own_process(tmp_path: Path) -> None:
 
 @pytest.mark.integration
 def test_run_all_writes_one_report(shared_data: Path, tmp_path: Path) -> None:
-    from tledge.benchmarks import run_all
-
     run = fake_run(tmp_path, shared_data)
     reference = tmp_path / "reference"
     reference.mkdir()
@@ -203,7 +201,8 @@ def test_run_all_writes_one_report(shared_data: Path, tmp_path: Path) -> None:
         (reference / Path(name).name).symlink_to(shared_data / name)
     arguments = ["--run", str(run), "--reference", str(reference), "--only", "latency"]
     arguments += ["--runs", "3", "--threads", "1", "--output", str(tmp_path / "results")]
-    assert run_all.main(arguments) == 0
+    result = CliRunner().invoke(cli, ["bench", "all", *arguments])
+    assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "results" / "results.json").read_text())
     models = [(row["model"], row["variant"]) for row in report["latency"]]
     assert models == [

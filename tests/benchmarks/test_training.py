@@ -6,8 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from tledge.benchmarks import training
+from tledge.cli import cli
 
 
 @pytest.mark.slow
@@ -15,7 +17,8 @@ def test_training_script_compares_naive_and_cached(tiny_dataset: Path, tmp_path:
     pytest.importorskip("tensorflow")
     arguments = ["--data", str(tiny_dataset / "train"), "--test", str(tiny_dataset / "test")]
     arguments += ["--alpha", "0.35", "--image-size", "32", "--per-class", "4", "--epochs", "2"]
-    assert training.main([*arguments, "--output", str(tmp_path)]) == 0
+    result = CliRunner().invoke(cli, ["bench", "training", *arguments, "--output", str(tmp_path)])
+    assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "training.json").read_text())
     section = report["training"]
     naive, cold, warm = section["rows"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 import venv
 from dataclasses import dataclass
 from pathlib import Path
@@ -235,3 +236,53 @@ def make_venv(tmp_path: Path):
         return BuiltVenv(bin_dir, env, result)
 
     return make
+
+
+class FakeStream:
+    """An HTTP MJPEG stream on 127.0.0.1 (our own web view) that can go down and come back.
+
+    Frames are numbered gray images published 50 times a second while the stream is up.
+    """
+
+    def __init__(self) -> None:
+        import socket
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}/stream.mjpg"
+        self._server = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._publish, daemon=True)
+        self._thread.start()
+
+    def up(self) -> None:
+        from tledge.edge.server import PreviewServer
+
+        self._server = PreviewServer(f"127.0.0.1:{self.port}")
+
+    def down(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.down()
+
+    def _publish(self) -> None:
+        index = 0
+        while not self._stop.wait(0.02):
+            server = self._server
+            if server is not None:
+                server.publish(np.full((48, 64, 3), (4 * index) % 256, np.uint8), {"frame": index})
+                index += 1
+
+
+@pytest.fixture
+def fake_stream():
+    """A `FakeStream`, down at first; closed after the test."""
+    stream = FakeStream()
+    yield stream
+    stream.close()

@@ -13,11 +13,12 @@ import pytest
 from tledge.core.errors import TledgeError
 from tledge.edge.app import EdgeOptions, FpsMeter, run_edge
 from tledge.edge.classifier import Classifier
+from tledge.edge.live_source import simulated_live_source
 from tledge.edge.outputs import AnnotatedVideoWriter
 from tledge.edge.overlay import draw_overlay
 from tledge.edge.smoothing import ScoreSmoother
 from tledge.edge.source_spec import open_source
-from tledge.edge.sources import VideoFileSource, simulated_live_source
+from tledge.edge.sources import VideoFileSource
 
 LABELS = ["red", "green", "blue"]
 COLORS_BGR = [(0, 0, 255), (0, 255, 0), (255, 0, 0)]
@@ -217,7 +218,7 @@ SIGTERM_SCRIPT = textwrap.dedent(
     import numpy as np
     from tledge.edge.app import EdgeOptions, run_edge
     from tledge.edge.classifier import Classifier
-    from tledge.edge.sources import simulated_live_source
+    from tledge.edge.live_source import simulated_live_source
 
     model, out = sys.argv[1], sys.argv[2]
     frames = [np.full((48, 64, 3), c, np.uint8) for c in ((0, 0, 255), (0, 255, 0))]

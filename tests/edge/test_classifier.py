@@ -4,7 +4,7 @@ import pytest
 
 from tledge.core.errors import TledgeError
 from tledge.edge.classification import rank
-from tledge.edge.classifier import Classifier
+from tledge.edge.classifier import Classifier, _check_matches_model
 from tledge.edge.contract import ModelContract, Quantization
 
 LABELS = ["red", "green", "blue"]
@@ -221,9 +221,15 @@ def test_labels_file_and_count_mismatch(color_model, tmp_path):
     assert Classifier(color_model, labels=labels_file).labels == ("cat", "dog", "bird")
     with pytest.raises(TledgeError, match="--labels has 2 labels but the model has 3 outputs"):
         Classifier(color_model, labels=["cat", "dog"])
+    # The ImageNet hint only where it applies (it used to follow any off-by-one count).
+    imagenet = ModelContract(tuple(f"class {i}" for i in range(1000)), input_size=(8, 8))
     with pytest.raises(TledgeError, match="need 'background' as label 0") as info:
-        Classifier(color_model, labels=["cat", "dog"])
+        _check_matches_model(imagenet, {"shape": [1, 8, 8, 3]}, 1001, tmp_path, None)
     assert "\n" not in str(info.value)
+    two = ModelContract(("cat", "dog"), input_size=(8, 8))
+    with pytest.raises(TledgeError, match="has 2 labels") as info:
+        _check_matches_model(two, {"shape": [1, 8, 8, 3]}, 3, tmp_path, ["cat", "dog"])
+    assert "background" not in str(info.value)
 
 
 def test_contract_that_disagrees_with_the_model_is_an_error(make_model):

@@ -15,7 +15,8 @@ import numpy as np
 import tledge.cli, tledge.commands.edge, tledge.commands.doctor
 import tledge.edge.app, tledge.edge.classifier, tledge.edge.doctor, tledge.edge.outputs
 import tledge.edge.overlay, tledge.edge.server, tledge.edge.smoothing, tledge.edge.sources
-import tledge.edge.source_spec
+import tledge.edge.source_spec, tledge.edge.live_source, tledge.edge.stopping
+import tledge.edge.web_access, tledge.edge.web_page
 import tledge.core.atomic, tledge.core.folders, tledge.core.labels, tledge.core.run_folder
 from tledge.edge.classifier import Classifier
 

@@ -11,14 +11,9 @@ import pytest
 
 from tledge.core.errors import TledgeError
 from tledge.edge.cameras import SimulatedCamera
+from tledge.edge.live_source import Backoff, LiveSource, simulated_live_source
 from tledge.edge.source_spec import open_source
-from tledge.edge.sources import (
-    Backoff,
-    ImageFolderSource,
-    LiveSource,
-    VideoFileSource,
-    simulated_live_source,
-)
+from tledge.edge.sources import ImageFolderSource, VideoFileSource
 
 FAST_BACKOFF = Backoff(initial=0.01, maximum=0.04)
 
@@ -63,7 +58,7 @@ def test_image_folder_is_read_sorted_and_skips_unreadable_files(tmp_path):
     assert [frame_number(frame.image) for frame in frames] == [1, 2, 3]
     assert [frame.index for frame in frames] == [0, 1, 3]
     assert [Path(frame.path).name for frame in frames] == ["img0.png", "img1.png", "img2.png"]
-    assert [path.name for path in source.skipped] == ["img1b.jpg"]
+    assert [path.name for path in source.stats().skipped] == ["img1b.jpg"]
     single = open_source(str(tmp_path / "img0.png"))
     assert isinstance(single, ImageFolderSource) and len(list(single)) == 1
 
@@ -81,7 +76,8 @@ def test_live_source_hands_out_only_the_newest_frame(video_40):
             assert frame_number(frame.image) == frame.index % 40
             previous = frame.index
             time.sleep(0.05)  # "inference" 5x slower than the camera
-        assert source.captured > source.delivered + 10
+        stats = source.stats()
+        assert stats.captured > stats.delivered + 10
     # At read time the frame is the newest one; one more may arrive while we look.
     assert max(lags) <= 1
 
@@ -185,7 +181,7 @@ def test_live_source_reconnects_with_backoff_after_read_failures():
             frame = source.read(timeout=2.0)
             assert frame is not None, source.last_error
             indexes.append(frame.index)
-        assert source.reconnects >= 3
+        assert source.stats().reconnects >= 3
         assert source.last_error
     assert indexes == sorted(set(indexes))
     gaps = np.diff(opened)
@@ -197,7 +193,7 @@ def test_first_open_failure_is_a_clear_error():
         raise TledgeError("--source 7: cannot open camera (check the device or URL)")
 
     with pytest.raises(TledgeError, match="cannot open camera"):
-        LiveSource(broken, name="7")
+        LiveSource(broken, name="7", backoff=Backoff(give_up_after=0))
 
 
 def test_close_unblocks_a_waiting_reader():
@@ -225,7 +221,7 @@ def test_unusable_sources_are_one_line_errors(spec, message):
     if spec == "picamera2" and importlib.util.find_spec("picamera2") is not None:
         pytest.skip("picamera2 is installed here; the missing-module message cannot show")
     with pytest.raises(TledgeError, match=message) as info:
-        open_source(spec)
+        open_source(spec, backoff=Backoff(give_up_after=0))
     assert "\n" not in str(info.value)
 
 
@@ -275,7 +271,7 @@ def test_http_mjpeg_stream_is_live_and_reconnects_after_the_server_restarts():
             servers.append(PreviewServer(f"127.0.0.1:{port}"))
             after = [source.read(timeout=10) for _ in range(2)]
             assert all(frame is not None for frame in after), source.last_error
-            assert source.reconnects >= 1 and after[-1].index > first.index
+            assert source.stats().reconnects >= 1 and after[-1].index > first.index
     finally:
         publishing.set()
         servers[-1].close()

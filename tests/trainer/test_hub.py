@@ -142,8 +142,8 @@ def _hub_layer_variables(model_folder: Path) -> dict[str, np.ndarray]:
 def test_hub_run_writes_the_usual_run_folder(hub_run, hub_module: Path) -> None:
     run, outcome = hub_run
     config = run.read_config()
-    assert config["backbone"] == f"hub:{hub_module}"
-    assert config["precision"] == "float32" and config["image_size"] == list(SIZE)
+    assert config.backbone == f"hub:{hub_module}"
+    assert config.precision == "float32" and config.image_size == tuple(SIZE)
     assert run.read_labels() == ["circle", "square", "stripes", "triangle"]
     assert (run.hub_model / "saved_model.pb").is_file() and not run.model.exists()
     assert run.trained_model == run.hub_model
@@ -208,7 +208,7 @@ def test_hub_run_exports_every_variant_with_its_contract(hub_run, tmp_path: Path
     contract = read_contract(int8.path)
     assert contract.labels == tuple(run.read_labels()) and contract.input_size == SIZE
     assert contract.input_quantization.dtype == "uint8"
-    assert contract.backbone == run.read_config()["backbone"]
+    assert contract.backbone == run.read_config().backbone
     assert int8.drift.agreement >= 0.8
     images = np.zeros((1, *SIZE, 3), np.uint8)
     assert predict_tflite(int8.path, images).shape == (1, 4)
@@ -217,7 +217,7 @@ def test_hub_run_exports_every_variant_with_its_contract(hub_run, tmp_path: Path
 
 @pytest.mark.slow
 def test_evaluate_and_predict_load_the_hub_model(hub_run, tiny_dataset: Path) -> None:
-    from tledge.trainer.prediction import load_model, predict_files
+    from tledge.analysis.prediction import load_model, predict_files
 
     run, outcome = hub_run
     loaded = load_model(run.root)

@@ -1,11 +1,11 @@
-"""Test-set metrics."""
+"""The test part of metrics.json (the numbers themselves: tests/core/test_metrics.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from tledge.trainer.metrics import classification_metrics
+from tledge.trainer.scoring import classification_metrics
 
 
 def test_per_class_precision_recall_f1() -> None:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from tledge.trainer.phases import FINE_TUNING, PhasePlan, early_stopping
-from tledge.trainer.training import chosen_learning_rates
+from tledge.trainer.refit import chosen_learning_rates
 
 
 def _epoch(number: int, phase: str, val_accuracy: float | None, rate: float) -> dict:

@@ -75,8 +75,8 @@ def test_efficientnet_on_messy_data_writes_a_complete_run(messy_dataset: Path, t
 
     assert run.read_labels() == ["circle", "square", "stripes", "triangle"]
     stored = run.read_config()
-    assert stored["backbone"] == "efficientnetb0" and stored["image_size"] == [64, 64]
-    assert stored["precision"] == "float32"
+    assert stored.backbone == "efficientnetb0" and stored.image_size == (64, 64)
+    assert stored.precision == "float32"
     history = json.loads(run.history.read_text())
     assert [(e["epoch"], e["phase"]) for e in history["epochs"]] == [
         (1, "feature_extraction"),

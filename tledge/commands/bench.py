@@ -1,15 +1,78 @@
-"""`tledge bench`: latency, size and accuracy of every variant of a run (or of .tflite files)."""
+"""`tledge bench`: the benchmarks, one subcommand each (`tledge bench TARGETS` = latency).
+
+Each subcommand parses its options, calls the benchmark's function in `tledge.benchmarks`
+and prints its table; the measuring lives there.
+"""
 
 from __future__ import annotations
 
+import os
 import shlex
 import sys
 from pathlib import Path
 
 import click
 
+DEFAULT_SUBCOMMAND = "latency"
 
-@click.command()
+
+class BenchGroup(click.Group):
+    """A group whose first argument is a subcommand, or else latency's first target.
+
+    So `tledge bench runs/food --threads 1,2` stays the latency benchmark.
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("-h", "--help"):
+            args = [DEFAULT_SUBCOMMAND, *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=BenchGroup)
+def bench() -> None:
+    """Measure latency, the edge client, the camera loop and training speed.
+
+    Every subcommand writes <name>.json and <name>.md (plus plots) and prints a table.
+    Without a subcommand, the arguments go to `latency`.
+
+    \b
+    Example:
+        tledge bench runs/food --threads 1,2 --runs 100
+        tledge bench pipeline runs/food/export/model_int8.tflite
+    """
+
+
+def _log(text: str) -> None:
+    click.echo(text, err=True)
+
+
+def _command_line() -> str:
+    """The command as typed, recorded in each report."""
+    ctx = click.get_current_context()
+    arguments = sys.argv[1:]
+    if arguments[:1] == ["bench"]:
+        arguments = arguments[1:]
+    if arguments[:1] == [ctx.info_name]:
+        arguments = arguments[1:]
+    return shlex.join([*ctx.command_path.split(), *arguments])
+
+
+def _finish(files: list[Path], table: str) -> None:
+    click.echo(table)
+    click.echo("Wrote " + ", ".join(str(path) for path in files), err=True)
+
+
+def _threads(text: str) -> list[int]:
+    from tledge.benchmarks.latency import parse_threads
+
+    return parse_threads(text)
+
+
+def _quiet_tensorflow() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@bench.command()
 @click.argument("targets", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--runs", default=100, show_default=True, help="Timed runs per measurement.")
 @click.option("--warmup", default=10, show_default=True, help="Untimed runs before timing.")
@@ -40,7 +103,7 @@ import click
     show_default=True,
     help="Also time each run's model.keras (needs TensorFlow).",
 )
-def bench(
+def latency(
     targets: tuple[Path, ...],
     runs: int,
     warmup: int,
@@ -58,44 +121,201 @@ def bench(
 
     Example: tledge bench runs/food --threads 1,2 --runs 100
     """
-    from tledge.benchmarks.latency import measure_latency, parse_threads
-    from tledge.benchmarks.plots import accuracy_latency_plot, latency_plot, plots_available
-    from tledge.benchmarks.report import build_report, latency_table, write_report
-    from tledge.benchmarks.variants import find_variants, tensorflow_installed
+    from tledge.benchmarks.latency import latency_benchmark
+    from tledge.benchmarks.report import latency_table
 
-    thread_counts = parse_threads(threads)
-    variants = find_variants(list(targets), labels=labels, include_keras=keras)
-    notes = []
-    if keras and not tensorflow_installed() and any(t.is_dir() for t in targets):
-        notes.append("TensorFlow is not installed here: the Keras model was not timed.")
-    if not plots_available():
-        notes.append("matplotlib is not installed here: no plots (pip install matplotlib).")
-    for note in notes:
-        click.echo(note, err=True)
-
-    def progress(done: int, total: int, description: str) -> None:
-        click.echo(f"[{done}/{total}] {description}", err=True)
-
-    results = measure_latency(variants, thread_counts, runs, warmup, runtime, progress)
-    report = build_report(_command_line(), notes=notes, latency=results)
-    folder = output or _default_output(targets)
-    written = write_report(report, folder, "bench")
-    if plots_available():
-        written.append(latency_plot(report["latency"], folder / "latency.png"))
-        scatter = accuracy_latency_plot(report["latency"], folder / "accuracy_latency.png")
-        if scatter is not None:
-            written.append(scatter)
-    click.echo(latency_table(report["latency"]))
-    click.echo("Wrote " + ", ".join(str(path) for path in written), err=True)
-
-
-def _command_line() -> str:
-    ctx = click.get_current_context()
-    arguments = sys.argv[2:] if sys.argv[1:2] == ["bench"] else sys.argv[1:]
-    return shlex.join([*ctx.command_path.split(), *arguments])
+    result = latency_benchmark(
+        targets,
+        _threads(threads),
+        output or _default_output(targets),
+        runs=runs,
+        warmup=warmup,
+        labels=labels,
+        runtime=runtime,
+        include_keras=keras,
+        command=_command_line(),
+        log=_log,
+    )
+    _finish(result.files, latency_table(result.report["latency"]))
 
 
 def _default_output(targets: tuple[Path, ...]) -> Path:
     if len(targets) == 1 and targets[0].is_dir():
         return targets[0] / "bench"
     return Path("tledge-bench")
+
+
+@bench.command("client-overhead")
+@click.argument("models", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--labels", type=click.Path(path_type=Path), help="Labels of plain .tflite files.")
+@click.option("--threads", default="2", show_default=True, help="Comma-separated thread counts.")
+@click.option("--runs", default=200, show_default=True, help="Timed calls per measurement.")
+@click.option("--images", type=click.Path(path_type=Path), help="Photos made into camera frames.")
+@click.option("--output", type=click.Path(path_type=Path), default=Path("tledge-bench"))
+def client_overhead(models, labels, threads, runs, images, output) -> None:
+    """The edge client's classify() against raw invoke() on the same frames.
+
+    Example: tledge bench client-overhead model_int8.tflite --threads 1,2 --runs 300
+    """
+    from tledge.benchmarks.client_overhead import client_overhead_benchmark
+    from tledge.benchmarks.report import client_overhead_table
+
+    result = client_overhead_benchmark(
+        models, _threads(threads), output, labels, runs, images, _command_line(), _log
+    )
+    _finish(result.files, client_overhead_table(result.report["client_overhead"]))
+
+
+@bench.command()
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("--labels", type=click.Path(path_type=Path), help="Labels of a plain .tflite.")
+@click.option("--threads", default=2, show_default=True, help="Interpreter threads.")
+@click.option("--frames", default=300, show_default=True, help="Timed frames per source.")
+@click.option("--video", type=click.Path(path_type=Path), help="Video file [default: made].")
+@click.option("--images", type=click.Path(path_type=Path), help="Photos for the made video.")
+@click.option("--camera-fps", type=float, help="Simulated camera rate.")
+@click.option("--output", type=click.Path(path_type=Path), default=Path("tledge-bench"))
+def pipeline(model, labels, threads, frames, video, images, camera_fps, output) -> None:
+    """The camera loop on a video file and a simulated live camera, stage by stage.
+
+    Example: tledge bench pipeline model_int8.tflite --threads 2 --frames 300
+    """
+    from tledge.benchmarks.pipeline import pipeline_benchmark
+    from tledge.benchmarks.report import pipeline_table
+
+    result = pipeline_benchmark(
+        model,
+        output,
+        labels,
+        threads,
+        frames,
+        video,
+        images,
+        camera_fps,
+        _command_line(),
+        _log,
+    )
+    _finish(result.files, pipeline_table(result.report["pipeline"]))
+
+
+@bench.command()
+@click.option("--data", required=True, help="Class-per-folder training images.")
+@click.option("--test", required=True, help="Class-per-folder test images.")
+@click.option("--weights", default="none", show_default=True, help="none, imagenet or a .h5.")
+@click.option("--alpha", default=1.0, show_default=True)
+@click.option("--image-size", default=128, show_default=True)
+@click.option("--per-class", default=30, show_default=True, help="Train images per class; 0 = all.")
+@click.option("--test-per-class", default=0, show_default=True, help="0 = all test images.")
+@click.option("--epochs", default=10, show_default=True)
+@click.option("--dropout", default=0.2, show_default=True)
+@click.option("--output", type=click.Path(path_type=Path), default=Path("tledge-bench"))
+def training(
+    data, test, weights, alpha, image_size, per_class, test_per_class, epochs, dropout, output
+) -> None:
+    """Frozen-phase training: the trainer's naive fit vs its cached-feature fit.
+
+    Example: tledge bench training --data food/train --test food/test --weights W.h5
+    """
+    _quiet_tensorflow()
+    from tledge.benchmarks.report import training_table
+    from tledge.benchmarks.training import TrainingSetup, training_benchmark
+
+    setup = TrainingSetup(
+        data=data,
+        test=test,
+        weights=weights,
+        alpha=alpha,
+        image_size=(image_size, image_size),
+        per_class=per_class or None,
+        test_per_class=test_per_class or None,
+        epochs=epochs,
+        dropout=dropout,
+    )
+    result = training_benchmark(setup, output, _command_line(), _log)
+    _finish(result.files, training_table(result.report["training"]))
+
+
+@bench.command("cross-validation")
+@click.option("--data", required=True, help="Class-per-folder training images.")
+@click.option("--weights", default="imagenet", show_default=True)
+@click.option("--backbone", default="mobilenetv2", show_default=True)
+@click.option("--folds", default=5, show_default=True)
+@click.option(
+    "--variant",
+    "variants",
+    multiple=True,
+    required=True,
+    help="name:field=value[:field=value...] (TrainConfig fields); the first is the reference.",
+)
+@click.option(
+    "--set", "settings", multiple=True, help="field=value[:field=value...] for every variant."
+)
+@click.option("--output", type=click.Path(path_type=Path), default=Path("tledge-cv"))
+def cross_validation(data, weights, backbone, folds, variants, settings, output) -> None:
+    """Compare training settings by k-fold cross-validation on the training photos.
+
+    Example: tledge bench cross-validation --data food/train --variant a:fine_tune_layers=40
+    --variant b:fine_tune_layers=100
+    """
+    _quiet_tensorflow()
+    from tledge.benchmarks.cross_validation import cross_validation_benchmark
+    from tledge.benchmarks.report import cross_validation_table
+
+    result = cross_validation_benchmark(
+        data, variants, output, settings, weights, backbone, folds, _command_line(), _log
+    )
+    _finish(result.files, cross_validation_table(result.report["cross_validation"]))
+
+
+@bench.command("all")
+@click.option("--run", type=click.Path(path_type=Path), help="Exported run folder.")
+@click.option("--reference", type=click.Path(path_type=Path), help="Reference .tflite + labels.")
+@click.option("--data", type=click.Path(path_type=Path), help="Dataset with train/ and test/.")
+@click.option("--weights", default="none", show_default=True, help="Weights for training.")
+@click.option("--runs", default=100, show_default=True)
+@click.option("--threads", default="1,2,4", show_default=True)
+@click.option("--client-runs", default=300, show_default=True)
+@click.option("--frames", default=300, show_default=True)
+@click.option("--train-per-class", default=40, show_default=True)
+@click.option("--train-size", default=128, show_default=True)
+@click.option("--only", default="latency,client,pipeline,training", show_default=True)
+@click.option("--output", type=click.Path(path_type=Path), default=Path("benchmarks/results"))
+def run_all(
+    run,
+    reference,
+    data,
+    weights,
+    runs,
+    threads,
+    client_runs,
+    frames,
+    train_per_class,
+    train_size,
+    only,
+    output,
+) -> None:
+    """Every benchmark into one report (what benchmarks/results/ was made with).
+
+    Example: tledge bench all --run runs/food --reference tflite/ --data food --weights W.h5
+    """
+    _quiet_tensorflow()
+    from tledge.benchmarks.report import to_markdown
+    from tledge.benchmarks.run_all import RunAllOptions
+    from tledge.benchmarks.run_all import run_all as run_benchmarks
+
+    options = RunAllOptions(
+        run=run,
+        reference=reference,
+        data=data,
+        weights=weights,
+        runs=runs,
+        thread_counts=tuple(_threads(threads)),
+        client_runs=client_runs,
+        frames=frames,
+        train_per_class=train_per_class,
+        train_size=train_size,
+        steps=tuple(step for step in only.split(",") if step),
+        output=output,
+    )
+    result = run_benchmarks(options, _command_line(), _log)
+    _finish(result.files, to_markdown(result.report))

@@ -35,7 +35,7 @@ def compare(runs, sort, plot, as_json):
       tledge compare runs/
       tledge compare runs/a runs/b --sort best_val_accuracy
     """
-    from tledge.trainer.comparison import compare_runs
+    from tledge.analysis.comparison import compare_runs
 
     summaries = compare_runs(runs, sort=sort)
     show_comparison(summaries, plot, as_json)
@@ -43,7 +43,7 @@ def compare(runs, sort, plot, as_json):
 
 def show_comparison(summaries, plot, as_json: bool) -> None:
     """Print the table (or JSON), write the curves PNG and print the TensorBoard command."""
-    from tledge.trainer.comparison import (
+    from tledge.analysis.comparison import (
         default_plot_path,
         format_table,
         plot_comparison,

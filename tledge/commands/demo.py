@@ -29,7 +29,7 @@ def demo(output: Path, images_per_class: int, epochs: int, fine_tune_epochs: int
     Example:
         tledge demo --output /tmp/tledge-demo
     """
-    from tledge.trainer.demo import run_demo
+    from tledge.demo import run_demo
 
     result = run_demo(
         output,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+MAX_SKIPPED_SHOWN = 10
+
 
 @click.command()
 @click.argument("model", type=click.Path(dir_okay=False))
@@ -50,7 +52,46 @@ import click
 @click.option(
     "--save", type=click.Path(dir_okay=False), help="Write the annotated video (.mp4/.avi)."
 )
-@click.option("--serve", metavar="[HOST:]PORT", help="Live web view, e.g. 8080 or 0.0.0.0:8080.")
+@click.option(
+    "--serve", metavar="[HOST:]PORT", help="Live web view, e.g. 8080, 0.0.0.0:8080 or [::]:8080."
+)
+@click.option(
+    "--token",
+    envvar="TLEDGE_TOKEN",
+    metavar="SECRET|auto",
+    help="Web view access token (env TLEDGE_TOKEN); auto makes one and prints the link. "
+    "Required when --serve is reachable beyond this machine.",
+)
+@click.option(
+    "--insecure-no-token",
+    is_flag=True,
+    help="Serve beyond loopback without a token: anyone on the network can watch.",
+)
+@click.option(
+    "--allow-host",
+    "allow_hosts",
+    multiple=True,
+    metavar="NAME",
+    help="Host name the web view may be opened by (besides IPs, localhost and this machine).",
+)
+@click.option("--tls-cert", type=click.Path(dir_okay=False), help="PEM certificate: serve HTTPS.")
+@click.option("--tls-key", type=click.Path(dir_okay=False), help="PEM private key for --tls-cert.")
+@click.option(
+    "--max-clients",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="Web view connections served at once.",
+)
+@click.option(
+    "--reconnect-for",
+    type=click.FloatRange(min=0.0),
+    default=60.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long a camera or stream may be down (at start or mid-run) before the run "
+    "ends; 0 fails at once, inf waits forever. Files never retry.",
+)
 @click.option("--max-frames", type=click.IntRange(min=1), help="Stop after N frames.")
 def edge(
     model: str,
@@ -65,43 +106,121 @@ def edge(
     jsonl: str | None,
     save: str | None,
     serve: str | None,
+    token: str | None,
+    insecure_no_token: bool,
+    allow_hosts: tuple[str, ...],
+    tls_cert: str | None,
+    tls_key: str | None,
+    max_clients: int,
+    reconnect_for: float,
     max_frames: int | None,
 ) -> None:
     """Classify frames from --source with MODEL (.tflite) and show or log the results.
 
     With no window, --jsonl, --save or --serve, JSON lines go to stdout. Stop with
-    Ctrl-C (or SIGTERM); outputs are finalized.
+    Ctrl-C (or SIGTERM); outputs are finalized and the summary printed. A second Ctrl-C
+    at least 2 s later stops at once.
+
+    --serve beyond this machine needs a token: open the printed link once, the browser
+    keeps it in a cookie.
 
     \b
     Examples:
-      tledge edge model_int8.tflite --source picamera2 --serve 0.0.0.0:8080
+      tledge edge model_int8.tflite --source picamera2 --serve 0.0.0.0:8080 --token auto
       tledge edge model_int8.tflite --source clip.mp4 --save annotated.mp4
       tledge edge mobilenet.tflite --labels imagenet_labels.txt --source photos/
     """
-    from tledge.edge.app import EdgeOptions, display_available, run_edge
-    from tledge.edge.classifier import Classifier
+    import threading
+
+    from tledge.edge.stopping import ForcedStop, stop_on_signals
+
+    # Installed before the slow start-up, so a stop request during it is a clean stop too.
+    stop = threading.Event()
+    try:
+        with stop_on_signals(stop):
+            serve_options = serve and _serve_options(
+                serve, token, insecure_no_token, allow_hosts, tls_cert, tls_key, max_clients
+            )
+            from tledge.edge.app import EdgeOptions, display_available
+            from tledge.edge.classifier import Classifier
+
+            if display is None:
+                display = display_available()
+            if not (display or jsonl or save or serve):
+                jsonl = "-"
+            classifier = Classifier(model, labels=labels, num_threads=threads, runtime=runtime)
+            options = EdgeOptions(
+                top_k=top_k,
+                threshold=threshold,
+                smooth=smooth,
+                display=display,
+                jsonl=jsonl,
+                save=save,
+                serve=serve_options or None,
+                max_frames=max_frames,
+            )
+            _run(classifier, source, options, stop, reconnect_for, token == "auto")
+    except ForcedStop:
+        click.echo("Stopped by a second Ctrl-C; outputs may be incomplete.", err=True)
+        raise SystemExit(130) from None
+
+
+def _serve_options(
+    address: str,
+    token: str | None,
+    insecure_no_token: bool,
+    allow_hosts: tuple[str, ...],
+    tls_cert: str | None,
+    tls_key: str | None,
+    max_clients: int,
+):
+    """Checked web view options; refuses a view beyond loopback without a token."""
+    from tledge.edge.web_access import ServeOptions, WebAccess
+
+    options = ServeOptions(
+        address=address,
+        token=WebAccess.new_token() if token == "auto" else token or None,
+        insecure_no_token=insecure_no_token,
+        allow_hosts=allow_hosts,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        max_clients=max_clients,
+    )
+    options.check()
+    return options
+
+
+def _run(classifier, source: str, options, stop, reconnect_for: float, show_token: bool) -> None:
+    """Open the source, run the loop, and report skipped files, outages and the summary."""
+    from tledge.core.errors import TledgeError
+    from tledge.edge.app import run_edge
+    from tledge.edge.live_source import Backoff
     from tledge.edge.source_spec import open_source
 
-    if display is None:
-        display = display_available()
-    if not (display or jsonl or save or serve):
-        jsonl = "-"
-    classifier = Classifier(model, labels=labels, num_threads=threads, runtime=runtime)
-    options = EdgeOptions(
-        top_k=top_k,
-        threshold=threshold,
-        smooth=smooth,
-        display=display,
-        jsonl=jsonl,
-        save=save,
-        serve=serve,
-        max_frames=max_frames,
-    )
-    frames = open_source(source)
-    summary = run_edge(
-        classifier,
-        frames,
-        options,
-        on_serve=lambda url: click.echo(f"Serving the live view at {url}", err=True),
-    )
-    click.echo(summary.describe(), err=jsonl == "-")
+    def say(line: str) -> None:
+        click.echo(line, err=True)
+
+    def on_serve(url: str) -> None:
+        token = options.serve.token
+        if token is None and options.serve.insecure_no_token:
+            say(f"Serving the live view at {url} to anyone who can reach it (no token)")
+        elif token is None:
+            say(f"Serving the live view at {url}")
+        elif show_token:
+            say(f"Serving the live view at {url}?token={token}")
+        else:
+            say(f"Serving the live view at {url} (open it once as {url}?token=<your token>)")
+
+    frames = open_source(source, Backoff(give_up_after=reconnect_for), on_event=say)
+    summary = run_edge(classifier, frames, options, stop=stop, on_serve=on_serve)
+    for path in summary.skipped[:MAX_SKIPPED_SHOWN]:
+        say(f"skipped {path}: not a readable image")
+    if len(summary.skipped) > MAX_SKIPPED_SHOWN:
+        say(f"... and {len(summary.skipped) - MAX_SKIPPED_SHOWN} more unreadable files")
+    click.echo(summary.describe(), err=options.jsonl == "-")
+    if summary.lost:
+        raise TledgeError(f"{summary.lost}; allow longer outages with --reconnect-for SECONDS")
+    if summary.frames == 0 and summary.skipped:
+        raise TledgeError(
+            f"--source {source}: none of its {len(summary.skipped)} files is a readable image"
+        )

@@ -31,7 +31,7 @@ def evaluate(run, data, model, batch_size, threads):
       tledge evaluate runs/food
       tledge evaluate runs/food --model export/model_int8.tflite --data photos/test
     """
-    from tledge.trainer.evaluation import evaluate_run
+    from tledge.analysis.evaluation import evaluate_run
 
     evaluation, outputs = evaluate_run(run, data, model, batch_size, threads)
     correct = int(evaluation.correct.sum())
@@ -44,7 +44,8 @@ def evaluate(run, data, model, batch_size, threads):
     if evaluation.skipped:
         click.echo(f"skipped   {len(evaluation.skipped)} unreadable images:", err=True)
         for path, reason in evaluation.skipped[:10]:
-            click.echo(f"  {path}: {reason}", err=True)
+            # The reason is a whole message that may already start with the path.
+            click.echo(f"  {path}: {reason.removeprefix(f'{path}: ')}", err=True)
     click.echo("")
     click.echo(per_class_table(evaluation.per_class()))
     click.echo("")

@@ -37,15 +37,15 @@ def experiments(plan, overrides, max_epochs, output, only, dry_run, example, ver
       tledge experiments plan.toml --set weights=weights/mobilenet_v2_no_top.h5
       tledge experiments plan.toml --max-epochs 1 --set image_size=[96,96]
     """
-    from tledge.commands.compare import show_comparison
-    from tledge.core.errors import TledgeError
-    from tledge.trainer.comparison import compare_runs
-    from tledge.trainer.experiments import (
+    from tledge.analysis.comparison import compare_runs
+    from tledge.analysis.experiments import (
         example_plan_text,
         load_plan,
         run_plan,
     )
-    from tledge.trainer.plan_files import parse_overrides
+    from tledge.analysis.plan_files import parse_overrides
+    from tledge.commands.compare import show_comparison
+    from tledge.core.errors import TledgeError
 
     if example:
         click.echo(example_plan_text(), nl=False)

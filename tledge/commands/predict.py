@@ -33,13 +33,15 @@ def predict(model, paths, top_k, as_json, annotate, labels, threads):
       tledge predict runs/food photos/pizza.jpg photos/more/
       tledge predict runs/food/export/model_int8.tflite photos/ --top-k 5 --json
     """
+    from tledge.analysis.annotation import write_annotated
+    from tledge.analysis.prediction import load_model, predict_files
     from tledge.core.labels import read_labels
-    from tledge.trainer.prediction import load_model, predict_files, write_annotated
 
     loaded = load_model(model, num_threads=threads, labels=read_labels(labels) if labels else None)
     report = predict_files(loaded, paths, top_k=top_k)
     for path, reason in report.unreadable:
-        click.echo(f"warning: skipped {path}: {reason}", err=True)
+        # The reason is a whole message that already starts with the path.
+        click.echo(f"warning: skipped {path}: {reason.removeprefix(f'{path}: ')}", err=True)
     if as_json:
         click.echo(json.dumps(report_json(report), indent=2))
     else:
@@ -47,7 +49,12 @@ def predict(model, paths, top_k, as_json, annotate, labels, threads):
             answers = ", ".join(f"{label} {score:.1%}" for label, score in prediction.top_k)
             click.echo(f"{prediction.path}: {answers}")
     if annotate and report.predictions:
-        written = write_annotated(report, annotate)
+        try:
+            written = write_annotated(report, annotate)
+        except OSError as error:
+            raise TledgeError(
+                f"--annotate {annotate}: cannot write there ({error.strerror or error})"
+            ) from None
         noun = "image" if len(written) == 1 else "images"
         click.echo(f"wrote {len(written)} annotated {noun} to {annotate}/", err=as_json)
     if not report.predictions:

@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tledge.core.atomic import atomic_write_text
 from tledge.core.errors import TledgeError
 from tledge.core.labels import read_labels
+from tledge.core.run_config import RunConfig
 
 
 @dataclass(frozen=True)
@@ -25,10 +27,7 @@ class RunFolder:
     .keras files: model_savedmodel/ and checkpoints/best_savedmodel/; `trained_model`
     names whichever final model the run has.
 
-    config.json keys that readers rely on: "backbone" (registry name), "image_size"
-    ([height, width]), "precision" (Keras dtype policy the run trained under), "data"
-    (training folder), "val" and "test" (folders or null), "val_split", "seed",
-    "train_fraction".
+    config.json is read and written as a `RunConfig` (`tledge/core/run_config.py`).
     """
 
     root: Path
@@ -98,9 +97,24 @@ class RunFolder:
     def export_dir(self) -> Path:
         return self.root / "export"
 
-    def read_config(self) -> dict[str, Any]:
-        """Return config.json as a dict."""
-        return read_json(self.config)
+    def read_config(self) -> RunConfig:
+        """Return config.json as a `RunConfig`.
+
+        Raises:
+            TledgeError: when config.json is missing, not JSON, not an object, or holds
+                a malformed value (naming the file).
+        """
+        values = read_json(self.config)
+        if not isinstance(values, dict):
+            raise TledgeError(f"{self.config}: expected a JSON object of run settings")
+        try:
+            return RunConfig.from_dict(values)
+        except TledgeError as error:
+            raise TledgeError(f"{self.config}: {error}") from None
+
+    def write_config(self, config: RunConfig) -> Path:
+        """Write config.json atomically (the trainer does, when it creates the run)."""
+        return atomic_write_text(self.config, json.dumps(config.to_dict(), indent=2))
 
     def read_labels(self) -> list[str]:
         """Return the run's class names in output order."""

@@ -30,11 +30,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tledge.analysis.comparison import SORT_KEYS
+from tledge.analysis.plan_files import cap_epochs, check_fields, read_plan_file, resolve_paths
 from tledge.core.errors import TledgeError
 from tledge.core.run_folder import RunFolder
-from tledge.trainer.comparison import SORT_KEYS
 from tledge.trainer.config import TrainConfig
-from tledge.trainer.plan_files import cap_epochs, check_fields, read_plan_file, resolve_paths
 
 PLAN_KEYS = ("output", "sort", "defaults", "run")
 EXAMPLE_PLAN = "seed_series.toml"
@@ -65,7 +65,7 @@ class ExperimentPlan:
     Attributes:
         source: The plan file.
         output: Folder that holds the run folders.
-        sort: Metric the comparison sorts by (see `tledge.trainer.comparison.SORT_KEYS`).
+        sort: Metric the comparison sorts by (see `tledge.analysis.comparison.SORT_KEYS`).
         runs: The runs, in the order they are trained.
     """
 
@@ -270,11 +270,11 @@ def settings_difference(run: PlannedRun, run_dir: str | os.PathLike) -> str:
     folder = RunFolder(Path(run_dir))
     stored = folder.read_config()
     differences = [
-        f"{key}={stored.get(key)!r} (plan: {value!r})"
+        f"{key}={stored.setting(key)!r} (plan: {value!r})"
         for key, value in sorted(run.settings.items())
         # "auto" precision is stored resolved (e.g. "float32"), so it matches any.
         if not (key == "precision" and value == "auto")
-        and _normalize(stored.get(key)) != _normalize(value)
+        and _normalize(stored.setting(key)) != _normalize(value)
     ]
     if not differences:
         return ""

@@ -144,12 +144,12 @@ def summarize_run(path: str | os.PathLike) -> RunSummary:
     return RunSummary(
         name=run.root.name,
         path=run.root,
-        backbone=str(config.get("backbone", "?")),
-        train_fraction=float(config.get("train_fraction", 1.0)),
-        augment=bool(config.get("augment", False)),
-        precision=str(config.get("precision", "?")),
-        epochs=int(config.get("epochs", 0)),
-        fine_tune_epochs=int(config.get("fine_tune_epochs", 0)),
+        backbone=config.backbone or "?",
+        train_fraction=config.train_fraction,
+        augment=bool(config.augment),
+        precision=config.precision or "?",
+        epochs=config.epochs or 0,
+        fine_tune_epochs=config.fine_tune_epochs or 0,
         epochs_run=len(history.get("epochs", [])),
         finished=run.metrics.is_file(),
         best_val_accuracy=best_val,
@@ -263,7 +263,7 @@ def plot_comparison(summaries: Sequence[RunSummary], path: str | os.PathLike) ->
     Returns:
         `path`, or None when no run has history.json.
     """
-    from tledge.trainer.plots import plot_learning_curves
+    from tledge.analysis.plots import plot_learning_curves
 
     histories = {s.name: s.history for s in summaries if s.history.get("epochs")}
     if not histories:

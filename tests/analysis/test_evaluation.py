@@ -1,4 +1,4 @@
-"""`tledge evaluate` and `tledge.trainer.evaluation`: metrics and the files that show them."""
+"""`tledge evaluate` and `tledge.analysis.evaluation`: metrics and the files that show them."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from tledge.analysis.evaluation import Evaluation, evaluate_run, predictions_csv
+from tledge.analysis.plots import plot_confusion_matrix
 from tledge.cli import cli
 from tledge.core.errors import TledgeError
 from tledge.core.folders import list_class_folders
 from tledge.core.labels import write_labels
 from tledge.edge.images import read_rgb, resize_image
-from tledge.trainer.evaluation import Evaluation, evaluate_run, predictions_csv
-from tledge.trainer.plots import plot_confusion_matrix
 
 IMAGE_SIZE = (32, 32)
 

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 
-from tledge.core.atomic import atomic_write_bytes
 from tledge.core.errors import TledgeError
 from tledge.core.folders import is_image_file
 from tledge.core.labels import read_labels
@@ -25,7 +24,6 @@ from tledge.edge.images import read_rgb, resize_image
 from tledge.exporter.tf_keras_model import is_saved_model_folder
 
 DEFAULT_BATCH_SIZE = 32
-MIN_ANNOTATED_SIDE = 320
 
 
 @dataclass(frozen=True)
@@ -236,73 +234,6 @@ def predict_files(
         for index, scores in zip(indices, model.score_batch(batch), strict=True):
             predictions.append(_image_prediction(files[index], scores, model.labels, top_k))
     return PredictionReport(model, tuple(predictions), tuple(unreadable))
-
-
-def write_annotated(
-    report: PredictionReport, folder: str | os.PathLike, max_side: int = 640
-) -> list[Path]:
-    """Write each predicted image with its top answers drawn on it, as JPEG.
-
-    Files keep their names (a number is added when two inputs share one); existing files
-    with those names are replaced atomically.
-
-    Args:
-        report: From `predict_files`.
-        folder: Output folder (created).
-        max_side: Longest side of the written images in pixels.
-
-    Returns:
-        The written files, in the order of `report.predictions`.
-    """
-    import cv2
-
-    output = Path(folder)
-    output.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
-    used: set[str] = set()
-    for prediction in report.predictions:
-        image = read_rgb(prediction.path)
-        # Small images are enlarged too, so the drawn text fits on them.
-        longest = max(image.shape[:2])
-        scale = min(max_side, max(longest, MIN_ANNOTATED_SIDE)) / longest
-        if scale != 1:
-            size = (round(image.shape[1] * scale), round(image.shape[0] * scale))
-            flag = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-            image = cv2.resize(image, size, interpolation=flag)
-        bgr = _draw_top_k(cv2.cvtColor(image, cv2.COLOR_RGB2BGR), prediction.top_k[:3])
-        name = _unique_name(f"{prediction.path.stem}.jpg", used)
-        ok, encoded = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 92])
-        if not ok:
-            raise TledgeError(f"{prediction.path}: cannot encode the annotated image")
-        written.append(atomic_write_bytes(output / name, encoded.tobytes()))
-    return written
-
-
-def _draw_top_k(bgr: np.ndarray, top_k: Sequence[tuple[str, float]]) -> np.ndarray:
-    import cv2
-
-    font = cv2.FONT_HERSHEY_SIMPLEX
-    font_scale = max(0.4, min(1.0, bgr.shape[1] / 640))
-    line = int(28 * font_scale) + 6
-    banner = bgr.copy()
-    cv2.rectangle(banner, (0, 0), (bgr.shape[1], line * len(top_k) + 8), (0, 0, 0), -1)
-    # Blending with a copy that has a black box darkens only the box: text stays legible.
-    bgr = cv2.addWeighted(banner, 0.6, bgr, 0.4, 0)
-    for row, (label, score) in enumerate(top_k):
-        color = (255, 255, 255) if row == 0 else (200, 200, 200)
-        position = (8, line * (row + 1))
-        text = f"{label} {score:.1%}"
-        cv2.putText(bgr, text, position, font, font_scale, color, 2 if row == 0 else 1, cv2.LINE_AA)
-    return bgr
-
-
-def _unique_name(name: str, used: set[str]) -> str:
-    stem, suffix = os.path.splitext(name)
-    candidate, number = name, 2
-    while candidate in used:
-        candidate, number = f"{stem}_{number}{suffix}", number + 1
-    used.add(candidate)
-    return candidate
 
 
 def _image_prediction(

@@ -1,6 +1,6 @@
 """Reading experiment plan files: TOML/YAML parsing, field and type checks, paths.
 
-The plan format itself is described in `tledge.trainer.experiments`.
+The plan format itself is described in `tledge.analysis.experiments`.
 """
 
 from __future__ import annotations

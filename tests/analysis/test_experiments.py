@@ -1,4 +1,4 @@
-"""`tledge experiments` and `tledge.trainer.experiments`: plans, skipping, the example."""
+"""`tledge experiments` and `tledge.analysis.experiments`: plans, skipping, the example."""
 
 from __future__ import annotations
 
@@ -9,15 +9,15 @@ from types import SimpleNamespace
 import pytest
 from click.testing import CliRunner
 
-from tledge.cli import cli
-from tledge.core.errors import TledgeError
-from tledge.core.run_folder import RunFolder
-from tledge.trainer.experiments import (
+from tledge.analysis.experiments import (
     example_plan_path,
     load_plan,
     run_plan,
 )
-from tledge.trainer.plan_files import parse_overrides
+from tledge.analysis.plan_files import parse_overrides
+from tledge.cli import cli
+from tledge.core.errors import TledgeError
+from tledge.core.run_folder import RunFolder
 
 PLAN = """
 sort = "best_val_accuracy"

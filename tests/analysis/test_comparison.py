@@ -1,4 +1,4 @@
-"""`tledge compare` and `tledge.trainer.comparison` on fake run folders."""
+"""`tledge compare` and `tledge.analysis.comparison` on fake run folders."""
 
 from __future__ import annotations
 
@@ -8,16 +8,16 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tledge.cli import cli
-from tledge.core.errors import TledgeError
-from tledge.edge.images import read_rgb
-from tledge.trainer.comparison import (
+from tledge.analysis.comparison import (
     compare_runs,
     find_runs,
     format_table,
     summarize_run,
     tensorboard_command,
 )
+from tledge.cli import cli
+from tledge.core.errors import TledgeError
+from tledge.edge.images import read_rgb
 
 
 def write_fake_run(

@@ -17,19 +17,18 @@ from typing import Any
 
 import numpy as np
 
-from tledge.core.atomic import atomic_write_text
-from tledge.core.errors import TledgeError
-from tledge.core.folders import list_class_folders
-from tledge.core.run_folder import RunFolder
-from tledge.trainer.prediction import (
+from tledge.analysis.prediction import (
     DEFAULT_BATCH_SIZE,
     LoadedModel,
     iter_prepared_batches,
     load_model,
 )
+from tledge.core import metrics
+from tledge.core.atomic import atomic_write_text
+from tledge.core.errors import TledgeError
+from tledge.core.folders import list_class_folders
+from tledge.core.run_folder import RunFolder
 
-# Keras clips probabilities to this epsilon in its cross-entropy; the loss matches it.
-EPSILON = 1e-7
 MOST_WRONG_COUNT = 16
 
 
@@ -60,7 +59,7 @@ class Evaluation:
     @property
     def predicted(self) -> np.ndarray:
         """Predicted class index of each image."""
-        return self.probabilities.argmax(axis=1)
+        return metrics.top1(self.probabilities)
 
     @property
     def confidence(self) -> np.ndarray:
@@ -75,42 +74,21 @@ class Evaluation:
     @property
     def accuracy(self) -> float:
         """Fraction of images predicted right."""
-        return float(self.correct.mean()) if len(self.true) else 0.0
+        return metrics.accuracy(self.predicted, self.true)
 
     @property
     def loss(self) -> float:
         """Mean categorical cross-entropy of the true classes."""
-        if not len(self.true):
-            return 0.0
-        true_probability = self.probabilities[np.arange(len(self.true)), self.true]
-        return float(-np.log(np.clip(true_probability, EPSILON, 1.0)).mean())
+        return metrics.cross_entropy(self.probabilities, self.true)
 
     @property
     def confusion_matrix(self) -> np.ndarray:
         """(num_classes, num_classes) counts; row = true class, column = predicted class."""
-        size = len(self.labels)
-        matrix = np.zeros((size, size), dtype=np.int64)
-        np.add.at(matrix, (self.true, self.predicted), 1)
-        return matrix
+        return metrics.confusion_matrix(self.true, self.predicted, len(self.labels))
 
     def per_class(self) -> dict[str, dict[str, float | int]]:
         """Precision, recall, F1 and support of every class (0.0 where undefined)."""
-        matrix = self.confusion_matrix
-        hits = np.diag(matrix).astype(float)
-        support = matrix.sum(axis=1)
-        predicted = matrix.sum(axis=0)
-        result: dict[str, dict[str, float | int]] = {}
-        for index, label in enumerate(self.labels):
-            precision = hits[index] / predicted[index] if predicted[index] else 0.0
-            recall = hits[index] / support[index] if support[index] else 0.0
-            total = precision + recall
-            result[label] = {
-                "precision": float(precision),
-                "recall": float(recall),
-                "f1": float(2 * precision * recall / total) if total else 0.0,
-                "support": int(support[index]),
-            }
-        return result
+        return metrics.per_class_scores(self.true, self.predicted, self.labels)
 
     def most_wrong(self, count: int = MOST_WRONG_COUNT) -> list[int]:
         """Indices of the wrong predictions with the highest confidence, most confident first."""
@@ -162,7 +140,7 @@ def evaluate_model(
     Unreadable images are skipped and listed in `Evaluation.skipped`.
 
     Args:
-        model: From `tledge.trainer.prediction.load_model`.
+        model: From `tledge.analysis.prediction.load_model`.
         data: Folder with one sub-folder per class.
         batch_size: Images scored at once.
 
@@ -221,7 +199,7 @@ def default_data(run: RunFolder) -> Path:
     Raises:
         TledgeError: when the run was trained without a test folder or it is gone.
     """
-    test = run.read_config().get("test")
+    test = run.read_config().test
     if not test:
         raise TledgeError(f"{run.root}: the run has no test folder; pass --data DIR")
     if not Path(test).is_dir():
@@ -270,7 +248,7 @@ def write_evaluation(evaluation: Evaluation, folder: str | os.PathLike) -> Evalu
     Every file is written atomically; a most_wrong.png left by an earlier evaluation is
     removed when nothing is wrong any more.
     """
-    from tledge.trainer.plots import plot_confusion_matrix, plot_most_wrong
+    from tledge.analysis.plots import plot_confusion_matrix, plot_most_wrong
 
     output = Path(folder)
     output.mkdir(parents=True, exist_ok=True)

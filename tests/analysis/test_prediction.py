@@ -1,4 +1,4 @@
-"""`tledge predict` and `tledge.trainer.prediction`: the Keras and .tflite paths agree."""
+"""`tledge predict` and `tledge.analysis.prediction`: the Keras and .tflite paths agree."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from tledge.analysis.prediction import collect_images, load_model, predict_files
 from tledge.cli import cli
 from tledge.core.errors import TledgeError
 from tledge.core.folders import list_class_folders
 from tledge.core.labels import write_labels
 from tledge.edge.images import read_rgb, resize_image
-from tledge.trainer.prediction import collect_images, load_model, predict_files
 
 IMAGE_SIZE = (32, 32)
 
