@@ -88,6 +88,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cache", default="none", help="--cache of the training runs.")
     parser.add_argument("--side", type=int, default=320, help="Short side of the JPEGs.")
     parser.add_argument(
+        "--append", action="store_true", help="Add these sizes to the existing scale.json."
+    )
+    parser.add_argument(
         "--train-sizes", type=int, nargs="*", help="Sizes that also train (default: all)."
     )
     args = parser.parse_args(argv)
@@ -97,7 +100,11 @@ def main(argv: list[str] | None = None) -> None:
     generate_pool(args.root / "pool", per_class, args.side, classes=classes)
     print(f"pool of {classes} x {per_class} JPEGs: {time.perf_counter() - started:.0f} s")
     arguments = {key: str(value) for key, value in vars(args).items()}
-    results: dict[str, Any] = {"machine": machine_info(), "args": arguments, "sizes": []}
+    results: dict[str, Any] = {"machine": machine_info(), "args": [arguments], "sizes": []}
+    if args.append and (args.output / "scale.json").is_file():
+        earlier = json.loads((args.output / "scale.json").read_text())
+        results["args"] = earlier["args"] + results["args"]
+        results["sizes"] = earlier["sizes"]
     for index, size in enumerate(args.sizes):
         folder = link_size(args.root / "pool", args.root / f"n{size}", size)
         files = list(list_class_folders(folder).paths)
@@ -115,7 +122,8 @@ def main(argv: list[str] | None = None) -> None:
         if args.train_sizes is None or size in args.train_sizes:
             row["train"] = train_size(folder, args.root / "runs", args)
             print(json.dumps(row["train"]), flush=True)
-        results["sizes"].append(row)
+        results["sizes"] = [r for r in results["sizes"] if r["images"] != row["images"]] + [row]
+        results["sizes"].sort(key=lambda r: r["images"])
         write_results(results, args.output)
 
 
@@ -138,16 +146,16 @@ def write_results(results: dict[str, Any], output: Path) -> None:
             f"| {rates.get('feature_extraction', '-')} | {rates.get('fine_tuning', '-')} "
             f"| {train.get('peak_rss_mib', '-')} | {train.get('cache_disk_mib', '-')} |"
         )
-    first = results["sizes"][0]
-    if "check_one_core_seconds" in first:
-        ratio = first["check_one_core_seconds"] / first["check_all_cores_seconds"]
-        lines.append(
-            f"\nParallel check of {first['check_parallel_files']} files: one core "
-            f"{first['check_one_core_seconds']} s, all cores {first['check_all_cores_seconds']} s "
-            f"({ratio:.2f}x)."
-        )
-    load = results["machine"].get("load_average")
-    lines.append(f"\nLoad average at the start: {load}; per size in scale.json.")
+    for row in results["sizes"]:
+        if "check_one_core_seconds" in row:
+            ratio = row["check_one_core_seconds"] / row["check_all_cores_seconds"]
+            lines.append(
+                f"\nParallel check of {row['check_parallel_files']} files ({row['images']} set): "
+                f"one core {row['check_one_core_seconds']} s, all cores "
+                f"{row['check_all_cores_seconds']} s ({ratio:.2f}x)."
+            )
+    loads = [round(row["load_average"][0], 1) for row in results["sizes"]]
+    lines.append(f"\n1-minute load average on the 2 cores at each size's check: {loads}.")
     atomic_write_text(output / "scale.md", "\n".join(lines) + "\n")
     plot(results, output / "scale.png")
 

@@ -23,7 +23,7 @@ JPEG_QUALITY = 90
 
 def classes_for(images: int) -> int:
     """How many classes a benchmark size has: 10 up to 5k images, 101 at 50k."""
-    return int(min(POOL_CLASSES, max(10, images // 500)))
+    return int(min(POOL_CLASSES, max(10, images // 495)))
 
 
 def draw_photo(label: int, index: int, side: int) -> np.ndarray:

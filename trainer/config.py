@@ -13,6 +13,7 @@ from tledge import __version__
 from tledge.core.errors import TledgeError
 from tledge.core.run_config import RunConfig
 from tledge.trainer.caching import CACHE_MODES
+from tledge.trainer.distribution import STRATEGIES
 
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 LR_SCHEDULES = ("constant", "cosine", "plateau")
@@ -27,6 +28,7 @@ LOCATION_FIELDS = (
     "feature_cache",
     "cache",
     "tfds_data_dir",
+    "strategy",
 )
 
 
@@ -54,7 +56,8 @@ class TrainConfig:
         weights: "imagenet" (Keras download), "none" (random init) or the path of a
             no-top Keras .h5 weights file.
         image_size: Model input (height, width); None takes the backbone's default.
-        batch_size: Images per training step.
+        batch_size: Images per training step and replica (the global batch of a mirrored
+            run is `batch_size` x replicas; see `tledge.trainer.distribution`).
         epochs: Phase 1 epochs (feature extraction: backbone frozen); 0 skips phase 1.
         fine_tune_epochs: Phase 2 epochs (top of the backbone trainable); 0 skips it.
         fine_tune_layers: How many of the backbone's top layers phase 2 unfreezes
@@ -80,6 +83,8 @@ class TrainConfig:
             every epoch, in parallel) or "auto" (memory when the decoded images take at
             most a quarter of the free memory, else disk, else none; the log says which).
             It changes only the shuffle order, not what the run computes.
+        strategy: "auto" (mirrored over the local GPUs when there are two or more),
+            "one" (one device) or "mirrored" (tf.distribute.MirroredStrategy).
         feature_cache: Train phase 1 on cached backbone features when `augment` is off.
         refit: After both phases, train a fresh model on the training and validation
             images together, replaying the epochs and learning rates up to each phase's
@@ -119,6 +124,7 @@ class TrainConfig:
     patience: int = 4
     cache: str = "auto"
     tfds_data_dir: str | None = None
+    strategy: str = "auto"
     feature_cache: bool = True
     refit: bool = True
     from_run: str | None = None
@@ -129,6 +135,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         checks = [
             (self.precision in PRECISIONS, f"--precision must be one of {PRECISIONS}"),
+            (self.strategy in STRATEGIES, f"--strategy must be one of {STRATEGIES}"),
             (self.cache in CACHE_MODES, f"--cache must be one of {CACHE_MODES}"),
             (self.lr_schedule in LR_SCHEDULES, f"--lr-schedule must be one of {LR_SCHEDULES}"),
             (0 < self.train_fraction <= 1, "--train-fraction must be in (0, 1]"),

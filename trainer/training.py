@@ -20,6 +20,7 @@ from tledge.trainer.backbones import get_backbone
 from tledge.trainer.caching import choose_cache
 from tledge.trainer.config import TrainConfig
 from tledge.trainer.data import load_splits
+from tledge.trainer.distribution import choose_strategy
 from tledge.trainer.hub import fetch_hub_module, hub_precision, is_hub
 from tledge.trainer.phases import tensorboard_available
 from tledge.trainer.precision import dtype_policy, resolve_precision
@@ -138,9 +139,13 @@ def train(
         f"{len(splits.test) if splits.test else 0} test images"
     )
     state = RunState.load(run)
-    with dtype_policy(config.precision):
+    distribution = choose_strategy(config.strategy, config.batch_size, log)
+    # The trainer batches globally; config.json keeps the per-replica batch.
+    global_batch = config.batch_size * distribution.replicas
+    trainer_config = dataclasses.replace(config, batch_size=global_batch)
+    with dtype_policy(config.precision), distribution.scope():
         trainer = trainer_class(config.backbone)(
-            config, run, splits, state, log, verbose, started, cache
+            trainer_config, run, splits, state, log, verbose, started, cache
         )
         model = trainer.phase_one()
         model = trainer.phase_two(model)

@@ -9,6 +9,7 @@ import click
 from tledge.commands.progress import ProgressBars
 from tledge.trainer.caching import CACHE_MODES
 from tledge.trainer.config import LR_SCHEDULES, PRECISIONS, TrainConfig
+from tledge.trainer.distribution import STRATEGIES
 
 # The library's defaults, so the command and `train(TrainConfig(...))` never disagree.
 DEFAULTS = {
@@ -61,7 +62,19 @@ DEFAULTS_NOTE = "defaults chosen by cross-validation on food_mnist10's training 
     metavar="H W",
     help="Input size (default: 256 256 for mobilenetv2, 224 224 otherwise).",
 )
-@click.option("--batch-size", default=DEFAULTS["batch_size"], show_default=True)
+@click.option(
+    "--batch-size",
+    default=DEFAULTS["batch_size"],
+    show_default=True,
+    help="Images per step and replica (global batch = this x replicas with --strategy mirrored).",
+)
+@click.option(
+    "--strategy",
+    default=DEFAULTS["strategy"],
+    show_default=True,
+    type=click.Choice(STRATEGIES),
+    help="one device, or mirrored over every local GPU (auto: mirrored with 2+ GPUs).",
+)
 @click.option(
     "--epochs",
     default=DEFAULTS["epochs"],
