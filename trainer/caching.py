@@ -31,14 +31,11 @@ class CachePlan:
     Attributes:
         mode: "memory", "disk" (a tf.data file cache in `folder`) or "none" (decode
             every epoch).
-        folder: Folder of the disk cache files (mode "disk" only).
-        tag: Added to disk cache file names, so processes that share `folder` (the
-            workers of a multi-worker run on one machine) never write the same file.
+        folder: Folder of the disk cache files (mode "disk" only; one run's own).
     """
 
     mode: str = "none"
     folder: Path | None = None
-    tag: str = ""
 
 
 def decoded_bytes(images: int, image_size: tuple[int, int]) -> int:

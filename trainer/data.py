@@ -262,8 +262,8 @@ def _disk_cache_file(
     """The tf.data cache file of `split`: named by everything its contents depend on.
 
     A process killed while writing leaves lock files that would make the next run fail
-    with "concurrent caching iterator"; this process owns the name (see `CachePlan.tag`),
-    so they are stale and removed.
+    with "concurrent caching iterator"; the folder is one run's own and a run is one
+    process, so any lock file found before the pipeline starts is stale and removed.
     """
     if cache.folder is None:
         raise ValueError("a disk cache needs CachePlan.folder")
@@ -277,7 +277,7 @@ def _disk_cache_file(
         ]
     )
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]
-    name = f"images_{digest}{'_' + cache.tag if cache.tag else ''}"
+    name = f"images_{digest}"
     cache.folder.mkdir(parents=True, exist_ok=True)
     for stale in cache.folder.glob(f"{name}*.lockfile"):
         stale.unlink(missing_ok=True)
