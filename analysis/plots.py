@@ -112,8 +112,10 @@ def plot_most_wrong(
     Returns:
         `path`.
     """
+    import cv2
+
     from tledge.core.errors import TledgeError
-    from tledge.edge.images import read_rgb, resize_image
+    from tledge.edge.images import read_rgb
 
     columns = max(1, min(columns, len(entries)))
     rows = -(-len(entries) // columns)
@@ -126,8 +128,8 @@ def plot_most_wrong(
             image = read_rgb(image_path)
             scale = 256 / max(image.shape[:2])
             if scale < 1:
-                size = (round(image.shape[0] * scale), round(image.shape[1] * scale))
-                image = resize_image(image, size, interpolation="area")
+                size = (round(image.shape[1] * scale), round(image.shape[0] * scale))
+                image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
             axis.imshow(image)
         except TledgeError:
             axis.text(0.5, 0.5, "unreadable", ha="center", va="center")

@@ -1,9 +1,8 @@
 """Classifying image files with a run's Keras model or any exported .tflite, the same way.
 
 Both kinds of model get identical input: the file read as RGB (grayscale, alpha and CMYK
-converted), resized "stretch" / bilinear to the model's input size, raw 0-255 pixels.
-That is the tledge model contract; a .tflite's embedded contract can say otherwise
-(mean/std, centre crop, quantized input) and is then followed.
+converted) and fitted to the model input as its input contract says: a .tflite's embedded
+contract, or for a Keras model its run's input_contract.json.
 """
 
 from __future__ import annotations
@@ -19,8 +18,9 @@ from tledge.core.errors import TledgeError
 from tledge.core.folders import is_image_file
 from tledge.core.labels import read_labels
 from tledge.core.run_folder import RunFolder
-from tledge.edge.contract import ModelContract, read_contract
-from tledge.edge.images import read_rgb, resize_image
+from tledge.edge.contract import ModelContract
+from tledge.edge.images import fit_image, read_rgb
+from tledge.edge.model_file import read_model_metadata
 from tledge.exporter.tf_keras_model import is_saved_model_folder
 
 DEFAULT_BATCH_SIZE = 32
@@ -247,7 +247,7 @@ def _image_prediction(
 def _load_keras(file: Path, given_labels: Sequence[str] | None) -> LoadedModel:
     import keras
 
-    from tledge.exporter.loading import load_keras_model
+    from tledge.exporter.loading import load_keras_model, model_input_contract
 
     labels = tuple(given_labels) if given_labels is not None else tuple(find_labels(file))
     network = load_keras_model(file)
@@ -257,10 +257,11 @@ def _load_keras(file: Path, given_labels: Sequence[str] | None) -> LoadedModel:
     outputs = network.output_shape[-1]
     if outputs != len(labels):
         raise TledgeError(f"{file}: model has {outputs} outputs but {len(labels)} labels")
-    contract = ModelContract(labels=labels, input_size=(int(height), int(width)))
+    input_contract, _ = model_input_contract(file, (int(height), int(width)))
+    contract = ModelContract.for_input(input_contract, labels=labels)
 
     def prepare(rgb: np.ndarray) -> np.ndarray:
-        return resize_image(rgb, contract.input_size, contract.resize)
+        return fit_image(rgb, input_contract)
 
     def score_batch(batch: np.ndarray) -> np.ndarray:
         scores = network(batch.astype(np.float32), training=False)
@@ -273,7 +274,7 @@ def _load_keras(file: Path, given_labels: Sequence[str] | None) -> LoadedModel:
 def _load_tflite(file: Path, num_threads: int | None, labels: Sequence[str] | None) -> LoadedModel:
     from tledge.edge.classifier import Classifier
 
-    if labels is None and read_contract(file) is None:
+    if labels is None and read_model_metadata(file).labels is None:
         labels = _optional_labels(file)
     classifier = Classifier(file, labels=labels, num_threads=num_threads)
     interpreter = classifier.interpreter

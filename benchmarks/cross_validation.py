@@ -220,8 +220,8 @@ def _predict(run: RunFolder, photos) -> dict[str, np.ndarray]:
     from tledge.trainer.data import image_dataset
 
     model = keras.saving.load_model(run.trained_model)
-    size = tuple(model.input_shape[1:3])
-    images = image_dataset(photos.val, len(photos.class_names), size, batch_size=32)
+    pixels = run.read_input_contract()
+    images = image_dataset(photos.val, len(photos.class_names), pixels, batch_size=32)
     probabilities = model.predict(images, verbose=0)
     return {"probabilities": probabilities, "labels": np.asarray(photos.val.labels)}
 

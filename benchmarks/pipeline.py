@@ -44,12 +44,19 @@ STAGES = ("capture", "preprocess", "invoke", "postprocess", "draw", "encode")
 TARGET_FRACTION = 0.9
 JPEG_QUALITY = 80
 WARMUP_FRAMES = 10
+# The edge loop runs this many times with and without `--collect`, alternating, and
+# each side reports its median: a few percent is below one run's noise on a busy box.
+COLLECT_REPEATS = 3
 PIPELINE_NOTES = (
     "Stage columns, FPS, 1/invoke, fraction: CPU time per stage of a sequential "
     f"read -> classify -> draw -> encode loop; {WARMUP_FRAMES} warm-up frames not timed.",
     "edge loop FPS / fraction: the real `tledge edge` loop (`run_edge`: classifies one frame "
     "ahead in a worker thread, writes JSON lines, no drawing) on a fresh source; from its "
-    f"RunSummary, {WARMUP_FRAMES} warm-up frames included.",
+    f"RunSummary, {WARMUP_FRAMES} warm-up frames included; median of {COLLECT_REPEATS} runs.",
+    "with --collect FPS: the same loop keeping doubtful frames (default `--collect` "
+    f"settings, into a temporary folder), median of {COLLECT_REPEATS} runs alternated with "
+    "the runs without; collect overhead = 1 - with / without (FPS), and CPU ms per frame "
+    "with / without - 1 (all threads; stable on a busy machine, where FPS is not).",
     "fraction = FPS * mean invoke ms / 1000 (FPS against 1/invoke); "
     f"target >= {TARGET_FRACTION} for the live camera.",
 )
@@ -73,6 +80,9 @@ class PipelineResult:
         edge_loop_fps: FPS of the real `tledge edge` loop on the same kind of source
             (warm-up included), None where not measured.
         edge_loop_fraction: edge_loop_fps * its mean invoke ms / 1000.
+        edge_loop_cpu_ms: CPU time of the edge loop per frame (all threads).
+        edge_loop_collect_fps: FPS of the same loop with `--collect`, None where not run.
+        edge_loop_collect_cpu_ms: Its CPU time per frame.
     """
 
     source: str
@@ -87,6 +97,9 @@ class PipelineResult:
     camera_fps: float | None = None
     edge_loop_fps: float | None = None
     edge_loop_fraction: float | None = None
+    edge_loop_cpu_ms: float | None = None
+    edge_loop_collect_fps: float | None = None
+    edge_loop_collect_cpu_ms: float | None = None
 
     @property
     def camera_bound(self) -> bool:
@@ -94,7 +107,9 @@ class PipelineResult:
         return self.camera_fps is not None and self.fps >= 0.95 * self.camera_fps
 
 
-def run_edge_loop(classifier, source, frames: int, name: str) -> tuple[float, float]:
+def run_edge_loop(
+    classifier, source, frames: int, name: str, collect: bool = False
+) -> tuple[float, float, float]:
     """Run `tledge edge`'s loop (`run_edge`, top 3, JSON lines to a temp file) on `source`.
 
     Args:
@@ -102,24 +117,33 @@ def run_edge_loop(classifier, source, frames: int, name: str) -> tuple[float, fl
         source: A fresh `tledge.edge.sources.Source`; `run_edge` closes it.
         frames: Frames after the warm-up; the run classifies `WARMUP_FRAMES` + `frames`.
         name: Label of the source in the result.
+        collect: Also keep doubtful frames (`--collect` defaults) in a temp folder.
 
     Returns:
-        (mean FPS, FPS fraction = mean FPS * mean invoke ms / 1000) from its `RunSummary`,
-        warm-up frames included.
+        (mean FPS, FPS fraction = mean FPS * mean invoke ms / 1000, CPU ms per frame):
+        the first two from its `RunSummary`, warm-up frames included; the CPU time is
+        the whole process's (every thread), which other programs on a busy machine do
+        not inflate the way they inflate wall time.
 
     Raises:
         TledgeError: when the source ends before all frames are classified.
     """
     from tledge.edge.app import EdgeOptions, run_edge
+    from tledge.edge.collect import CollectOptions
 
     with tempfile.TemporaryDirectory() as scratch:
         options = EdgeOptions(
-            top_k=3, max_frames=WARMUP_FRAMES + frames, jsonl=str(Path(scratch) / "frames.jsonl")
+            top_k=3,
+            max_frames=WARMUP_FRAMES + frames,
+            jsonl=str(Path(scratch) / "frames.jsonl"),
+            collect=CollectOptions(Path(scratch) / "collected") if collect else None,
         )
+        cpu_start = time.process_time()
         summary = run_edge(classifier, source, options)
+        cpu_ms = 1000 * (time.process_time() - cpu_start) / max(summary.frames, 1)
     if summary.frames < WARMUP_FRAMES + frames:
         raise TledgeError(f"{name}: ended after {summary.frames} frames; give a longer video")
-    return summary.mean_fps, summary.mean_fps * summary.mean_invoke_ms / 1000
+    return summary.mean_fps, summary.mean_fps * summary.mean_invoke_ms / 1000, cpu_ms
 
 
 def run_pipeline(
@@ -274,9 +298,26 @@ def measure_pipeline(
         name = results[index].source
         if progress is not None:
             progress(f"tledge edge loop: {name}")
-        fps, fraction = run_edge_loop(classifier, open_source(), frames, name)
-        results[index] = replace(results[index], edge_loop_fps=fps, edge_loop_fraction=fraction)
+        runs = {False: [], True: []}
+        for _ in range(COLLECT_REPEATS):
+            for collect in (False, True):
+                runs[collect].append(
+                    run_edge_loop(classifier, open_source(), frames, name, collect)
+                )
+
+        results[index] = replace(
+            results[index],
+            edge_loop_fps=_median(runs[False], 0),
+            edge_loop_fraction=_median(runs[False], 1),
+            edge_loop_cpu_ms=_median(runs[False], 2),
+            edge_loop_collect_fps=_median(runs[True], 0),
+            edge_loop_collect_cpu_ms=_median(runs[True], 2),
+        )
     return results
+
+
+def _median(runs: list[tuple[float, ...]], field: int) -> float:
+    return statistics.median(run[field] for run in runs)
 
 
 def _invoke_rate(classifier, runs: int = 30) -> float:

@@ -174,7 +174,8 @@ def pipeline_table(section: dict[str, Any]) -> str:
     """
     stages = section["stages"]
     headers = ["source", "frames", *[f"{s} ms" for s in stages], "FPS", "1/invoke", "fraction"]
-    headers += ["edge loop FPS", "edge loop fraction"]
+    headers += ["edge loop FPS", "edge loop fraction", "with --collect FPS", "collect overhead"]
+    headers += ["collect CPU overhead"]
     body = [
         [
             row["source"],
@@ -185,10 +186,27 @@ def pipeline_table(section: dict[str, Any]) -> str:
             round(row["fps_fraction"], 3),
             _maybe_round(row.get("edge_loop_fps"), 1),
             _maybe_round(row.get("edge_loop_fraction"), 3),
+            _maybe_round(row.get("edge_loop_collect_fps"), 1),
+            _collect_overhead(row),
+            _collect_cpu_overhead(row),
         ]
         for row in section["rows"]
     ]
     return markdown_table(headers, body)
+
+
+def _collect_overhead(row: dict[str, Any]) -> str:
+    with_collect, without = row.get("edge_loop_collect_fps"), row.get("edge_loop_fps")
+    if with_collect is None or not without:
+        return "-"
+    return f"{100 * (1 - with_collect / without):+.1f} %"
+
+
+def _collect_cpu_overhead(row: dict[str, Any]) -> str:
+    with_collect, without = row.get("edge_loop_collect_cpu_ms"), row.get("edge_loop_cpu_ms")
+    if with_collect is None or not without:
+        return "-"
+    return f"{100 * (with_collect / without - 1):+.1f} %"
 
 
 def training_table(section: dict[str, Any]) -> str:

@@ -121,6 +121,7 @@ def measure_frozen_phase(setup: TrainingSetup, progress: Progress | None = None)
     test, _ = _split(setup.test, class_names, setup.test_per_class)
     num_classes = len(class_names)
     spec = get_backbone(setup.backbone)
+    pixels = spec.run_input_contract(setup.image_size)
     plan = PhasePlan(
         phase=FEATURE_EXTRACTION,
         first_epoch=0,
@@ -139,7 +140,7 @@ def measure_frozen_phase(setup: TrainingSetup, progress: Progress | None = None)
         )
 
     def test_accuracy(model) -> float:
-        dataset = image_dataset(test, num_classes, setup.image_size, setup.batch_size)
+        dataset = image_dataset(test, num_classes, pixels, setup.batch_size)
         return accuracy(top1(model.predict(dataset, verbose=0)), test.labels)
 
     def no_checkpoint() -> None:
@@ -149,7 +150,7 @@ def measure_frozen_phase(setup: TrainingSetup, progress: Progress | None = None)
         say(f"naive: the trainer's fit_phase through the frozen backbone, {setup.epochs} epochs")
         model = fresh_model()
         images = image_dataset(
-            train, num_classes, setup.image_size, setup.batch_size, shuffle_seed=setup.seed
+            train, num_classes, pixels, setup.batch_size, shuffle_seed=setup.seed
         )
         run = RunFolder(Path(scratch) / "naive")
         start = time.perf_counter()

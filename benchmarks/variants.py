@@ -17,7 +17,7 @@ from typing import Any
 from tledge.core.errors import TledgeError
 from tledge.core.labels import read_labels
 from tledge.core.run_folder import RunFolder
-from tledge.edge.contract import read_contract
+from tledge.edge.model_file import read_contract
 
 REJECTED_SUFFIX = ".rejected.tflite"
 

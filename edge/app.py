@@ -29,6 +29,8 @@ import numpy as np
 from tledge.core.errors import TledgeError
 from tledge.edge.classification import Classification, Timings, rank
 from tledge.edge.classifier import Classifier
+from tledge.edge.collect import CollectOptions, Collector
+from tledge.edge.model_version import FixedModel, LoadedModel, ModelSource
 from tledge.edge.outputs import AnnotatedVideoWriter, JsonlWriter
 from tledge.edge.overlay import draw_overlay
 from tledge.edge.server import PreviewServer
@@ -56,6 +58,7 @@ class EdgeOptions:
         save: Path of an annotated video to write, None for none.
         serve: The live web view (`ServeOptions`, or just its "[HOST:]PORT"), None for none.
         max_frames: Stop after this many classified frames; None runs to the end.
+        collect: Keep doubtful frames for review (`--collect`), None for no.
     """
 
     top_k: int = 5
@@ -66,6 +69,7 @@ class EdgeOptions:
     save: str | None = None
     serve: ServeOptions | str | None = None
     max_frames: int | None = None
+    collect: CollectOptions | None = None
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,8 @@ class RunSummary:
             "output-closed" (the reader of `--jsonl -` went away), or "source-lost" (a
             live source had no frames for longer than it may wait).
         lost: Why the live source gave up, "" when it did not.
+        collected: Frames kept by `--collect`.
+        collect_error: Why `--collect` stopped early (e.g. disk full), "" when it did not.
     """
 
     frames: int
@@ -97,6 +103,8 @@ class RunSummary:
     skipped: tuple[Path, ...] = ()
     stop_reason: str = "end"
     lost: str = ""
+    collected: int = 0
+    collect_error: str = ""
 
     def describe(self) -> str:
         """One line for people, e.g. "120 frames in 4.1 s: 29.3 FPS, invoke 4.2 ms"."""
@@ -110,9 +118,12 @@ class RunSummary:
                 (self.dropped, "stale frames dropped"),
                 (self.reconnects, "reconnects"),
                 (len(self.skipped), "unreadable files skipped"),
+                (self.collected, "frames collected"),
             )
             if count
         ]
+        if self.collect_error:
+            extras.append(f"collecting stopped: {self.collect_error}")
         return ", ".join([text, *extras]) + f" (stopped: {self.stop_reason})"
 
 
@@ -133,7 +144,7 @@ class FpsMeter:
 
 
 def run_edge(
-    classifier: Classifier,
+    classifier: Classifier | ModelSource,
     source: Source,
     options: EdgeOptions,
     stop: threading.Event | None = None,
@@ -147,6 +158,8 @@ def run_edge(
 
     Args:
         classifier: The model; a worker thread calls it, so leave it alone while this runs.
+            A `ModelSource` (e.g. `tledge.edge.model_dir.ModelWatcher`) instead may change
+            the model between two frames; each frame is classified by one model.
         source: Frames to classify; closed at the end.
         options: Outputs and per-frame settings.
         stop: Set it to stop the loop from another thread.
@@ -159,16 +172,21 @@ def run_edge(
         TledgeError: when an output cannot be opened.
     """
     stop = stop or threading.Event()
+    models = FixedModel(classifier) if isinstance(classifier, Classifier) else classifier
+    last_model: LoadedModel | None = None
     smoother = ScoreSmoother(options.smooth)
     meter = FpsMeter()
     frames, invoke_total, classify_total, reason = 0, 0.0, 0.0, "end"
     with contextlib.ExitStack() as stack:
         stack.callback(source.close)
         jsonl, video, server, window = _open_outputs(options, source, stack)
+        collector = None
+        if options.collect is not None:
+            collector = stack.enter_context(Collector(options.collect, source.name))
         if server is not None and on_serve is not None:
             on_serve(server.url)
         stack.enter_context(stop_on_signals(stop))
-        ahead = stack.enter_context(_ClassifyAhead(classifier, source, options.max_frames))
+        ahead = stack.enter_context(_ClassifyAhead(models, source, options.max_frames))
         started = time.monotonic()
         while not stop.is_set():
             if options.max_frames is not None and frames >= options.max_frames:
@@ -180,17 +198,22 @@ def run_edge(
                 if ahead.finished:
                     break
                 continue
-            frame, result = done
+            frame, result, model = done
+            if last_model is not None and model is not last_model:
+                smoother.reset()  # scores of two models are not averaged together
+            last_model = model
             scores = smoother.update(result.scores)
-            top_k = rank(scores, classifier.labels, options.top_k, options.threshold)
+            top_k = rank(scores, model.classifier.labels, options.top_k, options.threshold)
             fps = meter.tick()
             frames += 1
             invoke_total += result.timings.invoke_ms
             classify_total += result.timings.total_ms
-            record = _record(frame, top_k, result.timings, fps)
+            record = _record(frame, top_k, result.timings, fps, model)
             if jsonl is not None and not jsonl.write(record):
                 reason = "output-closed"
                 break
+            if collector is not None:
+                collector.offer_record(frame, result.scores, model.classifier.labels, record)
             if video is None and server is None and window is None:
                 continue
             annotated = draw_overlay(frame.image, top_k, result.timings.invoke_ms, fps)
@@ -216,6 +239,8 @@ def run_edge(
         skipped=stats.skipped,
         stop_reason="source-lost" if stats.lost else reason,
         lost=stats.lost,
+        collected=collector.written if collector is not None else 0,
+        collect_error=collector.error if collector is not None else "",
     )
 
 
@@ -236,7 +261,11 @@ def opencv_has_gui() -> bool:
 
 
 def _record(
-    frame: Frame, top_k: tuple[tuple[str, float], ...], timings: Timings, fps: float | None
+    frame: Frame,
+    top_k: tuple[tuple[str, float], ...],
+    timings: Timings,
+    fps: float | None,
+    model: LoadedModel,
 ) -> dict:
     record = {
         "timestamp": round(frame.timestamp, 6),
@@ -248,6 +277,7 @@ def _record(
             "postprocess": round(timings.postprocess_ms, 3),
         },
         "fps": round(fps, 2) if fps else None,
+        "model": model.version.as_record(),
         # Seconds from capture to this result: how old the answer is when it is used.
         "age_s": round(max(0.0, time.time() - frame.timestamp), 3),
     }
@@ -294,18 +324,20 @@ class _ClassifyAhead:
     in the capture thread or during the read-ahead, not in the worker.
 
     Args:
-        classifier: Used by the worker thread only.
+        models: `models.current` is read once per frame, so a swap takes effect from
+            the next frame started; its classifier is then used by the worker only.
         source: Frames to classify.
         limit: Classify at most this many frames; None for no limit.
     """
 
-    def __init__(self, classifier: Classifier, source: Source, limit: int | None) -> None:
-        self._classifier = classifier
+    def __init__(self, models: ModelSource, source: Source, limit: int | None) -> None:
+        self._models = models
         self._source = source
         self._left = limit
-        source.fit_frames(classifier.fit_to_input)
+        # A swapped-in model fits frames the same way (`model_check` refuses others).
+        source.fit_frames(models.current.classifier.fit_to_input)
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="classify")
-        self._in_flight: tuple[Frame, Future[Classification]] | None = None
+        self._in_flight: tuple[Frame, Future[Classification], LoadedModel] | None = None
         self._read_ahead: Frame | None = None
 
     @property
@@ -314,15 +346,18 @@ class _ClassifyAhead:
         idle = self._in_flight is None and self._read_ahead is None
         return idle and (self._left == 0 or self._source.finished)
 
-    def next(self, timeout: float) -> tuple[Frame, Classification] | None:
-        """Return the next (frame, classification); None when no frame came within `timeout`."""
+    def next(self, timeout: float) -> tuple[Frame, Classification, LoadedModel] | None:
+        """Return the next (frame, classification, model that classified it).
+
+        None when no frame came within `timeout`.
+        """
         if self._in_flight is None:
             self._start(self._read(timeout))
             if self._in_flight is None:
                 return None
         if not self._source.is_live and self._read_ahead is None:
             self._read_ahead = self._read(timeout)
-        frame, future = self._in_flight
+        frame, future, model = self._in_flight
         result = future.result()
         self._in_flight = None
         if self._source.is_live:
@@ -330,7 +365,7 @@ class _ClassifyAhead:
         else:
             self._start(self._read_ahead)
             self._read_ahead = None
-        return frame, result
+        return frame, result, model
 
     def close(self) -> None:
         """Wait for the frame in flight (its result is dropped) and stop the worker."""
@@ -350,13 +385,14 @@ class _ClassifyAhead:
             return
         # Ranking waits for smoothing, so the classifier itself ranks nothing. A frame
         # read before fitting was switched on goes in whole; the answer is the same.
+        model = self._models.current
         if frame.fitted is not None:
             future = self._worker.submit(
-                self._classifier.classify, frame.fitted, top_k=0, fitted=True
+                model.classifier.classify, frame.fitted, top_k=0, fitted=True
             )
         else:
-            future = self._worker.submit(self._classifier.classify, frame.image, top_k=0)
-        self._in_flight = (frame, future)
+            future = self._worker.submit(model.classifier.classify, frame.image, top_k=0)
+        self._in_flight = (frame, future, model)
         if self._left is not None:
             self._left -= 1
 

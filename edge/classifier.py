@@ -27,9 +27,10 @@ import numpy as np
 from tledge.core.errors import TledgeError
 from tledge.core.labels import read_labels
 from tledge.edge.classification import Classification, Timings, rank
-from tledge.edge.contract import ModelContract, Quantization, read_contract
-from tledge.edge.images import center_crop
+from tledge.edge.contract import ModelContract, Quantization
+from tledge.edge.images import center_crop, fit_image, interpolation_flag
 from tledge.edge.interpreter import open_interpreter
+from tledge.edge.model_file import read_model_metadata
 from tledge.edge.plain_models import derive_contract, tensor_quantization
 
 # ImageNet classifiers from TF Hub have a "background" class in front of the 1000 labels.
@@ -42,10 +43,11 @@ class Classifier:
     Not thread-safe: use one Classifier per thread.
 
     Args:
-        model_path: A .tflite file, with an embedded tledge contract or plain.
+        model_path: A .tflite file: with an embedded tledge contract, with standard TFLite
+            metadata only (its labels and normalization are used), or plain.
         labels: Class names in output order: a list, a labels file (one per line), or None
-            to use the contract's labels (plain models then get "0", "1", ...). Given
-            labels replace the contract's.
+            to use the file's own labels (plain models then get "0", "1", ...). Given
+            labels replace the file's.
         num_threads: Interpreter CPU threads; None lets the runtime choose.
         runtime: "auto", "litert", "tflite-runtime" or "tensorflow".
 
@@ -75,14 +77,21 @@ class Classifier:
         runtime: str = "auto",
     ) -> None:
         self.model_path = Path(model_path)
-        embedded = read_contract(self.model_path)
-        self.has_embedded_contract = embedded is not None
         self.interpreter, self.runtime = open_interpreter(self.model_path, num_threads, runtime)
+        metadata = read_model_metadata(self.model_path)
+        embedded = metadata.contract
+        self.has_embedded_contract = embedded is not None
         self._input, self._output = _classifier_tensors(self.interpreter, self.model_path)
         num_classes = int(np.prod(self._output["shape"]))
         given = _load_labels(labels)
         if embedded is None:
-            embedded = derive_contract(self.interpreter, given)
+            standard = metadata.standard
+            normalization = (standard.mean, standard.std) if standard is not None else None
+            embedded = derive_contract(
+                self.interpreter,
+                given if given is not None else metadata.standard_labels,
+                normalization,
+            )
         elif given is not None:
             embedded = replace(embedded, labels=tuple(given))
         self.contract: ModelContract = embedded
@@ -156,12 +165,9 @@ class Classifier:
         """
         # BGRA -> BGR and RGBA -> RGB both drop the last channel: the order does not matter.
         image = _as_three_channels(image, is_bgr=True)
-        if self.contract.resize == "center_crop":
-            image = center_crop(image, self.contract.crop_fraction)
-        height, width = self.contract.input_size
-        if image.shape[:2] == (height, width):
-            return image.copy()
-        return cv2.resize(image, (width, height), interpolation=self._flag)
+        fitted = fit_image(image, self._input_contract)
+        # A crop that is already the input size is a view of the caller's frame.
+        return fitted.copy() if np.shares_memory(fitted, image) else fitted
 
     def preprocess(
         self, image: np.ndarray, is_bgr: bool = True, fitted: bool = False
@@ -256,7 +262,8 @@ class Classifier:
         self._resized = np.empty((height, width, 3), dtype=np.uint8)
         self._ordered = np.empty((height, width, 3), dtype=np.uint8)
         self._work = np.empty((height, width, 3), dtype=np.float32)
-        self._flag = cv2.INTER_AREA if self.contract.interpolation == "area" else cv2.INTER_LINEAR
+        self._input_contract = self.contract.input_contract
+        self._flag = interpolation_flag(self._input_contract)
         scale, zero_point = tensor_quantization(self._input)
         if scale == 0.0:
             scale, zero_point = 1.0, 0  # an unquantized integer input stores values as-is

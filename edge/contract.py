@@ -1,33 +1,29 @@
 """The model-file contract: what a .tflite needs to be used correctly on its own.
 
-The exporter embeds a `ModelContract` in every .tflite it writes, as a zip archive
-appended to the flatbuffer (the way TFLite metadata carries associated files). Any TFLite
-interpreter still loads the file; `read_contract` gets the contract back with only the
-standard library, so the edge client needs no TensorFlow.
+The exporter embeds a `ModelContract` in every .tflite it writes, as the associated file
+`tledge_contract.json` of the standard TFLite metadata (`tledge.exporter.metadata`);
+`tledge.edge.model_file.read_contract` gets it back with only the standard library, so
+the edge client needs no TensorFlow.
 
-Preprocessing is defined once, here: take the image as `color_order` pixels with values
-0-255, resize it to `input_size` by `resize` / `interpolation`, compute
-`(pixel - mean) / std`, then quantize with `input_quantization` when it is an integer type.
-tledge's own models take raw 0-255 RGB (mean 0, std 1): their normalization is a layer
-inside the model.
+The preprocessing fields (`input_size` to `std`) are the model's `InputContract`
+(`tledge.core.input_contract`), which the exporter copies from the training run; the
+input is then quantized with `input_quantization` when it is an integer type.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
-import os
-import zipfile
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from tledge.core.errors import TledgeError
+from tledge.core.input_contract import InputContract
+from tledge.edge.strict_json import decode_dataclass
 
 CONTRACT_NAME = "tledge_contract.json"
-RESIZE_METHODS = ("stretch", "center_crop")
 OUTPUT_KINDS = ("probabilities", "logits")
 
 
@@ -44,6 +40,10 @@ class Quantization:
     dtype: str = "float32"
     scale: float = 0.0
     zero_point: int = 0
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.scale) and self.scale >= 0):
+            raise TledgeError(f"model contract: quantization scale {self.scale} is not >= 0")
 
     @property
     def is_quantized(self) -> bool:
@@ -95,14 +95,40 @@ class ModelContract:
     def __post_init__(self) -> None:
         if not self.labels:
             raise TledgeError("model contract: no labels")
-        if len(self.input_size) != 2 or min(self.input_size) <= 0:
-            raise TledgeError(f"model contract: bad input_size {self.input_size}")
-        if self.resize not in RESIZE_METHODS:
-            raise TledgeError(f"model contract: resize must be one of {RESIZE_METHODS}")
         if self.output_kind not in OUTPUT_KINDS:
             raise TledgeError(f"model contract: output_kind must be one of {OUTPUT_KINDS}")
-        if self.color_order not in ("RGB", "BGR"):
-            raise TledgeError("model contract: color_order must be RGB or BGR")
+        if not all(label.strip() for label in self.labels):
+            raise TledgeError("model contract: a label is empty")
+        try:
+            self.input_contract  # noqa: B018 - validates the preprocessing fields
+        except TledgeError as error:
+            raise TledgeError(f"model contract: {error}") from None
+
+    @classmethod
+    def for_input(cls, input_contract: InputContract, **fields: Any) -> ModelContract:
+        """A contract whose preprocessing fields all come from `input_contract`.
+
+        Example:
+            >>> ModelContract.for_input(run_input_contract, labels=("cat", "dog"))
+        """
+        values = input_contract.to_dict()
+        values["input_size"] = tuple(values["input_size"])
+        values["mean"] = tuple(values["mean"])
+        values["std"] = tuple(values["std"])
+        return cls(**values, **fields)
+
+    @property
+    def input_contract(self) -> InputContract:
+        """The preprocessing fields as an `InputContract`."""
+        return InputContract(
+            input_size=tuple(self.input_size),
+            resize=self.resize,
+            interpolation=self.interpolation,
+            crop_fraction=self.crop_fraction,
+            color_order=self.color_order,
+            mean=tuple(self.mean),
+            std=tuple(self.std),
+        )
 
     def to_json(self) -> str:
         """Return the contract as indented JSON."""
@@ -113,71 +139,7 @@ class ModelContract:
         """Parse JSON written by `to_json`; unknown keys are ignored for forward compatibility.
 
         Raises:
-            TledgeError: when the JSON is malformed or misses required fields.
+            TledgeError: when the JSON is malformed, too large or deep, misses required
+                fields, or holds a value of the wrong type or range.
         """
-        try:
-            raw = json.loads(text)
-            known = {f.name for f in dataclasses.fields(cls)}
-            values = {key: value for key, value in raw.items() if key in known}
-            values["labels"] = tuple(values["labels"])
-            values["input_size"] = tuple(values["input_size"])
-            for key in ("mean", "std"):
-                if key in values:
-                    values[key] = tuple(float(v) for v in values[key])
-            for key in ("input_quantization", "output_quantization"):
-                if key in values:
-                    values[key] = Quantization(**values[key])
-            return cls(**values)
-        except (ValueError, KeyError, TypeError, AttributeError) as error:
-            raise TledgeError(f"model contract: invalid JSON ({error})") from None
-
-
-def tflite_body(model_bytes: bytes) -> bytes:
-    """Return the flatbuffer part of `model_bytes`, without an appended contract archive."""
-    try:
-        with zipfile.ZipFile(io.BytesIO(model_bytes)) as archive:
-            if CONTRACT_NAME not in archive.namelist():
-                return model_bytes
-            # zipfile shifts offsets by the bytes before the archive, so the smallest
-            # header offset is where the appended archive starts.
-            start = min(info.header_offset for info in archive.infolist())
-    except zipfile.BadZipFile:
-        return model_bytes
-    return model_bytes[:start]
-
-
-def embed_contract(model_bytes: bytes, contract: ModelContract) -> bytes:
-    """Return `model_bytes` with `contract` appended as a zip archive.
-
-    A contract already embedded is replaced. The flatbuffer itself is unchanged, so any
-    TFLite interpreter loads the result.
-
-    Example:
-        >>> data = embed_contract(Path("model.tflite").read_bytes(), contract)
-    """
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr(CONTRACT_NAME, contract.to_json())
-    return tflite_body(model_bytes) + buffer.getvalue()
-
-
-def read_contract(path: str | os.PathLike) -> ModelContract | None:
-    """Return the contract embedded in the .tflite at `path`, or None for a plain model.
-
-    Raises:
-        TledgeError: when the file is missing or its embedded contract is invalid.
-    """
-    file = Path(path)
-    if not file.is_file():
-        raise TledgeError(f"{file}: model file not found")
-    try:
-        with zipfile.ZipFile(file) as archive:
-            if CONTRACT_NAME not in archive.namelist():
-                return None
-            text = archive.read(CONTRACT_NAME).decode("utf-8")
-    except (zipfile.BadZipFile, OSError):
-        return None
-    try:
-        return ModelContract.from_json(text)
-    except TledgeError as error:
-        raise TledgeError(f"{file}: {error}") from None
+        return decode_dataclass(cls, text, CONTRACT_NAME)

@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from tledge.core.errors import TledgeError
+from tledge.core.input_contract import InputContract
 
 
 def decode_rgb(data: bytes, name: str = "image") -> np.ndarray:
@@ -51,27 +52,25 @@ def center_crop(image: np.ndarray, fraction: float) -> np.ndarray:
     return image[top : top + side, left : left + side]
 
 
-def resize_image(
-    image: np.ndarray,
-    size: tuple[int, int],
-    method: str = "stretch",
-    crop_fraction: float = 1.0,
-    interpolation: str = "bilinear",
-) -> np.ndarray:
-    """Resize an HxWxC image to `size` = (height, width) as a model contract describes.
+def fit_image(image: np.ndarray, contract: InputContract) -> np.ndarray:
+    """Crop and resize an HxWxC image to the model input as `contract` says.
 
-    Args:
-        image: The image array.
-        size: Target (height, width).
-        method: "stretch" resizes the whole image; "center_crop" first keeps the centred
-            square of `crop_fraction` times the shorter side.
-        crop_fraction: See `method`.
-        interpolation: "bilinear" (matches `tf.image.resize` without antialias) or "area".
+    The one implementation of the resize step: the `Classifier` fits camera frames with
+    it and the exporter fits held-out and calibration images with it. Channel order and
+    value range are left as they are. An image already at the input size comes back as
+    it is (no copy).
+
+    Example:
+        >>> small = fit_image(read_rgb("cat.jpg"), classifier.contract.input_contract)
     """
-    if method == "center_crop":
-        image = center_crop(image, crop_fraction)
-    flag = cv2.INTER_AREA if interpolation == "area" else cv2.INTER_LINEAR
-    target_height, target_width = size
-    if image.shape[:2] == (target_height, target_width):
+    if contract.resize == "center_crop":
+        image = center_crop(image, contract.crop_fraction)
+    height, width = contract.input_size
+    if image.shape[:2] == (height, width):
         return image
-    return cv2.resize(image, (target_width, target_height), interpolation=flag)
+    return cv2.resize(image, (width, height), interpolation=interpolation_flag(contract))
+
+
+def interpolation_flag(contract: InputContract) -> int:
+    """The OpenCV interpolation flag of `contract.interpolation`."""
+    return cv2.INTER_AREA if contract.interpolation == "area" else cv2.INTER_LINEAR

@@ -29,18 +29,26 @@ PLAIN_FLOAT_STD = 127.5
 SOFTMAX_SCALE = 1.0 / 256.0
 
 
-def derive_contract(interpreter: Any, labels: Sequence[str] | None = None) -> ModelContract:
+def derive_contract(
+    interpreter: Any,
+    labels: Sequence[str] | None = None,
+    normalization: tuple[Sequence[float] | None, Sequence[float] | None] | None = None,
+) -> ModelContract:
     """Build the contract of a plain .tflite classifier from its tensors.
 
     Integer inputs are fed raw pixels as their scale and zero point imply (uint8 with
     scale 1/128 and zero point 128 means the model computes (pixel - 128) / 128 itself);
-    float inputs get pixels scaled to [-1, 1]. Images are center-cropped to 87.5% like
+    float inputs get the (mean, std) of `normalization` (the model's standard metadata),
+    else pixels scaled to [-1, 1]. Images are center-cropped to 87.5% like
     ImageNet evaluation. The output holds probabilities when it is quantized like a
     softmax, or (float outputs) when it sums to 1 on a gray image; otherwise logits.
 
     Args:
         interpreter: An interpreter with allocated tensors, e.g. from `open_interpreter`.
         labels: Class names; None names the classes "0", "1", ...
+        normalization: (mean, std) with 1 or 3 values each for a float input, from
+            the standard TFLite metadata's NormalizationOptions; None or (None, None)
+            when the model states none.
     """
     input_detail = interpreter.get_input_details()[0]
     output_detail = interpreter.get_output_details()[0]
@@ -54,6 +62,8 @@ def derive_contract(interpreter: Any, labels: Sequence[str] | None = None) -> Mo
     elif np.issubdtype(input_detail["dtype"], np.integer):
         # Integer input without quantization parameters: it takes the pixels themselves.
         mean, std = int8_shift, 1.0
+    elif normalization is not None and normalization[0] is not None:
+        mean, std = normalization
     else:
         mean, std = PLAIN_FLOAT_MEAN, PLAIN_FLOAT_STD
     num_classes = int(np.prod(output_detail["shape"]))
@@ -61,14 +71,19 @@ def derive_contract(interpreter: Any, labels: Sequence[str] | None = None) -> Mo
     return ModelContract(
         labels=names,
         input_size=(height, width),
-        mean=(mean,) * 3,
-        std=(std,) * 3,
+        mean=_per_channel(mean),
+        std=_per_channel(std),
         resize=PLAIN_RESIZE,
         crop_fraction=PLAIN_CROP_FRACTION,
         input_quantization=input_quantization,
         output_quantization=output_quantization,
         output_kind=_detect_output_kind(interpreter, input_detail, output_detail),
     )
+
+
+def _per_channel(value: float | Sequence[float]) -> tuple[float, float, float]:
+    values = tuple(float(v) for v in value) if isinstance(value, Sequence) else (float(value),)
+    return values * 3 if len(values) == 1 else values
 
 
 def _detect_output_kind(interpreter: Any, input_detail: dict, output_detail: dict) -> str:

@@ -28,6 +28,7 @@ import ssl
 import sys
 import threading
 import time
+from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -42,6 +43,11 @@ from tledge.edge.web_page import PAGE
 
 JPEG_QUALITY = 80
 BOUNDARY = "tledgeframe"
+# POST bodies are small JSON commands (e.g. `tledge capture`'s {"label": "pizza"}).
+MAX_POST_BYTES = 4096
+
+# Answers a POST: (path, JSON body) -> (HTTP status, JSON reply).
+PostHandler = Callable[[str, Any], tuple[int, dict[str, Any]]]
 # A client must send its whole request (and finish a TLS handshake) within this time.
 HEADER_TIMEOUT_S = 10.0
 # Any single read or write that waits longer than this ends the connection.
@@ -132,12 +138,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         access = self.server.access
         url = urlsplit(self.path)
-        if not access.host_allowed(self.headers.get("Host")):
-            self._send_text(
-                HTTPStatus.FORBIDDEN,
-                "host not allowed: open the view by IP address, or start tledge edge "
-                "with --allow-host NAME",
-            )
+        if not self._host_allowed():
             return
         query_token = access.token_from_query(url.query)
         if access.token is not None and query_token is not None:
@@ -156,7 +157,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._unauthorized("token required")
             return
         if url.path in ("/", "/index.html"):
-            self._send(HTTPStatus.OK, "text/html; charset=utf-8", PAGE.encode("utf-8"))
+            self._send(HTTPStatus.OK, "text/html; charset=utf-8", self.server.page)
         elif url.path == "/predictions.json":
             body = json.dumps(self.server.latest.status(time.time())).encode("utf-8")
             self._send(HTTPStatus.OK, "application/json", body)
@@ -164,6 +165,46 @@ class _Handler(BaseHTTPRequestHandler):
             self._stream()
         else:
             self._send_text(HTTPStatus.NOT_FOUND, "not found")
+
+    def do_POST(self) -> None:
+        """A JSON command for the page's owner (`tledge capture`'s buttons), same access rules."""
+        handler = self.server.post_handler
+        if not self._host_allowed():
+            return
+        if not self.server.access.authorized(
+            self.headers.get("Cookie"), self.headers.get("Authorization")
+        ):
+            self._unauthorized("token required")
+            return
+        if handler is None:
+            self._send_text(HTTPStatus.NOT_FOUND, "not found")
+            return
+        if self.headers.get_content_type() != "application/json":
+            # A cross-site HTML form cannot send JSON without a CORS preflight, which this
+            # server never grants: only the page itself can press its buttons.
+            self._send_text(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "send JSON")
+            return
+        length = int(self.headers.get("Content-Length") or 0)
+        if not 0 < length <= MAX_POST_BYTES:
+            self._send_text(HTTPStatus.BAD_REQUEST, "expected a small JSON body")
+            return
+        try:
+            body = json.loads(self.rfile.read(length))
+        except ValueError:
+            self._send_text(HTTPStatus.BAD_REQUEST, "body is not JSON")
+            return
+        status, reply = handler(urlsplit(self.path).path, body)
+        self._send(HTTPStatus(status), "application/json", json.dumps(reply).encode("utf-8"))
+
+    def _host_allowed(self) -> bool:
+        if self.server.access.host_allowed(self.headers.get("Host")):
+            return True
+        self._send_text(
+            HTTPStatus.FORBIDDEN,
+            "host not allowed: open the view by IP address, or start tledge edge "
+            "with --allow-host NAME",
+        )
+        return False
 
     def log_message(self, format: str, *args: Any) -> None:
         """Stay quiet: a per-request log line would flood the client's output."""
@@ -229,9 +270,13 @@ class _PreviewHTTPServer(ThreadingHTTPServer):
         access: WebAccess,
         tls: ssl.SSLContext | None,
         max_clients: int,
+        page: bytes,
+        post_handler: PostHandler | None,
     ) -> None:
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.latest = latest
+        self.page = page
+        self.post_handler = post_handler
         self.access = access
         self.tls = tls
         self._slots = threading.BoundedSemaphore(max_clients)
@@ -301,12 +346,20 @@ class PreviewServer:
 
     Args:
         options: `ServeOptions`, or just its "[HOST:]PORT" address.
+        page: The HTML served at `/` (default: the live view).
+        post_handler: Answers JSON POSTs (e.g. `tledge capture`'s buttons) under the same
+            access rules; None refuses them.
 
     Raises:
         TledgeError: when the options are invalid or the port cannot be bound.
     """
 
-    def __init__(self, options: ServeOptions | str) -> None:
+    def __init__(
+        self,
+        options: ServeOptions | str,
+        page: str = PAGE,
+        post_handler: PostHandler | None = None,
+    ) -> None:
         if isinstance(options, str):
             options = ServeOptions(options)
         host, port = options.check()
@@ -317,7 +370,13 @@ class PreviewServer:
         self._latest = _LatestFrame()
         try:
             self._server = _PreviewHTTPServer(
-                (host, port), self._latest, access, tls, options.max_clients
+                (host, port),
+                self._latest,
+                access,
+                tls,
+                options.max_clients,
+                page.encode("utf-8"),
+                post_handler,
             )
         except OSError as error:
             reason = error.strerror or str(error)

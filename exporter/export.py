@@ -13,19 +13,15 @@ from __future__ import annotations
 import dataclasses
 import os
 import tempfile
-from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from tledge import __version__
-from tledge.core.atomic import atomic_write_bytes
 from tledge.core.errors import TledgeError
+from tledge.core.folders import describe_bad_files
+from tledge.core.input_contract import InputContract
 from tledge.core.labels import write_labels
-from tledge.edge.contract import ModelContract, embed_contract
 from tledge.exporter.capture import import_tensorflow_quietly
-from tledge.exporter.compact import share_zero_points
 from tledge.exporter.convert import convert_variant, export_saved_model
 from tledge.exporter.datasets import (
     ImageSet,
@@ -34,30 +30,21 @@ from tledge.exporter.datasets import (
     load_image_set,
 )
 from tledge.exporter.defaults import INT8_ROUNDINGS, IO_TYPES, VARIANTS
-from tledge.exporter.drift import Drift, measure_drift, top1_accuracy
+from tledge.exporter.drift import top1_accuracy
 from tledge.exporter.drift_report import write_drift_report
 from tledge.exporter.float32_twin import float32_twin, uses_low_precision
-from tledge.exporter.graph import GraphReport, full_integer_problems, inspect_graph
-from tledge.exporter.inference import predict_keras, predict_tflite, softmax
-from tledge.exporter.loading import ExportSource, load_keras_model, resolve_source
-from tledge.exporter.results import ExportOptions, ExportResult, VariantResult
-from tledge.exporter.runtime_check import (
-    check_runtimes,
-    runtime_warnings,
-    runtimes_in_other_python,
+from tledge.exporter.inference import keras_input, predict_keras, softmax
+from tledge.exporter.loading import (
+    ExportSource,
+    load_keras_model,
+    model_input_contract,
+    resolve_source,
 )
+from tledge.exporter.results import ExportOptions, ExportResult, VariantResult
+from tledge.exporter.runtime_check import runtimes_in_other_python
 from tledge.exporter.tf_keras_model import is_tf_keras_model
+from tledge.exporter.variant_check import Baseline, check_and_write
 from tledge.exporter.weight_rounding import int8_weights_prepared
-
-
-@dataclass(frozen=True)
-class _Baseline:
-    """The held-out images and the Keras model's answers that every variant is held to."""
-
-    held_out: ImageSet
-    reference: np.ndarray
-    output_kind: str
-    input_size: tuple[int, int]
 
 
 def export_model(
@@ -110,6 +97,9 @@ def export_model(
     import_tensorflow_quietly()
     model = load_keras_model(source.model_path)
     input_size = _input_size(model, source)
+    input_contract, contract_warnings = model_input_contract(
+        source.model_path, input_size, source.input_contract
+    )
     twin = source.precision != "float32" or uses_low_precision(model)
     if twin:
         model = float32_twin(model)
@@ -117,21 +107,28 @@ def export_model(
     progress("loading model", 1, 1)
 
     held_out = load_image_set(
-        source.eval_data, source.labels, input_size, stage="reading held-out", on_progress=progress
+        source.eval_data,
+        source.labels,
+        input_contract,
+        stage="reading held-out",
+        on_progress=progress,
     )
-    calibration = _calibration_set(source, options, input_size, progress)
-    reference = predict_keras(model, held_out.images, stage="keras", on_progress=progress)
+    calibration = _calibration_set(source, options, input_contract, progress)
+    reference = predict_keras(
+        model, held_out.images, input_contract, stage="keras", on_progress=progress
+    )
     if output_kind == "logits":
         reference = softmax(reference)
-    baseline = _Baseline(held_out, reference, output_kind, input_size)
+    baseline = Baseline(held_out, reference, output_kind, input_contract)
+    measured_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
 
     with tempfile.TemporaryDirectory(prefix="tledge-export-") as scratch_name:
         scratch = Path(scratch_name)
         converted, prepared = _convert_all(
-            model, input_size, options, calibration, scratch, progress
+            model, input_contract, options, calibration, scratch, progress
         )
         results = [
-            _check_and_write(variant, model_bytes, source, options, baseline, scratch, progress)
+            check_and_write(variant, model_bytes, source, options, baseline, scratch, progress)
             for variant, model_bytes in converted.items()
         ]
     results = [
@@ -139,8 +136,9 @@ def export_model(
         for result in results
     ]
     labels_path = write_labels(source.export_dir / "labels.txt", source.labels)
-    drift_path = _write_drift_json(source, options, baseline, results)
-    warnings = [warning for result in results for warning in result.warnings]
+    drift_path = _write_drift_json(source, options, baseline, results, measured_at)
+    warnings = contract_warnings + _skip_warnings(source, held_out, calibration)
+    warnings += [warning for result in results for warning in result.warnings]
     if _prepares_int8_weights(options) and is_tf_keras_model(model):
         warnings.append(f"int8: --int8-rounding {options.int8_rounding} needs a Keras 3 model")
     if not any(result.runtimes.get("tflite-runtime") is not None for result in results):
@@ -171,10 +169,18 @@ def _check_options(options: ExportOptions) -> None:
         raise TledgeError(f"--io-type {options.io_type}: choose from {', '.join(IO_TYPES)}")
     if options.calibration_size < 1:
         raise TledgeError("--calibration-size must be at least 1")
-    if options.max_drift_pp < 0:
-        raise TledgeError("--max-drift must be 0 or more percentage points")
-    if not 0.0 <= options.min_agreement <= 1.0:
-        raise TledgeError("--min-agreement must be between 0 and 100 percent")
+    # `not (low <= x <= high)` also refuses NaN, which compares false with everything and
+    # would switch a gate off; infinities are outside the ranges.
+    if not (isinstance(options.max_drift_pp, (int, float)) and 0 <= options.max_drift_pp <= 100):
+        raise TledgeError(
+            f"--max-drift {options.max_drift_pp}: give a number of percentage points from 0 to 100"
+        )
+    if not (isinstance(options.min_agreement, (int, float)) and 0 <= options.min_agreement <= 1):
+        raise TledgeError(
+            f"--min-agreement {100 * options.min_agreement:g}: give a percentage from 0 to 100"
+        )
+    if options.num_threads is not None and options.num_threads < 1:
+        raise TledgeError(f"--threads {options.num_threads}: give 1 or more")
     if options.int8_rounding not in INT8_ROUNDINGS:
         raise TledgeError(
             f"--int8-rounding {options.int8_rounding}: choose from {', '.join(INT8_ROUNDINGS)}"
@@ -205,6 +211,21 @@ def _input_size(model: Any, source: ExportSource) -> tuple[int, int]:
     return int(shape[1]), int(shape[2])
 
 
+def _skip_warnings(
+    source: ExportSource, held_out: ImageSet, calibration: ImageSet | None
+) -> list[str]:
+    """One warning per image folder with unreadable files, worded as training words it."""
+    warnings = []
+    if held_out.skipped:
+        warnings.append(f"--eval-data {source.eval_data}: {describe_bad_files(held_out.skipped)}")
+    if calibration is not None and calibration.skipped:
+        warnings.append(
+            f"--calibration-data {source.calibration_data}: "
+            + describe_bad_files(calibration.skipped)
+        )
+    return warnings
+
+
 def _output_kind(model: Any) -> str:
     """ "probabilities" when the model ends in a softmax, else "logits"."""
     last = model.layers[-1]
@@ -218,7 +239,7 @@ def _output_kind(model: Any) -> str:
 def _calibration_set(
     source: ExportSource,
     options: ExportOptions,
-    input_size: tuple[int, int],
+    input_contract: InputContract,
     progress: ProgressCallback,
 ) -> ImageSet | None:
     if "int8" not in options.variants or source.calibration_data is None:
@@ -226,32 +247,34 @@ def _calibration_set(
     picked = load_image_set(
         source.calibration_data,
         source.labels,
-        input_size,
+        input_contract,
         limit_per_class=calibration_per_class(options.calibration_size, len(source.labels)),
         seed=options.seed,
         stage="reading calibration",
         on_progress=progress,
     )
     size = min(options.calibration_size, len(picked.images))
-    return ImageSet(picked.images[:size], picked.labels[:size], picked.paths[:size])
+    return ImageSet(picked.images[:size], picked.labels[:size], picked.paths[:size], picked.skipped)
 
 
 def _convert_all(
     model: Any,
-    input_size: tuple[int, int],
+    input_contract: InputContract,
     options: ExportOptions,
     calibration: ImageSet | None,
     scratch: Path,
     progress: ProgressCallback,
 ) -> tuple[dict[str, bytes], dict[str, int]]:
     """Convert every requested variant; also return {variant: layers prepared for int8}."""
+    input_size = input_contract.input_size
+    model_inputs = None if calibration is None else keras_input(calibration.images, input_contract)
     progress("saving batch-1 SavedModel", 0, 1)
     saved_model = export_saved_model(model, scratch / "saved_model", input_size)
     progress("saving batch-1 SavedModel", 1, 1)
 
     def representative_data():
-        for image in calibration.images:
-            yield image[None].astype(np.float32)
+        for values in model_inputs:
+            yield values[None]
 
     converted, prepared = {}, {}
     for variant in [v for v in VARIANTS if v in options.variants]:
@@ -259,7 +282,7 @@ def _convert_all(
         rounding = options.int8_rounding
         if variant == "int8" and _prepares_int8_weights(options) and not is_tf_keras_model(model):
             progress(f"int8 weights ({rounding})", 0, 1)
-            with int8_weights_prepared(model, calibration.images, rounding) as count:
+            with int8_weights_prepared(model, model_inputs, rounding) as count:
                 source = export_saved_model(model, scratch / "saved_model_int8", input_size)
             prepared[variant] = count
             progress(f"int8 weights ({rounding})", 1, 1)
@@ -275,130 +298,12 @@ def _convert_all(
     return converted, prepared
 
 
-def _check_and_write(
-    variant: str,
-    model_bytes: bytes,
-    source: ExportSource,
-    options: ExportOptions,
-    baseline: _Baseline,
-    scratch: Path,
-    progress: ProgressCallback,
-) -> VariantResult:
-    model_bytes, compact_warnings = _compacted(
-        variant, model_bytes, baseline.held_out.images[:2], scratch
-    )
-    graph = inspect_graph(model_bytes)
-    problems: list[str] = []
-    warnings = compact_warnings + runtime_warnings(variant, graph)
-    if variant == "int8":
-        integer_problems = full_integer_problems(graph, options.io_type, options.allow_float_ops)
-        problems.extend(f"not full integer: {problem}" for problem in integer_problems)
-        if options.allow_float_ops and graph.float_ops:
-            kept = ", ".join(graph.float_ops)
-            warnings.append(f"int8: float ops kept (--allow-float-ops): {kept}")
-
-    plain_file = scratch / f"model_{variant}.plain.tflite"
-    plain_file.write_bytes(model_bytes)
-    scores = predict_tflite(
-        plain_file,
-        baseline.held_out.images,
-        num_threads=options.num_threads,
-        stage=f"evaluating {variant}",
-        on_progress=progress,
-    )
-    if baseline.output_kind == "logits":
-        scores = softmax(scores)
-    drift = measure_drift(baseline.reference, scores, baseline.held_out.labels, source.labels)
-    if drift.top1_drift_pp > options.max_drift_pp:
-        problems.append(
-            f"top-1 accuracy dropped {drift.top1_drift_pp:.2f} pp against Keras "
-            f"(--max-drift {options.max_drift_pp:g})"
-        )
-    if drift.agreement < options.min_agreement:
-        problems.append(
-            f"agrees with Keras on {100 * drift.agreement:.1f}% of images "
-            f"(--min-agreement {100 * options.min_agreement:g})"
-        )
-
-    contract = _contract(variant, source, baseline, graph, drift, options)
-    final_bytes = embed_contract(model_bytes, contract)
-    candidate = scratch / f"model_{variant}.tflite"
-    candidate.write_bytes(final_bytes)
-    runtimes = check_runtimes(candidate, options.check_pythons)
-    if not runtimes.get("litert", True):
-        problems.append("LiteRT cannot load and run it")
-    if runtimes.get("tflite-runtime") is False:
-        warnings.append(f"{variant}: tflite-runtime cannot load and run it; use ai-edge-litert")
-
-    final = source.export_dir / f"model_{variant}.tflite"
-    rejected = source.export_dir / f"model_{variant}.rejected.tflite"
-    target = rejected if problems else final
-    atomic_write_bytes(target, final_bytes)
-    if not problems:
-        rejected.unlink(missing_ok=True)
-    return VariantResult(
-        variant=variant,
-        path=target,
-        accepted=not problems,
-        problems=tuple(problems),
-        drift=drift,
-        size_bytes=len(final_bytes),
-        runtimes=runtimes,
-        graph=graph,
-        warnings=tuple(warnings),
-    )
-
-
-def _compacted(
-    variant: str, model_bytes: bytes, probe_images: np.ndarray, scratch: Path
-) -> tuple[bytes, list[str]]:
-    """The converter's file with shared zero points, when that is smaller and computes the same."""
-    compact = share_zero_points(model_bytes)
-    if len(compact) >= len(model_bytes):
-        return model_bytes, []
-    original_file = scratch / f"model_{variant}.converted.tflite"
-    compact_file = scratch / f"model_{variant}.compact.tflite"
-    original_file.write_bytes(model_bytes)
-    compact_file.write_bytes(compact)
-    if np.array_equal(
-        predict_tflite(original_file, probe_images), predict_tflite(compact_file, probe_images)
-    ):
-        return compact, []
-    return model_bytes, [f"{variant}: the zero-point-sharing repack changed outputs; kept as is"]
-
-
-def _contract(
-    variant: str,
-    source: ExportSource,
-    baseline: _Baseline,
-    graph: GraphReport,
-    drift: Drift,
-    options: ExportOptions,
-) -> ModelContract:
-    return ModelContract(
-        labels=source.labels,
-        input_size=baseline.input_size,
-        input_quantization=graph.input_quantization,
-        output_quantization=graph.output_quantization,
-        output_kind=baseline.output_kind,
-        backbone=source.backbone,
-        variant=variant,
-        tledge_version=__version__,
-        source_run=source.source_run,
-        drift={
-            "keras_accuracy": round(drift.reference_accuracy, 6),
-            "accuracy": round(drift.accuracy, 6),
-            "top1_drift_pp": round(drift.top1_drift_pp, 4),
-            "agreement": round(drift.agreement, 6),
-            "mean_abs_prob_diff": round(drift.mean_abs_prob_diff, 6),
-            "num_images": drift.num_images,
-            "max_drift_pp": options.max_drift_pp,
-        },
-    )
-
-
 def _write_drift_json(
-    source: ExportSource, options: ExportOptions, baseline: _Baseline, results: list[VariantResult]
+    source: ExportSource,
+    options: ExportOptions,
+    baseline: Baseline,
+    results: list[VariantResult],
+    measured_at: str,
 ) -> Path:
     keras_entry = {
         "accuracy": top1_accuracy(baseline.reference, baseline.held_out.labels),
@@ -406,5 +311,10 @@ def _write_drift_json(
         "eval_data": str(source.eval_data),
     }
     return write_drift_report(
-        source.export_dir / "drift.json", keras_entry, results, options, source.source_run
+        source.export_dir / "drift.json",
+        keras_entry,
+        results,
+        options,
+        source.source_run,
+        measured_at,
     )

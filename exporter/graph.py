@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from tledge.edge.contract import Quantization, tflite_body
+from tledge.edge.contract import Quantization
 
 FLOAT_TYPES = ("FLOAT32", "FLOAT16", "FLOAT64", "BFLOAT16")
 INTEGER_ACTIVATION_TYPES = ("INT8", "UINT8")
@@ -43,7 +43,7 @@ class GraphReport:
 
 
 def inspect_graph(model_bytes: bytes) -> GraphReport:
-    """Parse a .tflite (an appended contract is fine) and report its main subgraph.
+    """Parse a .tflite (appended bytes are ignored) and report its main subgraph.
 
     Example:
         >>> report = inspect_graph(Path("model_int8.tflite").read_bytes())
@@ -51,7 +51,7 @@ def inspect_graph(model_bytes: bytes) -> GraphReport:
     """
     from tensorflow.lite.python import schema_py_generated as schema
 
-    model = schema.ModelT.InitFromPackedBuf(bytearray(tflite_body(model_bytes)), 0)
+    model = schema.ModelT.InitFromPackedBuf(bytearray(model_bytes), 0)
     op_names = {code: name for name, code in vars(schema.BuiltinOperator).items() if name.isupper()}
     type_names = {code: name for name, code in vars(schema.TensorType).items() if name.isupper()}
     graph = model.subgraphs[0]

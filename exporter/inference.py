@@ -1,20 +1,20 @@
-"""Running a Keras model or a .tflite file over many images and collecting probabilities.
+"""Running the Keras model and a .tflite file over the same fitted images.
 
-Both take uint8 RGB images already at the model's input size (see `datasets.py`) and
-return float probabilities [N, classes], so their outputs compare directly.
+Both take uint8 RGB images already fitted to the model input (see `datasets.py`) and
+return float32 probabilities [N, classes], so their outputs compare directly. A .tflite
+runs through the edge client's `Classifier`, the code the device runs: its contract
+decides colour order, normalization and quantization, never a copy of that code here.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from tledge.edge.images import read_rgb, resize_image
-from tledge.edge.interpreter import open_interpreter
+from tledge.core.input_contract import InputContract
 from tledge.exporter.capture import captured_output
 
 ProgressCallback = Callable[[str, int, int], None]
@@ -27,25 +27,46 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return exponentials / exponentials.sum(axis=1, keepdims=True)
 
 
+def keras_input(images: np.ndarray, input_contract: InputContract) -> np.ndarray:
+    """The float32 batch a Keras model trained under `input_contract` takes for RGB `images`.
+
+    Colour order and `(pixel - mean) / std` as the contract says; tledge's own models
+    take the pixels as they are (RGB, mean 0, std 1).
+    """
+    values = images.astype(np.float32)
+    if input_contract.color_order == "BGR":
+        values = values[..., ::-1]
+    mean = np.asarray(input_contract.mean, dtype=np.float32)
+    std = np.asarray(input_contract.std, dtype=np.float32)
+    if np.any(mean != 0) or np.any(std != 1):
+        values = (values - mean) / std
+    return values
+
+
 def predict_keras(
     model: Any,
     images: np.ndarray,
+    input_contract: InputContract,
     batch_size: int = 32,
     stage: str = "keras",
     on_progress: ProgressCallback | None = None,
 ) -> np.ndarray:
-    """Return the Keras model's outputs for uint8 images [N, h, w, 3], as float32 [N, classes].
+    """Return the Keras model's outputs for fitted uint8 images [N, h, w, 3].
 
     Args:
-        model: A Keras model taking raw 0-255 RGB floats.
-        images: uint8 images at the model's input size.
+        model: A Keras model.
+        images: uint8 RGB images fitted to the model input.
+        input_contract: How the model takes its input (see `keras_input`).
         batch_size: Images per forward pass.
         stage: Name passed to `on_progress`.
         on_progress: Called as `on_progress(stage, done, total)`.
+
+    Returns:
+        float32 [N, classes], the model's raw outputs.
     """
     outputs = []
     for start in range(0, len(images), batch_size):
-        batch = images[start : start + batch_size].astype(np.float32)
+        batch = keras_input(images[start : start + batch_size], input_contract)
         outputs.append(np.asarray(model(batch, training=False), dtype=np.float32))
         if on_progress:
             on_progress(stage, min(start + batch_size, len(images)), len(images))
@@ -56,89 +77,38 @@ def predict_tflite(
     model_path: str | os.PathLike,
     images: np.ndarray,
     num_threads: int | None = None,
-    runtime: str = "litert",
     stage: str = "tflite",
     on_progress: ProgressCallback | None = None,
 ) -> np.ndarray:
-    """Return a .tflite model's dequantized outputs for uint8 images [N, h, w, 3].
+    """Return the edge client's probabilities for fitted uint8 RGB images [N, h, w, 3].
 
-    Integer inputs are quantized with the model's input scale and zero point, integer
-    outputs dequantized, so the result is comparable with `predict_keras`.
+    The file must carry its `ModelContract`: the `Classifier` feeds each image as on the
+    device (`classify_rgb(..., fitted=True)`, which gives the same answer, bit for bit,
+    as classifying the whole image the fitted one came from), on LiteRT.
 
     Args:
-        model_path: The .tflite file (an embedded contract is fine).
-        images: uint8 RGB images at the model's input size.
+        model_path: A .tflite file with an embedded contract.
+        images: uint8 RGB images fitted to the model input (`fit_image`).
         num_threads: Interpreter threads; None lets the runtime choose.
-        runtime: Runtime name for `open_interpreter`.
         stage: Name passed to `on_progress`.
         on_progress: Called as `on_progress(stage, done, total)`.
 
+    Returns:
+        float32 [N, classes] probabilities (logits models get the client's softmax).
+
     Raises:
-        TledgeError: when the runtime cannot load the model.
+        TledgeError: when LiteRT cannot load the model.
 
     Example:
-        >>> probabilities = predict_tflite("export/model_int8.tflite", images)
+        >>> probabilities = predict_tflite("export/model_int8.tflite", held_out.images)
     """
+    from tledge.edge.classifier import Classifier
+
     with captured_output():
-        interpreter, _ = open_interpreter(model_path, num_threads=num_threads, runtime=runtime)
-    return _predict_with(interpreter, images, stage, on_progress)
-
-
-def predict_tflite_files(
-    model_path: str | os.PathLike,
-    image_paths: Sequence[str | os.PathLike],
-    num_threads: int | None = None,
-    runtime: str = "litert",
-) -> np.ndarray:
-    """Return a .tflite model's outputs for image files, resized as the model expects.
-
-    The input size is read from the model; images are stretched with bilinear
-    interpolation to it, as tledge models are trained.
-
-    Example:
-        >>> scores = predict_tflite_files("model_int8.tflite", ["cat.jpg", "dog.jpg"])
-    """
-    with captured_output():
-        interpreter, _ = open_interpreter(model_path, num_threads=num_threads, runtime=runtime)
-    height, width = (int(v) for v in interpreter.get_input_details()[0]["shape"][1:3])
-    images = np.stack([resize_image(read_rgb(Path(p)), (height, width)) for p in image_paths])
-    return _predict_with(interpreter, images)
-
-
-def _predict_with(
-    interpreter: Any,
-    images: np.ndarray,
-    stage: str = "tflite",
-    on_progress: ProgressCallback | None = None,
-) -> np.ndarray:
-    input_detail = interpreter.get_input_details()[0]
-    output_detail = interpreter.get_output_details()[0]
-    outputs = []
+        classifier = Classifier(model_path, num_threads=num_threads, runtime="litert")
+    scores = np.empty((len(images), len(classifier.labels)), dtype=np.float32)
     for index, image in enumerate(images):
-        interpreter.set_tensor(input_detail["index"], _to_input(image, input_detail))
-        interpreter.invoke()
-        outputs.append(_from_output(interpreter.get_tensor(output_detail["index"]), output_detail))
+        scores[index] = classifier.classify_rgb(image, top_k=1, fitted=True).scores
         if on_progress:
             on_progress(stage, index + 1, len(images))
-    return np.concatenate(outputs, axis=0)
-
-
-def _to_input(image: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
-    dtype = np.dtype(detail["dtype"])
-    values = image.astype(np.float32)[None]
-    if np.issubdtype(dtype, np.integer):
-        scale, zero_point = detail["quantization"]
-        if scale > 0:
-            values = np.round(values / scale + zero_point)
-        info = np.iinfo(dtype)
-        values = np.clip(values, info.min, info.max)
-    return values.astype(dtype)
-
-
-def _from_output(values: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
-    output = values.astype(np.float32)
-    if np.issubdtype(np.dtype(detail["dtype"]), np.integer):
-        scale, zero_point = detail["quantization"]
-        if scale > 0:
-            output = (output - zero_point) * scale
-    return output.reshape(1, -1)
+    return scores

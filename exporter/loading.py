@@ -2,7 +2,10 @@
 
 A run folder is the preferred input: its config.json names the training data (for
 calibration), the test set (for the drift check), the backbone and the precision policy
-the model trained under. A bare `.keras` file needs `--labels` and the data folders.
+the model trained under, and its input_contract.json how the model takes images. A bare
+`.keras` file needs `--labels` and the data folders. Data folders are resolved to
+absolute paths: given relative to the working folder or absolute, or (for a run whose
+config stores relative paths) relative to where the run was trained.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tledge.core.errors import TledgeError, first_line
+from tledge.core.input_contract import InputContract, read_input_contract
 from tledge.core.labels import read_labels
 from tledge.core.run_folder import RunFolder
 from tledge.exporter.tf_keras_model import load_tf_keras_saved_model
@@ -31,6 +35,8 @@ class ExportSource:
         eval_data: Class-per-folder held-out images for the drift check, or None.
         export_dir: Folder the .tflite files, labels.txt and drift.json go to.
         source_run: The run folder the model came from ("" for a bare `.keras` file).
+        input_contract: How the model takes images, from the run's input_contract.json
+            (or one beside a `.keras` file); None when there is none.
     """
 
     model_path: Path
@@ -41,6 +47,7 @@ class ExportSource:
     eval_data: Path | None
     export_dir: Path
     source_run: str
+    input_contract: InputContract | None
 
 
 def resolve_source(
@@ -85,6 +92,7 @@ def resolve_source(
         eval_data=_existing_folder(eval_data, "--eval-data"),
         export_dir=Path(output_dir) if output_dir else given.parent / "export",
         source_run="",
+        input_contract=_contract_beside(given),
     )
 
 
@@ -117,17 +125,19 @@ def _from_run(
     run = RunFolder.open(root)
     config = run.read_config()
     labels = read_labels(labels_file) if labels_file else run.read_labels()
+    run_root = run.root.resolve()
     return ExportSource(
         model_path=run.trained_model,
         labels=tuple(labels),
         backbone=config.backbone or "",
         precision=config.precision or "float32",
         calibration_data=_existing_folder(calibration_data, "--calibration-data")
-        or _first_folder(config.data),
+        or _stored_folder(run_root, config.data),
         eval_data=_existing_folder(eval_data, "--eval-data")
-        or _first_folder(config.test, config.val),
+        or _stored_folder(run_root, config.test, config.val),
         export_dir=Path(output_dir) if output_dir else run.export_dir,
-        source_run=str(run.root.resolve()),
+        source_run=str(run_root),
+        input_contract=run.read_input_contract(),
     )
 
 
@@ -137,12 +147,64 @@ def _existing_folder(folder: str | os.PathLike | None, option: str) -> Path | No
     directory = Path(folder)
     if not directory.is_dir():
         raise TledgeError(f"{option} {directory}: folder not found")
-    return directory
+    return directory.resolve()
 
 
-def _first_folder(*folders: str | None) -> Path | None:
-    """The first of a run config's `folders` that exists here."""
+def _stored_folder(run_root: Path, *folders: str | None) -> Path | None:
+    """The first of a run config's `folders` that exists, resolved to an absolute path.
+
+    A relative path (runs written before configs stored absolute ones) was relative to
+    where training ran: the working folder, or else a folder above the run.
+    """
     for folder in folders:
-        if folder and Path(folder).is_dir():
-            return Path(folder)
+        if not folder:
+            continue
+        stored = Path(folder)
+        bases = [Path.cwd(), *run_root.parents] if not stored.is_absolute() else [Path("/")]
+        for base in bases:
+            if (base / stored).is_dir():
+                return (base / stored).resolve()
+    return None
+
+
+def model_input_contract(
+    model_file: Path, model_size: tuple[int, int], recorded: InputContract | None = None
+) -> tuple[InputContract, list[str]]:
+    """How a Keras model takes images, checked against its input size; also warnings.
+
+    Args:
+        model_file: The `.keras` file (or SavedModel folder) of a run.
+        model_size: The model's input (height, width).
+        recorded: The contract already read (e.g. `ExportSource.input_contract`); None
+            looks for the run's input_contract.json beside `model_file`.
+
+    Returns:
+        The contract, and a warning when a run trained before tledge recorded its
+        contract gets the one every tledge backbone had then.
+
+    Raises:
+        TledgeError: when the recorded contract's size is not the model's.
+    """
+    contract = recorded or _contract_beside(Path(model_file))
+    if contract is not None:
+        if tuple(contract.input_size) != tuple(model_size):
+            raise TledgeError(
+                f"{model_file}: the run's input contract says input {contract.input_size} "
+                f"but the model takes {tuple(model_size)}"
+            )
+        return contract, []
+    contract = InputContract.raw_rgb_stretch(model_size)
+    return contract, [
+        f"{model_file}: no input_contract.json (trained before tledge recorded it); using raw "
+        f"0-255 {contract.color_order}, {contract.resize}, {contract.interpolation}, the "
+        "input of every tledge backbone then"
+    ]
+
+
+def _contract_beside(model_file: Path) -> InputContract | None:
+    """The input_contract.json of the run a `.keras` file sits in (or beside it), if any."""
+    for folder in (model_file.parent, model_file.parent.parent):
+        run = RunFolder(folder)
+        if run.input_contract.is_file():
+            return read_input_contract(run.input_contract)
     return None

@@ -1,8 +1,11 @@
-"""The backbone registry: each entry owns its default input size and its preprocessing.
+"""The backbone registry: each entry owns its input contract (default size and preprocessing).
 
-Every tledge model takes raw 0-255 RGB pixels; a backbone's normalization is a layer
-inside the model (MobileNetV2: a Rescaling layer to [-1, 1]; EfficientNet: its own
-Rescaling + Normalization layers), so exported models need no outside preprocessing.
+The contract says how an image file becomes the model input; training follows it, writes
+it into the run folder, and the exporter copies it into every .tflite, so nothing else
+decides it. Every backbone here takes raw 0-255 RGB pixels, the whole image resized
+bilinearly; its normalization is a layer inside the model (MobileNetV2: a Rescaling
+layer to [-1, 1]; EfficientNet: its own Rescaling + Normalization layers), so exported
+models need no outside normalization.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tledge.core.errors import TledgeError, first_line
+from tledge.core.input_contract import InputContract
 from tledge.trainer.hub import HUB_DEFAULT_SIZE, HUB_RESCALE, check_hub_backbone
 
 BACKBONE_NAME = "backbone"
@@ -23,9 +27,10 @@ class BackboneSpec:
 
     Attributes:
         name: Registry name, as given to `--backbone`.
-        default_size: Default input (height, width). MobileNetV2's is 256, above the 224
-            its ImageNet weights were trained at, chosen by cross-validation (the
-            README's image-size results, benchmarks/results/cross_validation_image_size.md).
+        input_contract: How images become the model input, at the default input size.
+            MobileNetV2's default is 256, above the 224 its ImageNet weights were trained
+            at, chosen by cross-validation (the README's image-size results,
+            benchmarks/results/cross_validation_image_size.md).
         application: Name of the `keras.applications` constructor ("hub.KerasLayer"
             for a TF Hub handle, see `trainer/hub_model.py`).
         rescale: (scale, offset) of the in-model Rescaling layer mapping 0-255 pixels to
@@ -34,17 +39,38 @@ class BackboneSpec:
     """
 
     name: str
-    default_size: tuple[int, int]
+    input_contract: InputContract
     application: str
     rescale: tuple[float, float] | None
     has_alpha: bool
+
+    @property
+    def default_size(self) -> tuple[int, int]:
+        """Default input (height, width)."""
+        return self.input_contract.input_size
+
+    def run_input_contract(self, image_size: tuple[int, int] | None) -> InputContract:
+        """The contract of a run at `image_size` (None: the default size)."""
+        return self.input_contract.with_size(image_size or self.default_size)
 
 
 BACKBONES = {
     spec.name: spec
     for spec in (
-        BackboneSpec("mobilenetv2", (256, 256), "MobileNetV2", (1 / 127.5, -1.0), True),
-        BackboneSpec("efficientnetb0", (224, 224), "EfficientNetB0", None, False),
+        BackboneSpec(
+            "mobilenetv2",
+            InputContract.raw_rgb_stretch((256, 256)),
+            "MobileNetV2",
+            (1 / 127.5, -1.0),
+            True,
+        ),
+        BackboneSpec(
+            "efficientnetb0",
+            InputContract.raw_rgb_stretch((224, 224)),
+            "EfficientNetB0",
+            None,
+            False,
+        ),
     )
 }
 
@@ -58,7 +84,8 @@ def get_backbone(name: str) -> BackboneSpec:
     """
     if name.startswith("hub:"):
         check_hub_backbone(name)
-        return BackboneSpec(name, HUB_DEFAULT_SIZE, "hub.KerasLayer", HUB_RESCALE, False)
+        hub_input = InputContract.raw_rgb_stretch(HUB_DEFAULT_SIZE)
+        return BackboneSpec(name, hub_input, "hub.KerasLayer", HUB_RESCALE, False)
     if name not in BACKBONES:
         raise TledgeError(f"--backbone {name}: unknown backbone; use one of {', '.join(BACKBONES)}")
     return BACKBONES[name]

@@ -7,6 +7,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from tledge import __version__
@@ -30,6 +31,8 @@ LOCATION_FIELDS = (
     "tfds_data_dir",
     "strategy",
 )
+# Folders config.json stores as resolved absolute paths (a "tfds:" source stays as given).
+DATA_PATH_FIELDS = ("data", "val", "test", "from_run")
 
 
 @dataclass(frozen=True)
@@ -164,8 +167,16 @@ class TrainConfig:
         return self.fine_tune_lr if self.fine_tune_lr is not None else self.learning_rate / 10
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the config as config.json stores it (plus "tledge_version")."""
+        """Return the config as config.json stores it (plus "tledge_version").
+
+        Data folders (`DATA_PATH_FIELDS`) are resolved to absolute paths.
+        """
         values = dataclasses.asdict(self)
+        # Absolute, so the run's data is found from any working folder (the exporter,
+        # `tledge evaluate`, a resumed run).
+        for key in DATA_PATH_FIELDS:
+            if values[key] is not None and not str(values[key]).startswith("tfds:"):
+                values[key] = str(Path(values[key]).resolve())
         values["image_size"] = list(self.image_size) if self.image_size else None
         values["fine_tune_lr"] = self.phase2_lr
         values["tledge_version"] = __version__

@@ -11,9 +11,10 @@ from pathlib import Path
 import numpy as np
 
 from tledge.core.errors import TledgeError
-from tledge.core.folders import list_class_folders
+from tledge.core.folders import describe_bad_files, list_class_folders
+from tledge.core.input_contract import InputContract
 from tledge.trainer.caching import CachePlan
-from tledge.trainer.validation import ProgressCallback, check_images, describe_bad_files
+from tledge.trainer.validation import ProgressCallback, check_images
 
 Warn = Callable[[str], None]
 
@@ -171,7 +172,7 @@ PIXEL_PIPELINE_VERSION = 2
 def image_dataset(
     split: Split,
     num_classes: int,
-    image_size: tuple[int, int],
+    input_contract: InputContract,
     batch_size: int,
     *,
     shuffle_seed: int | None = None,
@@ -179,11 +180,13 @@ def image_dataset(
     mixer=None,
     cache: CachePlan = NO_CACHE,
 ):
-    """A batched tf.data pipeline of (float32 0-255 RGB images, one-hot labels).
+    """A batched tf.data pipeline of (float32 model inputs, one-hot labels).
 
-    Files are decoded in parallel and resized (bilinear, whole image, like the model
-    contract's "stretch") to uint8; then shuffled each epoch when `shuffle_seed` is
-    given and augmented per batch when `augmenter` is given.
+    Files are decoded in parallel, fitted to the model input as `input_contract` says
+    (the TensorFlow twin of the edge client's `fit_image`; a parity test holds them
+    within one level) as uint8; then shuffled each epoch when
+    `shuffle_seed` is given, put in the contract's colour order and value range, and
+    augmented per batch when `augmenter` is given.
 
     Shuffling never relies on a bounded buffer over the class-sorted file list: the
     list itself is shuffled before decoding. With `cache.mode` "memory" the decoded
@@ -195,7 +198,7 @@ def image_dataset(
     Args:
         split: The images and labels.
         num_classes: Length of the one-hot labels.
-        image_size: (height, width) to resize to.
+        input_contract: How the model takes images (the run's `InputContract`).
         batch_size: Batch size.
         shuffle_seed: Seed of the per-epoch shuffle; None keeps the file order.
         augmenter: A Keras layer applied to each batch with training=True.
@@ -216,9 +219,9 @@ def image_dataset(
             lambda: tf.io.decode_jpeg(data, channels=3, dct_method="INTEGER_ACCURATE"),
             lambda: tf.io.decode_image(data, channels=3, expand_animations=False),
         )
-        image = tf.image.resize(image, image_size, method="bilinear", antialias=False)
+        image = _fitted(image, input_contract)
         image = tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
-        image.set_shape((*image_size, 3))
+        image.set_shape((*input_contract.input_size, 3))
         return image, tf.one_hot(label, num_classes)
 
     paths = [str(path) for path in split.paths]
@@ -232,7 +235,7 @@ def image_dataset(
         if shuffled:
             # One fixed order for the cache file; the buffer below varies it per epoch.
             dataset = dataset.shuffle(len(split), seed=shuffle_seed, reshuffle_each_iteration=False)
-        cache_file = _disk_cache_file(split, image_size, shuffle_seed, cache)
+        cache_file = _disk_cache_file(split, input_contract, shuffle_seed, cache)
         dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE).cache(str(cache_file))
         if shuffled:
             buffer = min(len(split), STREAM_SHUFFLE_BUFFER)
@@ -242,7 +245,7 @@ def image_dataset(
             dataset = dataset.shuffle(len(split), seed=shuffle_seed, reshuffle_each_iteration=True)
         dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE)
     dataset = dataset.batch(batch_size).map(
-        lambda image, label: (tf.cast(image, tf.float32), label)
+        lambda image, label: (_model_values(image, input_contract), label)
     )
     if augmenter is not None:
         dataset = dataset.map(
@@ -257,7 +260,7 @@ def image_dataset(
 
 
 def _disk_cache_file(
-    split: Split, image_size: tuple[int, int], shuffle_seed: int | None, cache: CachePlan
+    split: Split, input_contract: InputContract, shuffle_seed: int | None, cache: CachePlan
 ) -> Path:
     """The tf.data cache file of `split`: named by everything its contents depend on.
 
@@ -271,7 +274,7 @@ def _disk_cache_file(
         [
             [str(p) for p in split.paths],
             list(split.labels),
-            list(image_size),
+            repr(input_contract),
             shuffle_seed,
             PIXEL_PIPELINE_VERSION,
         ]
@@ -282,6 +285,35 @@ def _disk_cache_file(
     for stale in cache.folder.glob(f"{name}*.lockfile"):
         stale.unlink(missing_ok=True)
     return cache.folder / name
+
+
+def _fitted(image, contract: InputContract):
+    """Crop and resize a decoded HxWx3 image as `tledge.edge.images.fit_image` does."""
+    import tensorflow as tf
+
+    if contract.resize == "center_crop":
+        shape = tf.shape(image)
+        height, width = shape[0], shape[1]
+        shorter = tf.cast(tf.minimum(height, width), tf.float64)
+        # tf.round rounds half to even, like Python's round() in `center_crop`.
+        side = tf.maximum(1, tf.cast(tf.round(shorter * contract.crop_fraction), tf.int32))
+        top, left = (height - side) // 2, (width - side) // 2
+        image = image[top : top + side, left : left + side]
+    return tf.image.resize(
+        image, contract.input_size, method=contract.interpolation, antialias=False
+    )
+
+
+def _model_values(images, contract: InputContract):
+    """uint8 RGB batch -> float32 in the contract's colour order and value range."""
+    import tensorflow as tf
+
+    values = tf.cast(images, tf.float32)
+    if contract.color_order == "BGR":
+        values = values[..., ::-1]
+    if any(contract.mean) or any(value != 1 for value in contract.std):
+        values = (values - tf.constant(contract.mean)) / tf.constant(contract.std)
+    return values
 
 
 def _mixed(mixer, images, labels):

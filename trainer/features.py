@@ -18,7 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from tledge.core.atomic import atomic_path
+from tledge.core.input_contract import InputContract
 from tledge.core.run_folder import RunFolder
+from tledge.trainer.backbones import get_backbone
 from tledge.trainer.config import TrainConfig
 from tledge.trainer.data import PIXEL_PIPELINE_VERSION, DatasetSplits, Split, image_dataset
 from tledge.trainer.model import CLASSIFIER_NAME, classifier_head
@@ -54,14 +56,14 @@ def feature_cache_key(split: Split, model_key: dict) -> str:
 
 
 def pooled_features(
-    model, split: Split, image_size: tuple[int, int], batch_size: int, cache_file: Path | None
+    model, split: Split, input_contract: InputContract, batch_size: int, cache_file: Path | None
 ) -> np.ndarray:
     """Backbone features of every image of `split`, read from / written to `cache_file`.
 
     Args:
         model: A full model from `build_classifier` (its preprocessing and backbone run).
         split: The images, in the order of the returned rows.
-        image_size: Model input (height, width).
+        input_contract: How the model takes images (the run's `InputContract`).
         batch_size: Images per inference batch.
         cache_file: .npy file of the cache, or None to compute without caching.
     """
@@ -70,7 +72,7 @@ def pooled_features(
     if cache_file is not None and cache_file.is_file():
         return np.load(cache_file)
     extractor = keras.Model(model.inputs, model.get_layer(HEAD_INPUT_LAYER).input)
-    dataset = image_dataset(split, 1, image_size, batch_size).map(lambda image, _: image)
+    dataset = image_dataset(split, 1, input_contract, batch_size).map(lambda image, _: image)
     features = np.asarray(extractor.predict(dataset, verbose=0), dtype=np.float32)
     if cache_file is not None:
         with atomic_path(cache_file, suffix=".npy") as tmp:
@@ -125,7 +127,8 @@ def fit_head_on_features(
     Args:
         model: A full Keras 3 classifier from `build_classifier` (backbone frozen).
         splits: Its training and (optional) validation images.
-        config: The resolved run config (image size, batch size, seed, cache folder).
+        config: The resolved run config (backbone and image size, whose input contract
+            the images follow; batch size, seed, cache folder).
         plan: The phase to fit.
         run: The run folder (history, logs, backup).
         save_best: Saves the full model as the run's best checkpoint; called after the
@@ -136,20 +139,20 @@ def fit_head_on_features(
     Returns:
         The epochs finished, counted from the start of the run.
     """
-    image_size = tuple(config.image_size)
+    input_contract = get_backbone(config.backbone).run_input_contract(config.image_size)
     num_classes = len(splits.class_names)
     cache_dir = Path(config.output) / ".feature_cache"
     model_key = {
         "backbone": config.backbone,
         "alpha": config.alpha,
         "weights": config.weights,
-        "image_size": list(image_size),
+        "input_contract": input_contract.to_dict(),
         "precision": config.precision,
     }
 
     def features(split: Split) -> np.ndarray:
         path = cache_dir / f"{feature_cache_key(split, model_key)}.npy"
-        return pooled_features(model, split, image_size, config.batch_size, path)
+        return pooled_features(model, split, input_contract, config.batch_size, path)
 
     log(f"phase 1 on cached backbone features ({cache_dir})")
     head = head_model(model, config.dropout)

@@ -13,7 +13,9 @@ import shutil
 from pathlib import Path
 
 from tledge.core.errors import TledgeError
+from tledge.core.input_contract import write_input_contract
 from tledge.core.run_folder import RunFolder
+from tledge.trainer.backbones import get_backbone
 from tledge.trainer.config import TrainConfig
 
 GENERIC_FOLDER_NAMES = {"train", "training", "images", "data"}
@@ -37,7 +39,8 @@ def run_name(config: TrainConfig) -> str:
 def open_run(config: TrainConfig) -> tuple[RunFolder, bool]:
     """Create the run folder for `config`, or find the unfinished one to resume.
 
-    Writes config.json for a new run.
+    Writes config.json for a new run, and input_contract.json (the backbone's input
+    contract at the run's image size) for a new run or one that lacks it.
 
     Returns:
         The run folder and whether an unfinished run is being resumed.
@@ -65,7 +68,15 @@ def open_run(config: TrainConfig) -> tuple[RunFolder, bool]:
                 f"{root}: an unfinished run with different settings exists; "
                 "use --name NEW or --overwrite"
             )
+        if not run.input_contract.is_file():
+            _write_input_contract(run, config)
         return run, True
     root.mkdir(parents=True, exist_ok=True)
     run.write_config(config.run_config())
+    _write_input_contract(run, config)
     return run, False
+
+
+def _write_input_contract(run: RunFolder, config: TrainConfig) -> None:
+    spec = get_backbone(config.backbone)
+    write_input_contract(run.input_contract, spec.run_input_contract(config.image_size))

@@ -70,9 +70,10 @@ def build_model(config: TrainConfig, splits: DatasetSplits, log: Log):
     first training images (see `calibrate_batchnorm`).
     """
     num_classes = len(splits.class_names)
-    image_size = tuple(config.image_size or get_backbone(config.backbone).default_size)
+    spec = get_backbone(config.backbone)
+    image_size = tuple(config.image_size or spec.default_size)
     model = build_classifier(
-        get_backbone(config.backbone),
+        spec,
         image_size,
         config.alpha,
         config.weights,
@@ -85,7 +86,8 @@ def build_model(config: TrainConfig, splits: DatasetSplits, log: Log):
         first = Split(
             splits.train.paths[:CALIBRATION_IMAGES], splits.train.labels[:CALIBRATION_IMAGES]
         )
-        [(images, _)] = list(image_dataset(first, num_classes, image_size, CALIBRATION_IMAGES))
+        pixels = spec.run_input_contract(image_size)
+        [(images, _)] = list(image_dataset(first, num_classes, pixels, CALIBRATION_IMAGES))
         calibrate_batchnorm(model, images)
         log("random backbone: BatchNorm statistics calibrated on training images")
     return model
@@ -134,6 +136,7 @@ class Trainer:
         self.phase_started = started
         self.num_classes = len(splits.class_names)
         self.image_size = tuple(config.image_size)
+        self.input_contract = run.read_input_contract()
         self.phase_one_file = run.root / "checkpoints" / "feature_extraction.keras"
         self.refit_one_file = run.root / "checkpoints" / "refit_feature_extraction.keras"
         self.model_file = run.model
@@ -179,7 +182,7 @@ class Trainer:
         return image_dataset(
             split,
             self.num_classes,
-            self.image_size,
+            self.input_contract,
             config.batch_size,
             shuffle_seed=config.seed if training else None,
             augmenter=build_augmenter(config.seed) if training and config.augment else None,

@@ -176,15 +176,6 @@ def _check_file(file: Path, key: FileKey, convert_dir: Path) -> Verdict:
         return Verdict(BAD, f"cannot decode ({error})")
 
 
-def describe_bad_files(bad: Sequence[tuple[Path, str]], limit: int = 10) -> str:
-    """One warning naming the first `limit` skipped files and how many there are."""
-    lines = [f"skipped {len(bad)} unreadable file(s):"]
-    lines += [f"  {file}: {reason}" for file, reason in bad[:limit]]
-    if len(bad) > limit:
-        lines.append(f"  ... and {len(bad) - limit} more")
-    return "\n".join(lines)
-
-
 def _upright(image) -> bool:
     # Only 2-8 mean a flip or rotation; 0 (seen in real photos) is invalid and ignored by
     # OpenCV and Pillow alike.

@@ -15,10 +15,12 @@ from tledge.analysis.plots import plot_confusion_matrix
 from tledge.cli import cli
 from tledge.core.errors import TledgeError
 from tledge.core.folders import list_class_folders
+from tledge.core.input_contract import InputContract
 from tledge.core.labels import write_labels
-from tledge.edge.images import read_rgb, resize_image
+from tledge.edge.images import fit_image, read_rgb
 
 IMAGE_SIZE = (32, 32)
+INPUT_CONTRACT = InputContract.raw_rgb_stretch(IMAGE_SIZE)
 
 
 def make_run(root: Path, dataset: Path):
@@ -28,7 +30,9 @@ def make_run(root: Path, dataset: Path):
 
     keras.utils.set_random_seed(1)
     listing = list_class_folders(dataset / "train")
-    images = np.stack([resize_image(read_rgb(p), IMAGE_SIZE) for p in listing.paths])
+    images = np.stack(
+        [fit_image(read_rgb(p), InputContract.raw_rgb_stretch(IMAGE_SIZE)) for p in listing.paths]
+    )
     inputs = keras.Input((*IMAGE_SIZE, 3))
     x = keras.layers.Rescaling(1 / 127.5, offset=-1)(inputs)
     x = keras.layers.Conv2D(8, 3, strides=2, activation="relu")(x)
@@ -87,7 +91,9 @@ def test_confusion_matrix_diagonal_counts_the_correct_predictions(evaluated):
 def test_loss_and_accuracy_match_keras(evaluated, tiny_dataset: Path):
     _, model, evaluation, _ = evaluated
     listing = list_class_folders(tiny_dataset / "test")
-    images = np.stack([resize_image(read_rgb(p), IMAGE_SIZE) for p in listing.paths])
+    images = np.stack(
+        [fit_image(read_rgb(p), InputContract.raw_rgb_stretch(IMAGE_SIZE)) for p in listing.paths]
+    )
     loss, accuracy = model.evaluate(images.astype("float32"), np.array(listing.labels), verbose=0)
     assert evaluation.accuracy == pytest.approx(accuracy)
     assert evaluation.loss == pytest.approx(loss, rel=1e-4)

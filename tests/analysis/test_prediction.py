@@ -14,10 +14,12 @@ from tledge.analysis.prediction import collect_images, load_model, predict_files
 from tledge.cli import cli
 from tledge.core.errors import TledgeError
 from tledge.core.folders import list_class_folders
+from tledge.core.input_contract import InputContract
 from tledge.core.labels import write_labels
-from tledge.edge.images import read_rgb, resize_image
+from tledge.edge.images import fit_image, read_rgb
 
 IMAGE_SIZE = (32, 32)
+INPUT_CONTRACT = InputContract.raw_rgb_stretch(IMAGE_SIZE)
 
 
 def make_run(root: Path, dataset: Path) -> Path:
@@ -27,7 +29,9 @@ def make_run(root: Path, dataset: Path) -> Path:
 
     keras.utils.set_random_seed(0)
     listing = list_class_folders(dataset / "train")
-    images = np.stack([resize_image(read_rgb(p), IMAGE_SIZE) for p in listing.paths])
+    images = np.stack(
+        [fit_image(read_rgb(p), InputContract.raw_rgb_stretch(IMAGE_SIZE)) for p in listing.paths]
+    )
     inputs = keras.Input((*IMAGE_SIZE, 3))
     x = keras.layers.Rescaling(1 / 127.5, offset=-1)(inputs)
     x = keras.layers.Conv2D(8, 3, strides=2, activation="relu")(x)

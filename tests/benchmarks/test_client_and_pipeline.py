@@ -77,7 +77,10 @@ def test_pipeline_script(shared_data: Path, tmp_path: Path) -> None:
     # one interpreter cannot classify faster than 1/invoke, so its fraction stays <= 1.
     for row in (video, live):
         assert row["edge_loop_fps"] > 0 and 0 < row["edge_loop_fraction"] <= 1.05
+        assert row["edge_loop_collect_fps"] > 0
+        assert row["edge_loop_cpu_ms"] > 0 and row["edge_loop_collect_cpu_ms"] > 0
     assert encoded["edge_loop_fps"] is None and encoded["edge_loop_fraction"] is None
+    assert encoded["edge_loop_collect_fps"] is None
     for row in section["rows"]:
         assert row["fps"] == pytest.approx(row["frames"] / row["seconds"])
         assert row["fps_fraction"] == pytest.approx(row["fps"] / row["invoke_fps"])
@@ -87,5 +90,7 @@ def test_pipeline_script(shared_data: Path, tmp_path: Path) -> None:
     assert (tmp_path / "stages.png").read_bytes().startswith(b"\x89PNG")
     markdown = (tmp_path / "pipeline.md").read_text()
     assert "| video file | 20 |" in markdown
-    assert "| edge loop FPS | edge loop fraction |" in markdown
+    assert (
+        "| edge loop FPS | edge loop fraction | with --collect FPS | collect overhead |" in markdown
+    )
     assert "real `tledge edge` loop" in markdown

@@ -3,7 +3,7 @@ from click.testing import CliRunner
 
 from tledge.cli import cli
 from tledge.core.labels import read_labels
-from tledge.edge.contract import read_contract
+from tledge.edge.model_file import read_contract
 
 
 @pytest.mark.slow

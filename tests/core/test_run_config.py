@@ -40,7 +40,8 @@ def test_the_trainer_writes_what_readers_get_back(tmp_path: Path):
     run.write_config(train_config.run_config())
     assert json.loads(run.config.read_text()) == train_config.to_dict()
     stored = run.read_config()
-    assert (stored.image_size, stored.test, stored.seed) == ((96, 128), "d/test", 42)
+    test = str(Path("d/test").resolve())  # stored absolute (issue 15)
+    assert (stored.image_size, stored.test, stored.seed) == ((96, 128), test, 42)
     assert TrainConfig.from_run_config(stored).identity() == train_config.identity()
 
 

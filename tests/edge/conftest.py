@@ -7,12 +7,15 @@ milliseconds, and its answer can be computed by hand.
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import threading
 import venv
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -148,17 +151,42 @@ def image_to_image_model(size: int = 8) -> bytes:
     return _model(tensors, operators, [schema.BuiltinOperator.ADD], [0], [1], [b""])
 
 
+def with_metadata(model_bytes: bytes, contract) -> bytes:
+    """`model_bytes` with standard metadata and `contract`, as `tledge export` writes them."""
+    from tledge.exporter.metadata import embed_metadata
+
+    return embed_metadata(model_bytes, contract, share_zero_points=False)
+
+
+def legacy_contract_file(model_bytes: bytes, contract) -> bytes:
+    """`model_bytes` as tledge 0.x wrote it: the contract alone, in a deflated zip appended."""
+    stream = io.BytesIO()
+    with zipfile.ZipFile(stream, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("tledge_contract.json", contract.to_json())
+    return model_bytes + stream.getvalue()
+
+
+@pytest.fixture
+def model_bytes():
+    """The builders of model bytes: .plain(size=8) (the float channel-mean classifier),
+    .with_metadata(data, contract) and .legacy(data, contract)."""
+    return SimpleNamespace(
+        plain=channel_mean_model, with_metadata=with_metadata, legacy=legacy_contract_file
+    )
+
+
 @pytest.fixture
 def make_model(tmp_path: Path):
     """Factory writing a tiny model to tmp_path and returning its path.
 
     make_model("color", dtype="float32" | "uint8" | "int8", scale=..., zero_point=...,
-    contract=ModelContract | None, name="model.tflite"): the channel-mean classifier
-    (labels red/green/blue), optionally with an embedded contract;
+    contract=ModelContract | None, legacy=False, name="model.tflite"): the channel-mean
+    classifier (labels red/green/blue), optionally with the contract embedded as the
+    exporter embeds it (standard TFLite metadata + contract), or with `legacy` as tledge
+    0.x did (the contract alone in an appended zip);
     make_model("softmax"): the same with a softmax at the end (probabilities out);
     make_model("image"): the image-to-image model.
     """
-    from tledge.edge.contract import embed_contract
 
     def make(
         kind="color",
@@ -168,13 +196,14 @@ def make_model(tmp_path: Path):
         contract=None,
         name="model.tflite",
         size=8,
+        legacy=False,
     ):
         if kind == "image":
             data = image_to_image_model(size)
         else:
             data = channel_mean_model(size, dtype, scale, zero_point, softmax=kind == "softmax")
         if contract is not None:
-            data = embed_contract(data, contract)
+            data = legacy_contract_file(data, contract) if legacy else with_metadata(data, contract)
         path = tmp_path / name
         path.write_bytes(data)
         return path

@@ -5,7 +5,8 @@ from PIL import Image
 
 from tledge.core.errors import TledgeError
 from tledge.core.folders import list_class_folders
-from tledge.edge.images import read_rgb, resize_image
+from tledge.core.input_contract import InputContract
+from tledge.edge.images import fit_image, read_rgb
 
 
 def test_odd_images_come_back_as_rgb(tmp_path):
@@ -51,7 +52,14 @@ def test_class_folders_are_sorted_and_checked_against_labels(tmp_path):
 def test_center_crop_keeps_the_middle():
     image = np.zeros((100, 200, 3), np.uint8)
     image[:, 50:150] = 255  # the centred square is white, the sides black
-    cropped = resize_image(image, (10, 10), method="center_crop")
+    stretch = InputContract.raw_rgb_stretch((10, 10))
+    crop = InputContract((10, 10), "center_crop", "area", 1.0, "RGB", (0.0,) * 3, (1.0,) * 3)
+    cropped = fit_image(image, crop)
     assert cropped.shape == (10, 10, 3) and cropped.min() == 255
-    stretched = resize_image(image, (10, 20))
+    stretched = fit_image(image, stretch.with_size((10, 20)))
     assert stretched.shape == (10, 20, 3) and stretched.min() == 0
+
+
+def test_an_image_at_the_input_size_is_not_touched():
+    image = np.arange(4 * 6 * 3, dtype=np.uint8).reshape(4, 6, 3)
+    assert fit_image(image, InputContract.raw_rgb_stretch((4, 6))) is image

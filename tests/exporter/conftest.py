@@ -15,9 +15,11 @@ import numpy as np
 import pytest
 
 from tledge.core.folders import list_class_folders
-from tledge.edge.images import read_rgb, resize_image
+from tledge.core.input_contract import InputContract, write_input_contract
+from tledge.edge.images import fit_image, read_rgb
 
 IMAGE_SIZE = (32, 32)
+RUN_INPUT_CONTRACT = InputContract.raw_rgb_stretch(IMAGE_SIZE)
 
 
 def build_small_model(num_classes: int, image_size: tuple[int, int] = IMAGE_SIZE):
@@ -39,7 +41,8 @@ def build_small_model(num_classes: int, image_size: tuple[int, int] = IMAGE_SIZE
 def load_folder(root: Path, size: tuple[int, int] = IMAGE_SIZE):
     """(images float32 [N, h, w, 3] raw 0-255, labels, class names) of a class-per-folder set."""
     folders = list_class_folders(root)
-    images = np.stack([resize_image(read_rgb(p), size) for p in folders.paths])
+    contract = InputContract.raw_rgb_stretch(size)
+    images = np.stack([fit_image(read_rgb(p), contract) for p in folders.paths])
     return images.astype(np.float32), np.asarray(folders.labels), list(folders.class_names)
 
 
@@ -51,8 +54,10 @@ def write_run(
     test: Path | None,
     precision: str = "float32",
     backbone: str = "tiny",
+    input_contract: InputContract | None = RUN_INPUT_CONTRACT,
 ) -> Path:
-    """Lay out a run folder the way the trainer writes one."""
+    """Lay out a run folder the way the trainer writes one (`input_contract` None: as
+    runs were written before they recorded one)."""
     root.mkdir(parents=True)
     shutil.copy(model_file, root / "model.keras")
     (root / "labels.txt").write_text("".join(f"{label}\n" for label in labels))
@@ -66,6 +71,8 @@ def write_run(
         "seed": 0,
     }
     (root / "config.json").write_text(json.dumps(config))
+    if input_contract is not None:
+        write_input_contract(root / "input_contract.json", input_contract)
     return root
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import cv2
@@ -11,6 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from tledge.cli import cli
+from tledge.core.input_contract import InputContract
+from tledge.edge.model_file import read_contract
 
 
 def run_export(*args: str):
@@ -41,7 +44,8 @@ def test_drift_gate_rejects_and_keeps_the_previous_good_file(make_run, tmp_path)
     rejected = run / "export" / "model_int8.rejected.tflite"
     assert rejected.stat().st_size > 1000
     report = json.loads((run / "export" / "drift.json").read_text())
-    entry = report["variants"]["int8"]
+    assert "int8" not in report["variants"]  # the previous file has no entry to keep here
+    entry = report["rejected"]["int8"]
     assert entry["accepted"] is False
     assert entry["file"] == "model_int8.rejected.tflite"
     assert entry["top1_drift_pp"] > 1.0
@@ -60,12 +64,14 @@ def test_agreement_gate(make_run, tmp_path):
     assert "--min-agreement 90" in result.output
     assert not (run / "export" / "model_int8.tflite").exists()
     report = json.loads((run / "export" / "drift.json").read_text())
-    assert report["variants"]["int8"]["agreement"] < 0.9
+    assert report["rejected"]["int8"]["agreement"] < 0.9
     assert report["min_agreement"] == 0.9
 
 
 @pytest.mark.slow
-def test_accepted_export_prints_table_and_replaces_stale_rejection(make_run):
+def test_accepted_export_prints_table_and_replaces_stale_rejection(
+    make_run, tiny_dataset, monkeypatch
+):
     run = make_run()
     stale = run / "export" / "model_fp32.rejected.tflite"
     stale.parent.mkdir()
@@ -79,10 +85,14 @@ def test_accepted_export_prints_table_and_replaces_stale_rejection(make_run):
     assert not stale.exists()
     assert not (run / "export" / "model_int8.tflite").exists()
 
-    result = run_export(run, "--int8", "--max-drift", "100")
+    # The same held-out folder given relative to another working folder: the fp32 entry
+    # stays (issue 15: it vanished when the path was spelled differently).
+    monkeypatch.chdir(tiny_dataset)
+    result = run_export(run, "--int8", "--max-drift", "100", "--eval-data", "test")
     assert result.exit_code == 0, result.output
     report = json.loads((run / "export" / "drift.json").read_text())
     assert list(report["variants"]) == ["fp32", "int8"]
+    assert report["keras"]["eval_data"] == str((tiny_dataset / "test").resolve())
 
 
 @pytest.mark.slow
@@ -149,3 +159,62 @@ def test_bad_calibration_size(make_run):
     result = run_export(make_run(), "--calibration-size", "0")
     assert result.exit_code == 1
     assert "--calibration-size" in result.output
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--max-drift", "nan"),
+        ("--max-drift", "inf"),
+        ("--max-drift", "-1"),
+        ("--max-drift", "101"),
+        ("--min-agreement", "nan"),
+        ("--min-agreement", "-inf"),
+        ("--min-agreement", "100.5"),
+        ("--threads", "0"),
+    ],
+)
+def test_thresholds_that_would_switch_a_gate_off_are_refused(tmp_path, option, value):
+    """Issue 15: `--max-drift nan` was accepted and let a worse int8 file replace the
+    good one (this test failed for nan and inf before the fix)."""
+    result = run_export(tmp_path, option, value)
+    assert result.exit_code == 1
+    assert result.output.startswith(f"Error: {option} ")
+    assert len(result.output.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_unreadable_held_out_images_are_skipped_and_named(make_run, tiny_dataset, tmp_path):
+    """Issue 15: one unreadable photo aborted the export (failed before the fix)."""
+    held_out = Path(shutil.copytree(tiny_dataset / "test", tmp_path / "held_out"))
+    (held_out / "circle" / "broken.jpg").write_bytes(b"not a jpeg")
+
+    result = run_export(make_run(), "--fp32", "--eval-data", held_out)
+
+    assert result.exit_code == 0, result.output
+    assert "held-out images: 32" in result.output
+    assert f"Warning: --eval-data {held_out.resolve()}: skipped 1 unreadable file(s):" in (
+        result.output
+    )
+    assert f"{held_out / 'circle' / 'broken.jpg'}: not a readable image" in result.output
+
+
+@pytest.mark.slow
+def test_the_runs_input_contract_goes_into_the_file(make_run):
+    """The exporter copies the run's contract (it used to leave ModelContract's defaults:
+    with a center-crop run this test failed)."""
+    crop = InputContract((32, 32), "center_crop", "area", 0.75, "RGB", (0.0,) * 3, (1.0,) * 3)
+    run = make_run(input_contract=crop)
+    result = run_export(run, "--fp32", "--max-drift", "100")
+    assert result.exit_code == 0, result.output
+    assert read_contract(run / "export" / "model_fp32.tflite").input_contract == crop
+
+
+@pytest.mark.slow
+def test_a_run_without_an_input_contract_says_what_it_assumed(make_run):
+    run = make_run(input_contract=None)
+    result = run_export(run, "--fp32")
+    assert result.exit_code == 0, result.output
+    assert "no input_contract.json (trained before tledge recorded it)" in result.output
+    contract = read_contract(run / "export" / "model_fp32.tflite").input_contract
+    assert contract == InputContract.raw_rgb_stretch((32, 32))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tledge.edge.contract import read_contract
+from tledge.edge.model_file import read_contract
 from tledge.exporter.export import ExportOptions, export_model
 from tledge.trainer.backbones import get_backbone
 from tledge.trainer.model import build_classifier

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import json
 
+import cv2
 import numpy as np
 import pytest
 
+from tledge.core.input_contract import read_input_contract
 from tledge.core.labels import read_labels
-from tledge.edge.contract import read_contract
+from tledge.edge.classifier import Classifier
+from tledge.edge.images import fit_image, read_rgb
 from tledge.edge.interpreter import open_interpreter
+from tledge.edge.model_file import read_contract, read_model_metadata
 from tledge.exporter.graph import full_integer_problems, inspect_graph
-from tledge.exporter.inference import predict_tflite_files
+from tledge.exporter.inference import predict_tflite
 
 pytestmark = pytest.mark.slow
 
@@ -53,7 +57,7 @@ def test_float_graph_is_reported_as_not_integer(exported_run):
     assert any("input is float32" in problem for problem in problems)
 
 
-def test_contract_is_embedded_and_labels_written(exported_run):
+def test_contract_and_standard_metadata_are_embedded_and_labels_written(exported_run):
     run, result, _ = exported_run
     labels = read_labels(run / "labels.txt")
     assert read_labels(run / "export" / "labels.txt") == labels
@@ -62,13 +66,15 @@ def test_contract_is_embedded_and_labels_written(exported_run):
         assert contract is not None
         assert list(contract.labels) == labels
         assert contract.input_size == (32, 32)
-        assert (contract.mean, contract.std) == ((0.0,) * 3, (1.0,) * 3)
-        assert (contract.resize, contract.interpolation) == ("stretch", "bilinear")
+        assert contract.input_contract == read_input_contract(run / "input_contract.json")
         assert contract.variant == variant.variant
         assert contract.backbone == "tiny"
         assert contract.output_kind == "probabilities"
         assert contract.source_run == str(run.resolve())
         assert contract.drift["top1_drift_pp"] == pytest.approx(variant.drift.top1_drift_pp)
+        standard = read_model_metadata(variant.path).standard
+        assert standard.labels_file == "labels.txt" and standard.color_space == "RGB"
+        assert (standard.mean, standard.std) == ((0.0,) * 3, (1.0,) * 3)
     int8 = read_contract(run / "export" / "model_int8.tflite")
     assert int8.input_quantization.dtype == "uint8"
     assert int8.input_quantization.scale > 0
@@ -103,16 +109,35 @@ def test_progress_reaches_every_stage_end(exported_run):
     assert {"keras", "converting int8", "evaluating int8", "evaluating fp16"} <= finished
 
 
-def test_predict_files_matches_the_drift_check(exported_run, tiny_dataset):
+def device_scores(model, paths) -> np.ndarray:
+    """What the Pi computes for each file: OpenCV's decode, then `Classifier.classify`."""
+    classifier = Classifier(model, runtime="litert")
+    return np.stack([classifier.classify(cv2.imread(str(p)), top_k=1).scores for p in paths])
+
+
+def test_the_drift_check_feeds_files_as_the_device_does(exported_run, tiny_dataset):
+    """The gate's scores are the device's, bit for bit, for every variant, and its numbers
+    are those of the device's answers next to Keras on the device's pixels. (Checked by
+    center-cropping the held-out images in `load_image_set` against the run's stretch
+    contract: this test failed. INTER_AREA did not show: at an exact 2x reduction OpenCV's
+    bilinear and area resizes agree.)"""
+    import keras
+
     run, result, _ = exported_run
-    paths = sorted((tiny_dataset / "test" / "circle").glob("*.jpg"))
-    scores = predict_tflite_files(run / "export" / "model_fp32.tflite", paths)
-    assert scores.shape == (len(paths), 4)
-    np.testing.assert_allclose(scores.sum(axis=1), 1.0, atol=1e-4)
-    circle_accuracy = float(np.mean(scores.argmax(axis=1) == 0))
-    fp32 = next(v for v in result.variants if v.variant == "fp32")
-    assert fp32.drift.per_class_accuracy_delta["circle"] == 0.0
-    assert circle_accuracy > 0.25
+    paths = sorted((tiny_dataset / "test").glob("*/*.jpg"))
+    labels = read_labels(run / "labels.txt")
+    truth = np.asarray([labels.index(p.parent.name) for p in paths])
+    model = keras.saving.load_model(run / "model.keras")
+    contract = read_input_contract(run / "input_contract.json")
+    fitted = np.stack([fit_image(read_rgb(p), contract) for p in paths])
+    reference = np.asarray(model(fitted.astype(np.float32), training=False))
+    for variant in result.variants:
+        on_device = device_scores(variant.path, paths)
+        np.testing.assert_array_equal(predict_tflite(variant.path, fitted), on_device)
+        device_accuracy = float(np.mean(on_device.argmax(axis=1) == truth))
+        assert variant.drift.accuracy == pytest.approx(device_accuracy), variant.variant
+        difference = float(np.mean(np.abs(reference - on_device)))
+        assert variant.drift.mean_abs_prob_diff == pytest.approx(difference, rel=1e-4)
 
 
 EDGE_SCRIPT = """
@@ -151,5 +176,5 @@ def test_edge_client_reads_the_contract_without_tensorflow(exported_run, tiny_da
     lines = completed.stdout.strip().splitlines()
     labels = read_labels(run / "labels.txt")
     assert lines[0] == ",".join(labels)
-    expected = predict_tflite_files(model, paths).argmax(axis=1)
+    expected = device_scores(model, paths).argmax(axis=1)
     assert lines[1:] == [labels[i] for i in expected]

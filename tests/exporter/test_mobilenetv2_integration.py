@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from tledge.core.folders import list_class_folders
-from tledge.edge.contract import read_contract
+from tledge.core.input_contract import InputContract
+from tledge.edge.model_file import read_contract
 from tledge.exporter.export import ExportOptions, export_model
 
 from .conftest import load_folder
@@ -61,7 +62,7 @@ def test_int8_mobilenetv2_agrees_with_keras(shared_data, tmp_path):
     head_model.fit(train_features, labels, epochs=30, batch_size=16, verbose=0)
     model_file = tmp_path / "model.keras"
     model.save(model_file)
-    config = {"backbone": "mobilenetv2"}
+    config = {"backbone": "mobilenetv2", "input_contract": InputContract.raw_rgb_stretch(SIZE)}
     run = write_run(tmp_path / "run", model_file, names, train, test, **config)
     run_config = json.loads((run / "config.json").read_text())
     run_config["image_size"] = list(SIZE)

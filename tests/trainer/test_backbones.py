@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from tledge.core.errors import TledgeError
+from tledge.core.input_contract import InputContract
 from tledge.trainer.backbones import BACKBONES, build_base, get_backbone
 from tledge.trainer.model import backbone_of, build_classifier, calibrate_batchnorm, unfreeze_top
 
@@ -19,6 +20,16 @@ def test_registry_entries() -> None:
     assert get_backbone("mobilenetv2").default_size == (256, 256)
     with pytest.raises(TledgeError, match="unknown backbone; use one of"):
         get_backbone("resnet")
+
+
+@pytest.mark.parametrize("name", sorted(BACKBONES))
+def test_each_backbone_names_its_input_contract(name: str) -> None:
+    """The registry owns preprocessing: raw 0-255 RGB, whole image, bilinear, for the
+    models whose normalization is a layer inside them; the run's size replaces the default."""
+    spec = get_backbone(name)
+    assert spec.input_contract == InputContract.raw_rgb_stretch(spec.default_size)
+    assert spec.run_input_contract((96, 128)).input_size == (96, 128)
+    assert spec.run_input_contract(None) == spec.input_contract
 
 
 def test_hub_backbone_without_extra_is_one_line_error(monkeypatch) -> None:

@@ -9,11 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tledge.core.input_contract import InputContract
 from tledge.trainer import caching, data
 from tledge.trainer.caching import CachePlan, choose_cache, decoded_bytes
 from tledge.trainer.data import image_dataset, load_splits
 
-SIZE = (24, 24)
+SIZE = InputContract.raw_rgb_stretch((24, 24))
 
 
 def _fingerprints(dataset) -> list[tuple[str, int]]:

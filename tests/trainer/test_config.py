@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -39,9 +40,23 @@ def test_config_json_has_agreed_keys_and_round_trips() -> None:
     assert set(values) >= BRIEF_KEYS
     assert values["image_size"] == [96, 128]
     assert values["fine_tune_lr"] == pytest.approx(0.001)
+    absolute = str(Path("photos/train").resolve())
+    assert values["data"] == absolute
     assert TrainConfig.from_dict(values) == TrainConfig(
-        data="photos/train", image_size=(96, 128), learning_rate=0.01, fine_tune_lr=0.001
+        data=absolute, image_size=(96, 128), learning_rate=0.01, fine_tune_lr=0.001
     )
+
+
+def test_config_json_stores_absolute_data_folders(tmp_path, monkeypatch) -> None:
+    """Issue 15: "photos/test" relative to where training ran left an export from
+    another folder without held-out data (failed before the fix)."""
+    monkeypatch.chdir(tmp_path)
+    config = TrainConfig(data="photos/train", test="photos/test", from_run="runs/a")
+    values = config.to_dict()
+    assert values["data"] == str(tmp_path.resolve() / "photos" / "train")
+    assert values["test"] == str(tmp_path.resolve() / "photos" / "test")
+    assert values["from_run"] == str(tmp_path.resolve() / "runs" / "a")
+    assert values["val"] is None
 
 
 def test_fingerprint_ignores_location_but_not_hyperparameters() -> None:

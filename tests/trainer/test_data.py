@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -10,8 +11,11 @@ import numpy as np
 import pytest
 
 from tledge.core.errors import TledgeError
-from tledge.trainer.data import build_mixer, image_dataset, load_splits
+from tledge.core.input_contract import InputContract
+from tledge.trainer.data import Split, build_mixer, image_dataset, load_splits
 from tledge.trainer.synthetic import generate_dataset
+
+SMALL = InputContract.raw_rgb_stretch((32, 32))
 
 
 def _load(root: Path, tmp_path: Path, messages: list[str] | None = None, **overrides):
@@ -98,7 +102,8 @@ def test_image_dataset_resizes_whole_image_bilinear(tmp_path: Path) -> None:
 
     generate_dataset(tmp_path / "data", per_class=5, size=48, classes=("circle", "square"))
     splits = _load(tmp_path / "data", tmp_path, val_split=0.2)
-    images, labels = next(iter(image_dataset(splits.train, 2, (32, 40), batch_size=8)))
+    contract = InputContract.raw_rgb_stretch((32, 40))
+    images, labels = next(iter(image_dataset(splits.train, 2, contract, batch_size=8)))
     assert images.shape == (8, 32, 40, 3) and images.dtype.name == "float32"
     assert labels.shape == (8, 2) and np.all(labels.numpy().sum(axis=1) == 1)
     rgb = cv2.cvtColor(cv2.imread(str(splits.train.paths[0])), cv2.COLOR_BGR2RGB)
@@ -107,19 +112,62 @@ def test_image_dataset_resizes_whole_image_bilinear(tmp_path: Path) -> None:
     assert np.abs(images[0].numpy() - reference).mean() < 2.0
 
 
-def test_training_pixels_match_what_the_edge_client_reads(tmp_path: Path) -> None:
-    from tledge.edge.images import read_rgb, resize_image
+def _photos(folder: Path) -> Split:
+    """JPEG and PNG photos of several shapes (smooth content plus noise), one class."""
+    import cv2
 
-    generate_dataset(tmp_path / "data", per_class=4, size=48, classes=("circle", "square"))
-    splits = _load(tmp_path / "data", tmp_path, val_split=0.25)
-    for size in ((48, 48), (32, 40)):
-        batch = next(iter(image_dataset(splits.train, 2, size, batch_size=6)))[0].numpy()
-        for image, path in zip(batch, splits.train.paths, strict=True):
-            edge = resize_image(read_rgb(path), size).astype(np.float32)
-            # Same JPEG decoder settings: identical pixels at model size; after a
-            # resize only the rounding of OpenCV's fixed-point bilinear differs.
-            tolerance = 0 if size == (48, 48) else 1
-            assert np.abs(image - edge).max() <= tolerance, (path, size)
+    rng = np.random.default_rng(7)
+    (folder / "a").mkdir(parents=True)
+    paths = []
+    for index, (height, width) in enumerate(((48, 48), (37, 53), (61, 41), (90, 120))):
+        rows, columns = np.mgrid[0:height, 0:width]
+        smooth = np.stack([rows * 3, columns * 2, (rows + columns) * 2], axis=-1) % 256
+        noisy = np.clip(smooth + rng.normal(0, 20, smooth.shape), 0, 255).astype(np.uint8)
+        for suffix in (".jpg", ".png"):
+            path = folder / "a" / f"{index}{suffix}"
+            cv2.imwrite(str(path), noisy)
+            paths.append(path)
+    return Split(tuple(paths), (0,) * len(paths))
+
+
+CONTRACTS = {
+    "stretch bilinear": InputContract.raw_rgb_stretch((32, 40)),
+    "model size": InputContract.raw_rgb_stretch((48, 48)),
+    "center crop bilinear": InputContract(
+        (24, 24), "center_crop", "bilinear", 0.875, "RGB", (0.0,) * 3, (1.0,) * 3
+    ),
+    "center crop area": InputContract(
+        (24, 24), "center_crop", "area", 0.5, "RGB", (0.0,) * 3, (1.0,) * 3
+    ),
+}
+
+
+@pytest.mark.parametrize("name", CONTRACTS)
+def test_training_pixels_match_what_the_edge_client_reads(tmp_path: Path, name: str) -> None:
+    """Training's TF decode and fit against the device's (`read_rgb` + `fit_image`, what
+    `Classifier.fit_to_input` runs) for every kind of contract: at most one level apart.
+    (Checked by decoding with TF's default DCT, by cropping with floor instead of round,
+    and by resizing with "area" for a bilinear contract: each failed.)"""
+    from tledge.edge.images import fit_image, read_rgb
+
+    contract = CONTRACTS[name]
+    split = _photos(tmp_path / "photos")
+    batch = next(iter(image_dataset(split, 1, contract, batch_size=len(split))))[0].numpy()
+    for image, path in zip(batch, split.paths, strict=True):
+        device = fit_image(read_rgb(path), contract).astype(np.float32)
+        assert image.shape == device.shape
+        # Only the rounding of OpenCV's fixed-point resize differs, and nothing when
+        # the photo is already at the input size.
+        assert np.abs(image - device).max() <= 1, (path, name)
+
+
+def test_colour_order_and_value_range_follow_the_contract(tmp_path: Path) -> None:
+    split = _photos(tmp_path / "photos")
+    rgb = InputContract.raw_rgb_stretch((16, 16))
+    bgr_scaled = dataclasses.replace(rgb, color_order="BGR", mean=(1.0, 2.0, 3.0), std=(2.0,) * 3)
+    plain = next(iter(image_dataset(split, 1, rgb, batch_size=2)))[0].numpy()
+    moved = next(iter(image_dataset(split, 1, bgr_scaled, batch_size=2)))[0].numpy()
+    np.testing.assert_allclose(moved, (plain[..., ::-1] - [1.0, 2.0, 3.0]) / 2.0, rtol=1e-6)
 
 
 def test_shuffle_is_seeded_and_changes_each_epoch(tiny_dataset: Path, tmp_path: Path) -> None:
@@ -128,9 +176,9 @@ def test_shuffle_is_seeded_and_changes_each_epoch(tiny_dataset: Path, tmp_path: 
     def label_order(dataset) -> list[int]:
         return [int(i) for _, y in dataset for i in np.argmax(y.numpy(), axis=1)]
 
-    dataset = image_dataset(splits.train, 4, (32, 32), batch_size=16, shuffle_seed=3)
+    dataset = image_dataset(splits.train, 4, SMALL, batch_size=16, shuffle_seed=3)
     epoch_one, epoch_two = label_order(dataset), label_order(dataset)
-    same_seed = label_order(image_dataset(splits.train, 4, (32, 32), 16, shuffle_seed=3))
+    same_seed = label_order(image_dataset(splits.train, 4, SMALL, 16, shuffle_seed=3))
     assert epoch_one != epoch_two
     assert sorted(epoch_one) == sorted(splits.train.labels)
     assert same_seed == epoch_one
@@ -139,8 +187,8 @@ def test_shuffle_is_seeded_and_changes_each_epoch(tiny_dataset: Path, tmp_path: 
 def test_mixup_blends_images_and_labels_alike(tiny_dataset: Path, tmp_path: Path) -> None:
     splits = _load(tiny_dataset / "train", tmp_path)
     options = dict(batch_size=16, shuffle_seed=3)  # same order, several classes per batch
-    plain = image_dataset(splits.train, 4, (32, 32), **options)
-    mixed = image_dataset(splits.train, 4, (32, 32), mixer=build_mixer(0.4, 0), **options)
+    plain = image_dataset(splits.train, 4, SMALL, **options)
+    mixed = image_dataset(splits.train, 4, SMALL, mixer=build_mixer(0.4, 0), **options)
     (images, labels), (mixed_images, mixed_labels) = next(iter(plain)), next(iter(mixed))
     images, labels = images.numpy().reshape(16, -1), labels.numpy()
     mixed_images, mixed_labels = mixed_images.numpy().reshape(16, -1), mixed_labels.numpy()

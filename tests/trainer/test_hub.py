@@ -189,7 +189,7 @@ def test_phase_one_freezes_the_hub_layer_and_phase_two_trains_it(hub_run, hub_mo
 
 @pytest.mark.slow
 def test_hub_run_exports_every_variant_with_its_contract(hub_run, tmp_path: Path) -> None:
-    from tledge.edge.contract import read_contract
+    from tledge.edge.model_file import read_contract
     from tledge.exporter.export import export_model
     from tledge.exporter.inference import predict_tflite
     from tledge.exporter.results import ExportOptions

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tledge.core.errors import TledgeError
+from tledge.core.input_contract import InputContract
 from tledge.trainer.config import TrainConfig
 from tledge.trainer.runs import open_run, run_name
 
@@ -24,7 +25,8 @@ def test_unfinished_run_is_resumed_and_finished_one_protected(tmp_path: Path) ->
     config = TrainConfig(data="d", output=str(tmp_path), name="r")
     run, resumed = open_run(config)
     assert not resumed
-    assert json.loads(run.config.read_text())["data"] == "d"
+    assert json.loads(run.config.read_text())["data"] == str(Path("d").resolve())
+    assert run.read_input_contract() == InputContract.raw_rgb_stretch((256, 256))
     assert open_run(config) == (run, True)
     with pytest.raises(TledgeError, match="different settings"):
         open_run(TrainConfig(data="d", output=str(tmp_path), name="r", epochs=1))
@@ -43,3 +45,14 @@ def test_foreign_folder_is_not_touched(tmp_path: Path) -> None:
     with pytest.raises(TledgeError, match="not a tledge run"):
         open_run(TrainConfig(data="d", output=str(tmp_path), name="r"))
     assert (tmp_path / "r" / "thesis.tex").read_text() == "precious"
+
+
+def test_the_run_records_its_backbones_input_contract_at_its_size(tmp_path: Path) -> None:
+    config = TrainConfig(
+        data="d", output=str(tmp_path), name="r", backbone="efficientnetb0", image_size=(96, 128)
+    )
+    run, _ = open_run(config)
+    assert run.read_input_contract() == InputContract.raw_rgb_stretch((96, 128))
+    run.input_contract.unlink()  # a run started before runs recorded it
+    assert open_run(config) == (run, True)
+    assert run.read_input_contract() == InputContract.raw_rgb_stretch((96, 128))

@@ -48,11 +48,12 @@ def _predictions(run: RunFolder, folder: Path) -> np.ndarray:
     import keras
 
     from tledge.core.folders import list_class_folders
-    from tledge.edge.images import read_rgb, resize_image
+    from tledge.edge.images import fit_image, read_rgb
 
     model = keras.saving.load_model(run.model, safe_mode=True)
     paths = list_class_folders(folder).paths
-    images = np.stack([resize_image(read_rgb(p), (64, 64)) for p in paths]).astype("float32")
+    contract = run.read_input_contract()
+    images = np.stack([fit_image(read_rgb(p), contract) for p in paths]).astype("float32")
     return model.predict(images, verbose=0)
 
 

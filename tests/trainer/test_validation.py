@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from tledge.core.folders import list_images
+from tledge.core.folders import describe_bad_files, list_images
 from tledge.edge.images import read_rgb
-from tledge.trainer.validation import check_images, describe_bad_files
+from tledge.trainer.validation import check_images
 
 
 def test_bad_files_are_named_and_odd_files_kept(odd_and_broken, tmp_path: Path) -> None:

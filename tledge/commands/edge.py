@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+from pathlib import Path
+
 import click
 
 MAX_SKIPPED_SHOWN = 10
 
 
 @click.command()
-@click.argument("model", type=click.Path(dir_okay=False))
+@click.argument("model", type=click.Path(dir_okay=False), required=False)
 @click.option(
     "--source",
     default="0",
@@ -93,8 +96,35 @@ MAX_SKIPPED_SHOWN = 10
     "ends; 0 fails at once, inf waits forever. Files never retry.",
 )
 @click.option("--max-frames", type=click.IntRange(min=1), help="Stop after N frames.")
+@click.option(
+    "--collect",
+    type=click.Path(file_okay=False),
+    help="Keep frames the model is unsure about (and a few sure ones) here, for review.",
+)
+@click.option(
+    "--collect-max-mb",
+    type=click.FloatRange(min=1.0),
+    default=500.0,
+    show_default=True,
+    help="Size cap of --collect; the oldest frames are evicted.",
+)
+@click.option(
+    "--model-dir",
+    type=click.Path(file_okay=False),
+    help="Run the newest accepted model in this folder and swap in new ones (instead of MODEL).",
+)
+@click.option(
+    "--model-version", metavar="NAME", help="With --model-dir: pin (roll back to) this version."
+)
+@click.option(
+    "--keep-models",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="With --model-dir: versions kept on disk.",
+)
 def edge(
-    model: str,
+    model: str | None,
     source: str,
     labels: str | None,
     threads: int | None,
@@ -114,6 +144,11 @@ def edge(
     max_clients: int,
     reconnect_for: float,
     max_frames: int | None,
+    collect: str | None,
+    collect_max_mb: float,
+    model_dir: str | None,
+    model_version: str | None,
+    keep_models: int,
 ) -> None:
     """Classify frames from --source with MODEL (.tflite) and show or log the results.
 
@@ -129,6 +164,7 @@ def edge(
       tledge edge model_int8.tflite --source picamera2 --serve 0.0.0.0:8080 --token auto
       tledge edge model_int8.tflite --source clip.mp4 --save annotated.mp4
       tledge edge mobilenet.tflite --labels imagenet_labels.txt --source photos/
+      tledge edge --model-dir models/ --source picamera2 --serve 0.0.0.0:8080
     """
     import threading
 
@@ -142,13 +178,13 @@ def edge(
                 serve, token, insecure_no_token, allow_hosts, tls_cert, tls_key, max_clients
             )
             from tledge.edge.app import EdgeOptions, display_available
-            from tledge.edge.classifier import Classifier
+            from tledge.edge.collect import CollectOptions
 
             if display is None:
                 display = display_available()
             if not (display or jsonl or save or serve):
                 jsonl = "-"
-            classifier = Classifier(model, labels=labels, num_threads=threads, runtime=runtime)
+            models = _models(model, labels, threads, runtime, model_dir, model_version, keep_models)
             options = EdgeOptions(
                 top_k=top_k,
                 threshold=threshold,
@@ -158,11 +194,46 @@ def edge(
                 save=save,
                 serve=serve_options or None,
                 max_frames=max_frames,
+                collect=CollectOptions(Path(collect), max_mb=collect_max_mb) if collect else None,
             )
-            _run(classifier, source, options, stop, reconnect_for, token == "auto")
+            # The watcher follows the folder only while the loop runs.
+            with models if model_dir is not None else contextlib.nullcontext():
+                _run(models, source, options, stop, reconnect_for, token == "auto")
     except ForcedStop:
         click.echo("Stopped by a second Ctrl-C; outputs may be incomplete.", err=True)
         raise SystemExit(130) from None
+
+
+def _models(
+    model: str | None,
+    labels: str | None,
+    threads: int | None,
+    runtime: str,
+    model_dir: str | None,
+    model_version: str | None,
+    keep_models: int,
+):
+    """The Classifier of MODEL, or a `ModelWatcher` over --model-dir (not yet following)."""
+    from tledge.core.errors import TledgeError
+    from tledge.edge.classifier import Classifier
+
+    if (model is None) == (model_dir is None):
+        raise TledgeError("give either MODEL or --model-dir DIR")
+    if model_version is not None and model_dir is None:
+        raise TledgeError("--model-version needs --model-dir")
+
+    def load(path):
+        return Classifier(path, labels=labels, num_threads=threads, runtime=runtime)
+
+    if model_dir is None:
+        return load(model)
+    from tledge.edge.model_dir import ModelWatcher, write_pin
+
+    if model_version is not None:
+        write_pin(model_dir, model_version)
+    return ModelWatcher(
+        model_dir, load, keep=keep_models, on_event=lambda line: click.echo(line, err=True)
+    )
 
 
 def _serve_options(
@@ -190,7 +261,7 @@ def _serve_options(
     return options
 
 
-def _run(classifier, source: str, options, stop, reconnect_for: float, show_token: bool) -> None:
+def _run(models, source: str, options, stop, reconnect_for: float, show_token: bool) -> None:
     """Open the source, run the loop, and report skipped files, outages and the summary."""
     from tledge.core.errors import TledgeError
     from tledge.edge.app import run_edge
@@ -212,7 +283,7 @@ def _run(classifier, source: str, options, stop, reconnect_for: float, show_toke
             say(f"Serving the live view at {url} (open it once as {url}?token=<your token>)")
 
     frames = open_source(source, Backoff(give_up_after=reconnect_for), on_event=say)
-    summary = run_edge(classifier, frames, options, stop=stop, on_serve=on_serve)
+    summary = run_edge(models, frames, options, stop=stop, on_serve=on_serve)
     for path in summary.skipped[:MAX_SKIPPED_SHOWN]:
         say(f"skipped {path}: not a readable image")
     if len(summary.skipped) > MAX_SKIPPED_SHOWN:

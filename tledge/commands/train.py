@@ -24,9 +24,9 @@ DEFAULTS_NOTE = "defaults chosen by cross-validation on food_mnist10's training 
 @click.command(epilog=DEFAULTS_NOTE)
 @click.option(
     "--data",
-    required=True,
     type=click.Path(),
-    help="Training folder DATA/<class>/*.jpg, or tfds:NAME[/SPLIT] (TensorFlow Datasets).",
+    help="Training folder DATA/<class>/*.jpg, or tfds:NAME[/SPLIT] (TensorFlow Datasets) "
+    "(required).",
 )
 @click.option(
     "--val",
@@ -152,21 +152,36 @@ DEFAULTS_NOTE = "defaults chosen by cross-validation on food_mnist10's training 
     help="Finally retrain on train + val for the epochs chosen on val.",
 )
 @click.option("--from-run", type=click.Path(), help="Fine-tune the model of an existing run.")
+@click.option(
+    "--add-data",
+    type=click.Path(file_okay=False),
+    help="With --from-run: update only its head on its photos plus these (class folders).",
+)
 @click.option("--name", help="Run folder name (default: backbone, dataset and config hash).")
 @click.option(
     "--output", default=DEFAULTS["output"], show_default=True, help="Folder of run folders."
 )
 @click.option("--overwrite", is_flag=True, help="Replace an existing run of the same name.")
 @click.option("--quiet", is_flag=True, help="No per-epoch lines.")
-def train(quiet: bool, image_size: tuple[int, int] | None, **options) -> None:
+def train(quiet: bool, image_size: tuple[int, int] | None, add_data: str | None, **options) -> None:
     """Train a classifier: frozen-backbone phase, then fine-tuning; writes runs/<name>/.
 
-    Re-running the same command resumes an interrupted run.
+    Re-running the same command resumes an interrupted run. With --from-run RUN
+    --add-data DIR, only RUN's head is trained further, on its photos plus DIR's
+    (--epochs, --learning-rate, --batch-size apply; features are cached in RUN).
 
     \b
-    Example:
+    Examples:
       tledge train --data photos/train --test photos/test --backbone mobilenetv2
+      tledge train --from-run runs/food --add-data new_photos --name food-v2
     """
+    from tledge.core.errors import TledgeError
+
+    if add_data is not None:
+        click.echo(update_head(add_data, **options))
+        return
+    if options["data"] is None:
+        raise TledgeError("--data is required (or --from-run RUN --add-data DIR)")
     from tledge.trainer.training import train as run_training
 
     config = TrainConfig(image_size=tuple(image_size) if image_size else None, **options)
@@ -181,6 +196,37 @@ def train(quiet: bool, image_size: tuple[int, int] | None, **options) -> None:
     finally:
         bars.close()
     click.echo(format_summary(result.run.root, result.metrics))
+
+
+def update_head(add_data: str, **options) -> str:
+    """Run a head-only update (`--add-data`) and return its summary lines."""
+    from pathlib import Path
+
+    from tledge.core.errors import TledgeError
+    from tledge.trainer.update import UpdateConfig, update_run
+
+    if options["from_run"] is None:
+        raise TledgeError("--add-data needs --from-run RUN (the run to update)")
+    config = UpdateConfig(
+        from_run=Path(options["from_run"]),
+        add_data=Path(add_data),
+        output=Path(options["output"]),
+        name=options["name"],
+        epochs=options["epochs"],
+        learning_rate=options["learning_rate"],
+        batch_size=options["batch_size"],
+        seed=options["seed"],
+        overwrite=options["overwrite"],
+    )
+    result = update_run(config, log=lambda message: click.echo(message, err=True))
+    lines = [f"run: {result.run.root}", f"added photos: {result.added}"]
+    if result.accuracy_after is not None:
+        lines.append(
+            f"test accuracy: {result.accuracy_before:.1%} before -> "
+            f"{result.accuracy_after:.1%} after the update"
+        )
+    lines.append(f"update time: {result.seconds:.1f} s")
+    return "\n".join(lines)
 
 
 def format_summary(run_root, metrics: dict) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,3 +78,12 @@ def list_class_folders(
         paths.extend(images)
         labels.extend([index] * len(images))
     return ClassFolders(directory, names, tuple(paths), tuple(labels))
+
+
+def describe_bad_files(bad: Sequence[tuple[Path, str]], limit: int = 10) -> str:
+    """One warning naming the first `limit` skipped files and how many there are."""
+    lines = [f"skipped {len(bad)} unreadable file(s):"]
+    lines += [f"  {file}: {reason}" for file, reason in bad[:limit]]
+    if len(bad) > limit:
+        lines.append(f"  ... and {len(bad) - limit} more")
+    return "\n".join(lines)

@@ -15,6 +15,7 @@ from typing import Any
 
 from tledge.core.atomic import atomic_write_text
 from tledge.core.errors import TledgeError
+from tledge.core.input_contract import InputContract, read_input_contract
 from tledge.core.labels import read_labels
 from tledge.core.run_config import RunConfig
 
@@ -27,7 +28,11 @@ class RunFolder:
     .keras files: model_savedmodel/ and checkpoints/best_savedmodel/; `trained_model`
     names whichever final model the run has.
 
-    config.json is read and written as a `RunConfig` (`tledge/core/run_config.py`).
+    input_contract.json holds the run's `InputContract` (how its model takes images),
+    written by the trainer from the backbone's spec and the run's image size.
+
+    config.json is read and written as a `RunConfig` (`tledge/core/run_config.py`); its
+    data folders are absolute (relative to where training ran in older runs).
     """
 
     root: Path
@@ -49,6 +54,11 @@ class RunFolder:
     @property
     def config(self) -> Path:
         return self.root / "config.json"
+
+    @property
+    def input_contract(self) -> Path:
+        """input_contract.json: how the run's model takes images (see `InputContract`)."""
+        return self.root / "input_contract.json"
 
     @property
     def labels(self) -> Path:
@@ -115,6 +125,16 @@ class RunFolder:
     def write_config(self, config: RunConfig) -> Path:
         """Write config.json atomically (the trainer does, when it creates the run)."""
         return atomic_write_text(self.config, json.dumps(config.to_dict(), indent=2))
+
+    def read_input_contract(self) -> InputContract | None:
+        """Return the run's input contract, or None for a run trained before it was written.
+
+        Raises:
+            TledgeError: when the file exists but is not a valid contract.
+        """
+        if not self.input_contract.is_file():
+            return None
+        return read_input_contract(self.input_contract)
 
     def read_labels(self) -> list[str]:
         """Return the run's class names in output order."""
