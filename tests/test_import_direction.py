@@ -2,7 +2,7 @@
 
 - no import cycle between tledge modules (function-level imports count too: a lazy
   import is still a dependency);
-- layers point one way: analysis / demo / CLI -> trainer -> exporter -> edge -> core,
+- layers point one way: analysis / demo / app / CLI -> trainer -> exporter -> edge -> core,
   so edge never imports exporter, trainer or anything above, exporter never imports the
   trainer, and core imports nothing of tledge but itself;
 - TensorFlow, Keras and friends are not reachable from `tledge.core` or `tledge.edge`
@@ -45,6 +45,7 @@ FORBIDDEN = {
         "tledge.commands",
         "tledge.cli",
         "tledge.demo",
+        "tledge.app",
     ),
     "tledge.edge": (
         "tledge.exporter",
@@ -54,6 +55,7 @@ FORBIDDEN = {
         "tledge.commands",
         "tledge.cli",
         "tledge.demo",
+        "tledge.app",
     ),
     "tledge.exporter": (
         "tledge.trainer",
@@ -62,6 +64,7 @@ FORBIDDEN = {
         "tledge.commands",
         "tledge.cli",
         "tledge.demo",
+        "tledge.app",
     ),
     "tledge.trainer": (
         "tledge.analysis",
@@ -69,9 +72,16 @@ FORBIDDEN = {
         "tledge.commands",
         "tledge.cli",
         "tledge.demo",
+        "tledge.app",
     ),
-    "tledge.analysis": ("tledge.benchmarks", "tledge.commands", "tledge.cli", "tledge.demo"),
-    "tledge.benchmarks": ("tledge.commands", "tledge.cli"),
+    "tledge.analysis": (
+        "tledge.benchmarks",
+        "tledge.commands",
+        "tledge.cli",
+        "tledge.demo",
+        "tledge.app",
+    ),
+    "tledge.benchmarks": ("tledge.commands", "tledge.cli", "tledge.app"),
 }
 
 

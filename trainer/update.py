@@ -24,6 +24,7 @@ import numpy as np
 from tledge.core.atomic import atomic_path, atomic_write_text
 from tledge.core.errors import TledgeError
 from tledge.core.folders import list_class_folders
+from tledge.core.input_contract import InputContract
 from tledge.core.run_folder import RunFolder, read_json
 from tledge.trainer.data import Split
 from tledge.trainer.features import copy_head, feature_cache_key, head_model, pooled_features
@@ -93,7 +94,10 @@ def update_run(
     source = RunFolder.open(config.from_run)
     settings = read_json(source.config)
     labels = source.read_labels()
-    image_size = tuple(settings["image_size"])
+    # How the model takes images; runs from before input_contract.json took raw RGB, stretched.
+    input_contract = source.read_input_contract() or InputContract.raw_rgb_stretch(
+        tuple(settings["image_size"])
+    )
     old = _split(settings["data"], labels, "the run's --data")
     new = _split(config.add_data, labels, "--add-data")
     test = _split(settings["test"], labels, "the run's --test") if settings.get("test") else None
@@ -105,7 +109,7 @@ def update_run(
         log(f"features of {len(split)} {what}")
         key = feature_cache_key(split, {"model": _file_key(source.trained_model)})
         cache = source.root / FEATURES_FOLDER / f"{key}.npy"
-        return pooled_features(model, split, image_size, config.batch_size, cache)
+        return pooled_features(model, split, input_contract, config.batch_size, cache)
 
     train_x = np.concatenate([features(old, "training photos"), features(new, "new photos")])
     train_y = np.asarray(old.labels + new.labels)
@@ -193,6 +197,8 @@ def _write_run(
     run = RunFolder(target)
     target.mkdir(parents=True)
     shutil.copyfile(source.labels, run.labels)
+    if source.input_contract.is_file():
+        shutil.copyfile(source.input_contract, run.input_contract)
     new_settings = {
         **settings,
         "name": target.name,

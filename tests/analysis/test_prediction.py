@@ -13,54 +13,20 @@ from click.testing import CliRunner
 from tledge.analysis.prediction import collect_images, load_model, predict_files
 from tledge.cli import cli
 from tledge.core.errors import TledgeError
-from tledge.core.folders import list_class_folders
-from tledge.core.input_contract import InputContract
-from tledge.core.labels import write_labels
-from tledge.edge.images import fit_image, read_rgb
+from tledge.edge.images import read_rgb
 
-IMAGE_SIZE = (32, 32)
-INPUT_CONTRACT = InputContract.raw_rgb_stretch(IMAGE_SIZE)
-
-
-def make_run(root: Path, dataset: Path) -> Path:
-    """Train a tiny tledge-style model (raw 0-255 input, Rescaling inside, float32
-    softmax) on `dataset/train` and lay it out as a run folder."""
-    import keras
-
-    keras.utils.set_random_seed(0)
-    listing = list_class_folders(dataset / "train")
-    images = np.stack(
-        [fit_image(read_rgb(p), InputContract.raw_rgb_stretch(IMAGE_SIZE)) for p in listing.paths]
-    )
-    inputs = keras.Input((*IMAGE_SIZE, 3))
-    x = keras.layers.Rescaling(1 / 127.5, offset=-1)(inputs)
-    x = keras.layers.Conv2D(8, 3, strides=2, activation="relu")(x)
-    x = keras.layers.Conv2D(16, 3, activation="relu")(x)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    outputs = keras.layers.Dense(len(listing.class_names), activation="softmax", dtype="float32")(x)
-    model = keras.Model(inputs, outputs)
-    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
-    model.fit(images.astype("float32"), np.array(listing.labels), epochs=12, verbose=0)
-    root.mkdir(parents=True)
-    model.save(root / "model.keras")
-    write_labels(root / "labels.txt", listing.class_names)
-    config = {
-        "backbone": "tiny",
-        "image_size": list(IMAGE_SIZE),
-        "precision": "float32",
-        "data": str(dataset / "train"),
-        "test": str(dataset / "test"),
-    }
-    (root / "config.json").write_text(json.dumps(config))
-    return root
+from ..conftest import TINY_IMAGE_SIZE, write_tiny_run
 
 
 @pytest.fixture(scope="module")
-def exported_run(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny trained run with an int8 export (embedded contract) by the real exporter."""
+def exported_run(
+    tiny_dataset: Path, tiny_model_file: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """The shared tiny model as a run folder with an int8 export (embedded contract) by the
+    real exporter."""
     from tledge.exporter.export import ExportOptions, export_model
 
-    run = make_run(tmp_path_factory.mktemp("predict") / "run", tiny_dataset)
+    run = write_tiny_run(tmp_path_factory.mktemp("predict") / "run", tiny_dataset, tiny_model_file)
     export_model(run, ExportOptions(variants=("int8",), calibration_size=32))
     return run
 
@@ -71,7 +37,7 @@ def test_tflite_and_keras_agree_on_test_images(exported_run: Path, tiny_dataset:
     tflite_model = load_model(exported_run / "export" / "model_int8.tflite", num_threads=1)
     assert keras_model.kind == "keras" and tflite_model.kind == "tflite"
     assert keras_model.labels == tflite_model.labels
-    assert keras_model.input_size == tflite_model.input_size == IMAGE_SIZE
+    assert keras_model.input_size == tflite_model.input_size == TINY_IMAGE_SIZE
     keras_report = predict_files(keras_model, [tiny_dataset / "test"], top_k=2)
     tflite_report = predict_files(tflite_model, [tiny_dataset / "test"], top_k=2)
     assert len(keras_report.predictions) == len(tflite_report.predictions) == 32

@@ -23,6 +23,8 @@ websockets_sync = pytest.importorskip("websockets.sync.client", reason="websocke
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking")
+# Wide enough that Streamlit shows the sidebar (with the page choice) expanded.
+WINDOW = "--window-size=1280,900"
 DEADLINE_S = 90
 
 
@@ -42,15 +44,15 @@ def wait_http(url: str, deadline: float) -> str:
     raise AssertionError(f"{url} did not answer")
 
 
-def page_text(debug_port: int, url: str, wanted: str, deadline: float) -> str:
-    """Open `url` in the browser and return the page text once it contains `wanted`."""
+def page_text(debug_port: int, url: str, wanted: tuple[str, ...], deadline: float) -> str:
+    """Open `url` in the browser and return the page text once it contains all `wanted`."""
     targets = json.loads(wait_http(f"http://127.0.0.1:{debug_port}/json", deadline))
     socket_url = next(t for t in targets if t["type"] == "page")["webSocketDebuggerUrl"]
     text = ""
     with websockets_sync.connect(socket_url, max_size=None) as browser:
         browser.send(json.dumps({"id": 1, "method": "Page.navigate", "params": {"url": url}}))
         request = 2
-        while time.monotonic() < deadline and wanted not in text:
+        while time.monotonic() < deadline and not all(part in text for part in wanted):
             time.sleep(0.5)
             expression = {"expression": "document.body ? document.body.innerText : ''"}
             browser.send(
@@ -77,13 +79,14 @@ def test_the_review_app_renders_in_a_real_browser(collected, tmp_path):
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
     browser = subprocess.Popen(
-        [CHROMIUM, *CHROMIUM_FLAGS, f"--remote-debugging-port={debug_port}",
+        [CHROMIUM, *CHROMIUM_FLAGS, WINDOW, f"--remote-debugging-port={debug_port}",
          f"--user-data-dir={tmp_path / 'chromium'}", "about:blank"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
     try:
         wait_http(f"http://127.0.0.1:{app_port}/_stcore/health", deadline)
-        text = page_text(debug_port, f"http://127.0.0.1:{app_port}/", "No runs in", deadline)
+        wanted = ("No runs in", "Review", "Try photos")
+        text = page_text(debug_port, f"http://127.0.0.1:{app_port}/", wanted, deadline)
     finally:
         for process in (browser, app):
             os.killpg(process.pid, signal.SIGTERM)

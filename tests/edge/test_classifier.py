@@ -43,23 +43,26 @@ def test_float_model_with_softmax_inside_is_not_softmaxed_twice(make_model):
 
 
 @pytest.mark.parametrize(
-    ("dtype", "scale", "zero_point", "to_real"),
+    ("dtype", "scale", "zero_point", "logits"),
     [
-        # uint8 models are fed raw pixels: the model itself computes scale * (p - zp).
-        ("uint8", 0.02, 10, lambda p: 0.02 * (p - 10)),
-        # int8 models are fed p - 128.
-        ("int8", 1 / 128, 0, lambda p: (p - 128) / 128),
-        ("int8", 0.03, -20, lambda p: 0.03 * (p - 128 + 20)),
+        # uint8 models are fed raw pixels, which the model dequantizes itself:
+        # 0.02 * (200 - 10), 0.02 * (7 - 10), 0.02 * (128 - 10).
+        ("uint8", 0.02, 10, [3.8, -0.06, 2.36]),
+        # int8 models are fed pixel - 128 (72, -121, 0): 72 / 128, -121 / 128, 0.
+        ("int8", 1 / 128, 0, [0.5625, -0.9453125, 0.0]),
+        # 0.03 * (72 + 20), 0.03 * (-121 + 20), 0.03 * (0 + 20).
+        ("int8", 0.03, -20, [2.76, -3.03, 0.6]),
     ],
 )
 def test_plain_integer_models_are_quantized_with_their_own_parameters(
-    make_model, dtype, scale, zero_point, to_real
+    make_model, dtype, scale, zero_point, logits
 ):
+    """Checked that it fails: with the input scale read 1% off. (A zero point one step off
+    shifts all three logits alike, which the softmax cannot show.)"""
     classifier = Classifier(make_model(dtype=dtype, scale=scale, zero_point=zero_point))
     assert classifier.labels == ("0", "1", "2")
-    pixels = (200, 7, 128)
-    result = classifier.classify(bgr(*pixels))
-    np.testing.assert_allclose(result.scores, softmax([to_real(p) for p in pixels]), rtol=1e-4)
+    result = classifier.classify(bgr(200, 7, 128))
+    np.testing.assert_allclose(result.scores, softmax(logits), rtol=1e-4)
 
 
 def test_plain_integer_input_without_quantization_takes_raw_pixels(make_model):
@@ -199,20 +202,26 @@ def test_a_fitted_image_is_not_cropped_again_and_must_have_the_input_size(make_m
         classifier.classify(bgr(0, 255, 0, shape=(8, 16)), fitted=True)
 
 
-@pytest.mark.parametrize(("dtype", "scale", "zero_point"), [("uint8", 0.07, 3), ("int8", 0.02, -5)])
-def test_quantized_outputs_dequantize_to_the_exact_float32_values(
-    make_model, dtype, scale, zero_point
+@pytest.mark.parametrize(
+    ("dtype", "scale", "zero_point", "codes", "values"),
+    [
+        # (code - zero_point) * scale, worked by hand.
+        ("uint8", 0.07, 3, [0, 3, 103, 255], [-0.21, 0.0, 7.0, 17.64]),
+        # int8 codes are signed: both ends of the range, the zero point and 0.
+        ("int8", 0.02, -5, [-128, -5, 0, 127], [-2.46, 0.0, 0.1, 2.64]),
+    ],
+)
+def test_quantized_outputs_dequantize_to_known_float32_values(
+    make_model, dtype, scale, zero_point, codes, values
 ):
+    """Checked that it fails: with the zero point added instead of subtracted, and with
+    the int8 table built from unsigned codes (-128 read as 128)."""
     quantization = Quantization(dtype, scale, zero_point)
     contract = ModelContract(("a", "b", "c"), (8, 8), output_quantization=quantization)
     classifier = Classifier(make_model(contract=contract))
-    codes = np.arange(256, dtype=np.uint8).view(dtype).reshape(1, -1)
-    expected = codes.reshape(-1).astype(np.float32)
-    expected -= zero_point
-    expected *= scale
-    scores = classifier.scores_from_output(codes)
+    scores = classifier.scores_from_output(np.array([codes], dtype=dtype))
     assert scores.dtype == np.float32
-    np.testing.assert_array_equal(scores, expected)
+    np.testing.assert_allclose(scores, values, rtol=1e-6, atol=1e-6)
 
 
 def test_labels_file_and_count_mismatch(color_model, tmp_path):

@@ -144,8 +144,10 @@ def test_keras_file_needs_labels(tmp_path):
     assert "--labels" in result.output
 
 
-def test_run_without_held_out_data_asks_for_eval_data(make_run):
-    run = make_run()
+def test_run_without_held_out_data_asks_for_eval_data(make_run, placeholder_model):
+    """The check comes before the model is loaded: with a placeholder model file this test
+    failed when export_model loaded the model first (checked by doing so)."""
+    run = make_run(model_file=placeholder_model)
     config = json.loads((run / "config.json").read_text())
     config["test"] = None
     (run / "config.json").write_text(json.dumps(config))
@@ -155,8 +157,8 @@ def test_run_without_held_out_data_asks_for_eval_data(make_run):
     assert len(result.output.strip().splitlines()) == 1
 
 
-def test_bad_calibration_size(make_run):
-    result = run_export(make_run(), "--calibration-size", "0")
+def test_bad_calibration_size(make_run, placeholder_model):
+    result = run_export(make_run(model_file=placeholder_model), "--calibration-size", "0")
     assert result.exit_code == 1
     assert "--calibration-size" in result.output
 

@@ -65,6 +65,7 @@ def test_per_channel_int8_file_shrinks_and_computes_the_same(tmp_path):
     )
 
 
+@pytest.mark.slow  # exports the tiny model to every variant (shared with test_export.py)
 def test_exported_int8_file_is_written_compact(exported_run):
     _, result, _ = exported_run
     int8 = next(variant for variant in result.variants if variant.variant == "int8")

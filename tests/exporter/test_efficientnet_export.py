@@ -11,7 +11,7 @@ from tledge.exporter.export import ExportOptions, export_model
 from tledge.trainer.backbones import get_backbone
 from tledge.trainer.model import build_classifier
 
-from .conftest import IMAGE_SIZE, write_run
+from ..conftest import TINY_IMAGE_SIZE, write_run
 
 pytestmark = pytest.mark.slow
 
@@ -22,7 +22,7 @@ def test_efficientnetb0_exports_every_variant(tiny_dataset: Path, tmp_path: Path
     keras.utils.set_random_seed(0)
     labels = ["circle", "square", "stripes", "triangle"]
     model = build_classifier(
-        get_backbone("efficientnetb0"), IMAGE_SIZE, 1.0, "none", len(labels), dropout=0.2
+        get_backbone("efficientnetb0"), TINY_IMAGE_SIZE, 1.0, "none", len(labels), dropout=0.2
     )
     model_file = tmp_path / "model.keras"
     model.save(model_file)

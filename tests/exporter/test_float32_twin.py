@@ -12,7 +12,7 @@ from tledge.exporter.convert import convert_variant, export_saved_model
 from tledge.exporter.export import ExportOptions, export_model
 from tledge.exporter.float32_twin import float32_twin, uses_low_precision
 
-from .conftest import IMAGE_SIZE, build_small_model, load_folder
+from ..conftest import TINY_IMAGE_SIZE, build_tiny_model, load_folder
 
 pytestmark = pytest.mark.slow
 
@@ -27,7 +27,7 @@ def mixed_model(tiny_dataset):
     try:
         keras.utils.set_random_seed(0)
         images, labels, names = load_folder(tiny_dataset / "train")
-        model = build_small_model(len(names))
+        model = build_tiny_model(len(names))
         model.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
         model.fit(images, labels, epochs=10, batch_size=16, verbose=0)
     finally:
@@ -47,10 +47,10 @@ def test_twin_is_float32_with_the_same_weights(mixed_model, tiny_dataset):
 
 
 def test_mixed_model_does_not_convert_directly_but_its_twin_does(mixed_model, tmp_path):
-    saved = export_saved_model(mixed_model, tmp_path / "mixed", IMAGE_SIZE)
+    saved = export_saved_model(mixed_model, tmp_path / "mixed", TINY_IMAGE_SIZE)
     with pytest.raises(TledgeError, match="fp32 conversion failed"):
         convert_variant(saved, "fp32")
-    saved = export_saved_model(float32_twin(mixed_model), tmp_path / "twin", IMAGE_SIZE)
+    saved = export_saved_model(float32_twin(mixed_model), tmp_path / "twin", TINY_IMAGE_SIZE)
     assert len(convert_variant(saved, "fp32")) > 1000
 
 

@@ -13,7 +13,7 @@ from tledge.core.input_contract import InputContract
 from tledge.edge.model_file import read_contract
 from tledge.exporter.export import ExportOptions, export_model
 
-from .conftest import load_folder
+from ..conftest import load_folder
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
@@ -37,7 +37,7 @@ def subset(source: Path, target: Path, per_class: int) -> Path:
 def test_int8_mobilenetv2_agrees_with_keras(shared_data, tmp_path):
     import keras
 
-    from .conftest import write_run
+    from ..conftest import write_run
 
     food = shared_data / "food_mnist10"
     train = subset(food / "train", tmp_path / "train", per_class=15)

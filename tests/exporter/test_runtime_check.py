@@ -15,15 +15,22 @@ from tledge.exporter.runtime_check import (
     runtimes_in_other_python,
 )
 
+from ..edge.conftest import channel_mean_model
 
-def test_other_python_loads_and_runs_the_model(exported_run, tmp_path):
-    _, result, _ = exported_run
-    model = next(v.path for v in result.variants if v.variant == "int8")
+
+def test_other_python_loads_and_runs_the_model(tmp_path):
+    """A hand-built uint8 model (DEQUANTIZE + MEAN): the check needs a valid .tflite that
+    runs, not a trained one, so this needs no TensorFlow. The exported variants are
+    checked this way in test_export_checks_the_runtimes_of_another_python (slow).
+
+    Checked that it fails: with check_in_other_python answering True without running."""
+    model = tmp_path / "uint8.tflite"
+    model.write_bytes(channel_mean_model(dtype="uint8", scale=1 / 255, zero_point=0))
     # This test's own interpreter stands in for a device venv: it has ai-edge-litert.
     assert runtimes_in_other_python(sys.executable) == ["litert"]
     assert check_in_other_python(model, sys.executable) == {"litert": True}
     broken = tmp_path / "broken.tflite"
-    broken.write_bytes(model.read_bytes()[:1000])
+    broken.write_bytes(model.read_bytes()[: len(model.read_bytes()) // 2])
     assert check_in_other_python(broken, sys.executable) == {"litert": False}
     assert check_runtimes(broken, [sys.executable])["litert"] is False
 
@@ -37,12 +44,13 @@ def test_python_without_numpy_or_runtime_is_a_clear_error(tmp_path):
         runtimes_in_other_python(tmp_path / "no-such-python")
 
 
-def test_export_with_a_bad_check_python_fails_before_writing(make_run, tmp_path):
+def test_export_with_a_bad_check_python_fails_before_writing(make_run, placeholder_model, tmp_path):
     from click.testing import CliRunner
 
     from tledge.cli import cli
 
-    run = make_run()
+    # A placeholder model file: with the model loaded first, this test failed (checked).
+    run = make_run(model_file=placeholder_model)
     bare = tmp_path / "bare"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True)
     result = CliRunner().invoke(
@@ -52,6 +60,14 @@ def test_export_with_a_bad_check_python_fails_before_writing(make_run, tmp_path)
     assert "--check-python" in result.output and "numpy" in result.output
     assert not (run / "export").exists()
 
+
+@pytest.mark.slow
+def test_export_checks_the_runtimes_of_another_python(make_run):
+    from click.testing import CliRunner
+
+    from tledge.cli import cli
+
+    run = make_run()
     result = CliRunner().invoke(
         cli, ["export", str(run), "--fp32", "--check-python", sys.executable]
     )

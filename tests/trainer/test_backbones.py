@@ -81,6 +81,7 @@ def test_model_takes_raw_pixels_and_reloads_safely(tmp_path: Path) -> None:
     np.testing.assert_allclose(preprocess(np.array([[0.0, 255.0]])).numpy(), [[-1.0, 1.0]])
 
 
+@pytest.mark.slow  # builds and fits a whole MobileNetV2
 def test_unfreeze_top_trains_batchnorm_scale_but_not_its_statistics() -> None:
     import keras
 
@@ -127,6 +128,7 @@ def test_calibrated_random_backbone_gives_usable_features(tiny_dataset: Path) ->
     assert before.std(axis=0).mean() < 1e-6 < 0.05 < after.std(axis=0).mean()
 
 
+@pytest.mark.slow  # builds MobileNetV2 twice and loads its real weights
 @pytest.mark.integration
 def test_real_weights_file_loads(shared_data: Path) -> None:
     spec = get_backbone("mobilenetv2")
