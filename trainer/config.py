@@ -14,14 +14,25 @@ from tledge import __version__
 from tledge.core.calibration import DEFAULT_ACCEPT_RATE
 from tledge.core.errors import TledgeError
 from tledge.core.run_config import RunConfig
+from tledge.trainer.caching import CACHE_MODES
+from tledge.trainer.distribution import STRATEGIES
 
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 LR_SCHEDULES = ("constant", "cosine", "plateau")
 
 # Fields that say where or how to write a run, not what the run is: they do not enter
 # the run name hash and may differ when a run is resumed.
-LOCATION_FIELDS = ("name", "output", "overwrite", "force_precision", "feature_cache")
-# Folders config.json stores as resolved absolute paths.
+LOCATION_FIELDS = (
+    "name",
+    "output",
+    "overwrite",
+    "force_precision",
+    "feature_cache",
+    "cache",
+    "tfds_data_dir",
+    "strategy",
+)
+# Folders config.json stores as resolved absolute paths (a "tfds:" source stays as given).
 DATA_PATH_FIELDS = ("data", "val", "test", "from_run")
 
 
@@ -35,16 +46,22 @@ class TrainConfig:
     wrecked the pretrained features even after a warm-up epoch.
 
     Attributes:
-        data: Training folder with one sub-folder of images per class.
-        val: Validation folder (same classes); None holds out `val_split` of `data`.
-        test: Test folder (same classes); None skips the test metrics.
+        data: Training folder with one sub-folder of images per class, or
+            "tfds:NAME[/SPLIT]" for a TensorFlow Datasets split (default split "train").
+        val: Validation folder or "tfds:NAME[/SPLIT]" (same classes; default split
+            "validation"); None holds out `val_split` of `data`.
+        test: Test folder or "tfds:NAME[/SPLIT]" (same classes; default split "test");
+            None skips the test metrics.
+        tfds_data_dir: Folder of prepared TFDS datasets (read, never downloaded into);
+            None uses TFDS_DATA_DIR or TFDS' default folder.
         backbone: Registry name ("mobilenetv2", "efficientnetb0") or "hub:HANDLE" for a
             TF Hub feature-vector model (URL or local SavedModel folder).
         alpha: Width multiplier of MobileNetV2 (0.35, 0.5, 0.75, 1.0, 1.3, 1.4).
         weights: "imagenet" (Keras download), "none" (random init) or the path of a
             no-top Keras .h5 weights file.
         image_size: Model input (height, width); None takes the backbone's default.
-        batch_size: Images per training step.
+        batch_size: Images per training step and replica (the global batch of a mirrored
+            run is `batch_size` x replicas; see `tledge.trainer.distribution`).
         epochs: Phase 1 epochs (feature extraction: backbone frozen); 0 skips phase 1.
         fine_tune_epochs: Phase 2 epochs (top of the backbone trainable); 0 skips it.
         fine_tune_layers: How many of the backbone's top layers phase 2 unfreezes
@@ -65,6 +82,13 @@ class TrainConfig:
             (divide by 5 when val_loss stops improving).
         patience: Early stopping patience in epochs (on val_accuracy); 0 disables it.
             Fine-tuning is judged from its 4th epoch on (see phases.SETTLING_EPOCHS).
+        cache: Where decoded images stay between epochs: "memory", "disk" (a tf.data
+            file cache in the run folder, removed when the run finishes), "none" (decode
+            every epoch, in parallel) or "auto" (memory when the decoded images take at
+            most a quarter of the free memory, else disk, else none; the log says which).
+            It changes only the shuffle order, not what the run computes.
+        strategy: "auto" (mirrored over the local GPUs when there are two or more),
+            "one" (one device) or "mirrored" (tf.distribute.MirroredStrategy).
         feature_cache: Train phase 1 on cached backbone features when `augment` is off.
         refit: After both phases, train a fresh model on the training and validation
             images together, replaying the epochs and learning rates up to each phase's
@@ -106,6 +130,9 @@ class TrainConfig:
     force_precision: bool = False
     lr_schedule: str = "cosine"
     patience: int = 4
+    cache: str = "auto"
+    tfds_data_dir: str | None = None
+    strategy: str = "auto"
     feature_cache: bool = True
     refit: bool = True
     calibrate: bool = True
@@ -118,6 +145,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         checks = [
             (self.precision in PRECISIONS, f"--precision must be one of {PRECISIONS}"),
+            (self.strategy in STRATEGIES, f"--strategy must be one of {STRATEGIES}"),
+            (self.cache in CACHE_MODES, f"--cache must be one of {CACHE_MODES}"),
             (self.lr_schedule in LR_SCHEDULES, f"--lr-schedule must be one of {LR_SCHEDULES}"),
             (0 < self.train_fraction <= 1, "--train-fraction must be in (0, 1]"),
             (0 <= self.val_split < 1, "--val-split must be in [0, 1)"),
@@ -154,7 +183,7 @@ class TrainConfig:
         # Absolute, so the run's data is found from any working folder (the exporter,
         # `tledge evaluate`, a resumed run).
         for key in DATA_PATH_FIELDS:
-            if values[key] is not None:
+            if values[key] is not None and not str(values[key]).startswith("tfds:"):
                 values[key] = str(Path(values[key]).resolve())
         values["image_size"] = list(self.image_size) if self.image_size else None
         values["fine_tune_lr"] = self.phase2_lr

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +13,8 @@ import numpy as np
 from tledge.core.errors import TledgeError
 from tledge.core.folders import describe_bad_files, list_class_folders
 from tledge.core.input_contract import InputContract
-from tledge.trainer.validation import check_images
+from tledge.trainer.caching import CachePlan
+from tledge.trainer.validation import ProgressCallback, check_images
 
 Warn = Callable[[str], None]
 
@@ -56,6 +59,8 @@ def load_splits(
     seed: int,
     convert_dir: Path,
     warn: Warn,
+    on_progress: ProgressCallback | None = None,
+    class_names: tuple[str, ...] | None = None,
 ) -> DatasetSplits:
     """List, check and split the images of a run.
 
@@ -68,17 +73,24 @@ def load_splits(
         seed: Seed of the subset and hold-out choices.
         convert_dir: Folder for converted copies of odd images (see `check_images`).
         warn: Called with a message about skipped files.
+        on_progress: Called with (stage, done, total) while images are checked.
+        class_names: The classes of `data` in label order (a TFDS label feature's);
+            None takes its sorted folder names.
 
     Raises:
         TledgeError: on an empty class folder, a class missing from val/test, no images,
             or no validation images.
     """
-    train_all, class_names, skipped = _checked_folder(data, None, convert_dir, warn, "--data")
+    train_all, class_names, skipped = _checked_folder(
+        data, class_names, convert_dir, warn, "--data", on_progress
+    )
     rng = np.random.default_rng(seed)
     if train_fraction < 1:
         train_all = _subset(train_all, train_fraction, rng)
     if val is not None:
-        val_split_images, _, bad = _checked_folder(val, class_names, convert_dir, warn, "--val")
+        val_split_images, _, bad = _checked_folder(
+            val, class_names, convert_dir, warn, "--val", on_progress
+        )
         skipped += bad
         train_split = train_all
     else:
@@ -91,7 +103,9 @@ def load_splits(
             raise TledgeError(f"{data}: too few images to hold out --val-split {val_split}")
     test_split = None
     if test is not None:
-        test_split, _, bad = _checked_folder(test, class_names, convert_dir, warn, "--test")
+        test_split, _, bad = _checked_folder(
+            test, class_names, convert_dir, warn, "--test", on_progress
+        )
         skipped += bad
     return DatasetSplits(class_names, train_split, val_split_images, test_split, skipped)
 
@@ -102,6 +116,7 @@ def _checked_folder(
     convert_dir: Path,
     warn: Warn,
     option: str,
+    on_progress: ProgressCallback | None,
 ) -> tuple[Split, tuple[str, ...], int]:
     listing = list_class_folders(folder, class_names)
     names = listing.class_names
@@ -112,7 +127,7 @@ def _checked_folder(
     if missing:
         what = "empty class folder" if class_names is None else "classes without images"
         raise TledgeError(f"{folder}: {what}: {', '.join(missing)} ({option})")
-    checked = check_images(listing.paths, convert_dir)
+    checked = check_images(listing.paths, convert_dir, on_progress=on_progress)
     if checked.bad:
         warn(f"{option} {folder}: " + describe_bad_files(checked.bad))
     labels = tuple(listing.labels[i] for i in checked.keep)
@@ -144,6 +159,11 @@ def _select(split: Split, mask: Sequence[bool]) -> Split:
     return Split(tuple(split.paths[i] for i in kept), tuple(split.labels[i] for i in kept))
 
 
+# Images in the shuffle buffer over a disk cache: bounded memory, still mixing well
+# because the cached order is itself a shuffle of the whole file list.
+STREAM_SHUFFLE_BUFFER = 1024
+NO_CACHE = CachePlan("none")
+
 # Version of how image_dataset turns files into pixels; cached features depend on it, so
 # bump it whenever decoding or resizing changes.
 PIXEL_PIPELINE_VERSION = 2
@@ -158,14 +178,22 @@ def image_dataset(
     shuffle_seed: int | None = None,
     augmenter=None,
     mixer=None,
+    cache: CachePlan = NO_CACHE,
 ):
     """A batched tf.data pipeline of (float32 model inputs, one-hot labels).
 
     Files are decoded in parallel, fitted to the model input as `input_contract` says
     (the TensorFlow twin of the edge client's `fit_image`; a parity test holds them
-    within one level) and cached in memory as uint8; then shuffled each epoch when
+    within one level) as uint8; then shuffled each epoch when
     `shuffle_seed` is given, put in the contract's colour order and value range, and
     augmented per batch when `augmenter` is given.
+
+    Shuffling never relies on a bounded buffer over the class-sorted file list: the
+    list itself is shuffled before decoding. With `cache.mode` "memory" the decoded
+    images are kept in memory and reshuffled whole every epoch; with "disk" they are
+    written once to a tf.data file cache (in the first epoch's shuffled order) and read
+    back through a bounded shuffle buffer; with "none" the shuffled list is decoded
+    again every epoch, so memory stays bounded by the prefetch and shuffle buffers.
 
     Args:
         split: The images and labels.
@@ -176,6 +204,8 @@ def image_dataset(
         augmenter: A Keras layer applied to each batch with training=True.
         mixer: A Keras MixUp-style layer applied to each batch (images and labels)
             after `augmenter`.
+        cache: Where decoded images live between epochs (see `tledge.trainer.caching`);
+            the default decodes every pass, right for a dataset read once.
     """
     import tensorflow as tf
 
@@ -196,9 +226,24 @@ def image_dataset(
 
     paths = [str(path) for path in split.paths]
     dataset = tf.data.Dataset.from_tensor_slices((paths, list(split.labels)))
-    dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE).cache()
-    if shuffle_seed is not None:
-        dataset = dataset.shuffle(len(split), seed=shuffle_seed, reshuffle_each_iteration=True)
+    shuffled = shuffle_seed is not None
+    if cache.mode == "memory":
+        dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE).cache()
+        if shuffled:
+            dataset = dataset.shuffle(len(split), seed=shuffle_seed, reshuffle_each_iteration=True)
+    elif cache.mode == "disk":
+        if shuffled:
+            # One fixed order for the cache file; the buffer below varies it per epoch.
+            dataset = dataset.shuffle(len(split), seed=shuffle_seed, reshuffle_each_iteration=False)
+        cache_file = _disk_cache_file(split, input_contract, shuffle_seed, cache)
+        dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE).cache(str(cache_file))
+        if shuffled:
+            buffer = min(len(split), STREAM_SHUFFLE_BUFFER)
+            dataset = dataset.shuffle(buffer, seed=shuffle_seed, reshuffle_each_iteration=True)
+    else:
+        if shuffled:
+            dataset = dataset.shuffle(len(split), seed=shuffle_seed, reshuffle_each_iteration=True)
+        dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE)
     dataset = dataset.batch(batch_size).map(
         lambda image, label: (_model_values(image, input_contract), label)
     )
@@ -212,6 +257,34 @@ def image_dataset(
             lambda image, label: _mixed(mixer, image, label), num_parallel_calls=tf.data.AUTOTUNE
         )
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def _disk_cache_file(
+    split: Split, input_contract: InputContract, shuffle_seed: int | None, cache: CachePlan
+) -> Path:
+    """The tf.data cache file of `split`: named by everything its contents depend on.
+
+    A process killed while writing leaves lock files that would make the next run fail
+    with "concurrent caching iterator"; the folder is one run's own and a run is one
+    process, so any lock file found before the pipeline starts is stale and removed.
+    """
+    if cache.folder is None:
+        raise ValueError("a disk cache needs CachePlan.folder")
+    text = json.dumps(
+        [
+            [str(p) for p in split.paths],
+            list(split.labels),
+            repr(input_contract),
+            shuffle_seed,
+            PIXEL_PIPELINE_VERSION,
+        ]
+    )
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]
+    name = f"images_{digest}"
+    cache.folder.mkdir(parents=True, exist_ok=True)
+    for stale in cache.folder.glob(f"{name}*.lockfile"):
+        stale.unlink(missing_ok=True)
+    return cache.folder / name
 
 
 def _fitted(image, contract: InputContract):

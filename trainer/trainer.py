@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,10 +26,12 @@ from tledge.core.atomic import atomic_path, atomic_write_text
 from tledge.core.errors import TledgeError
 from tledge.core.run_folder import RunFolder
 from tledge.trainer.backbones import get_backbone
+from tledge.trainer.caching import CachePlan
 from tledge.trainer.calibrate import calibrate_model
 from tledge.trainer.callbacks import read_history
 from tledge.trainer.config import TrainConfig
 from tledge.trainer.data import (
+    NO_CACHE,
     DatasetSplits,
     Split,
     build_augmenter,
@@ -57,6 +60,8 @@ from tledge.trainer.scoring import ModelScorer, run_metrics
 Log = Callable[[str], None]
 # Images whose statistics initialise a random backbone's BatchNorm layers.
 CALIBRATION_IMAGES = 64
+# Run sub-folder of the tf.data file caches of `--cache disk`; removed when the run ends.
+IMAGE_CACHE_FOLDER = "image_cache"
 
 
 def build_model(config: TrainConfig, splits: DatasetSplits, log: Log):
@@ -100,6 +105,7 @@ class Trainer:
         log: Called with progress notes.
         verbose: Keras `fit` verbosity.
         started: `time.perf_counter()` when the run (or this resume) started.
+        cache: Where decoded images live between epochs (`tledge.trainer.caching`).
 
     Attributes:
         framework: How to fit this kind of model (Keras 3 here).
@@ -119,8 +125,10 @@ class Trainer:
         log: Log,
         verbose: int | str,
         started: float,
+        cache: CachePlan = NO_CACHE,
     ):
         self.config = config
+        self.cache = cache
         self.run = run
         self.splits = splits
         self.state = state
@@ -180,6 +188,7 @@ class Trainer:
             shuffle_seed=config.seed if training else None,
             augmenter=build_augmenter(config.seed) if training and config.augment else None,
             mixer=build_mixer(config.mixup, config.seed) if training and config.mixup else None,
+            cache=self.cache,
         )
 
     def datasets(self):
@@ -325,6 +334,7 @@ class Trainer:
         metrics["calibration"] = calibration
         if self.run.backup.is_dir() and not any(self.run.backup.iterdir()):
             self.run.backup.rmdir()
+        shutil.rmtree(self.run.root / IMAGE_CACHE_FOLDER, ignore_errors=True)
         atomic_write_text(self.run.metrics, json.dumps(metrics, indent=2))
         return metrics
 

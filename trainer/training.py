@@ -11,21 +11,28 @@ import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from tledge.core.labels import write_labels
 from tledge.core.run_folder import RunFolder
 from tledge.trainer.backbones import get_backbone
+from tledge.trainer.caching import choose_cache
 from tledge.trainer.config import TrainConfig
 from tledge.trainer.data import load_splits
+from tledge.trainer.distribution import choose_strategy
 from tledge.trainer.hub import fetch_hub_module, hub_precision, is_hub
 from tledge.trainer.phases import tensorboard_available
 from tledge.trainer.precision import dtype_policy, resolve_precision
 from tledge.trainer.run_state import RunState
 from tledge.trainer.runs import open_run
-from tledge.trainer.trainer import Trainer
+from tledge.trainer.tfds_source import resolve_sources
+from tledge.trainer.trainer import IMAGE_CACHE_FOLDER, Trainer
+from tledge.trainer.validation import ProgressCallback
 
 Log = Callable[[str], None]
+# Folder (in --output) of TFDS splits written out as class folders, shared by runs.
+TFDS_FILES_FOLDER = ".tfds_files"
 
 
 @dataclass(frozen=True)
@@ -64,13 +71,19 @@ def resolve_config(config: TrainConfig) -> TrainConfig:
     )
 
 
-def train(config: TrainConfig, log: Log | None = None, verbose: int | str = 0) -> TrainResult:
+def train(
+    config: TrainConfig,
+    log: Log | None = None,
+    verbose: int | str = 0,
+    on_progress: ProgressCallback | None = None,
+) -> TrainResult:
     """Train (or resume) the run described by `config` and write its run folder.
 
     Args:
         config: The run's settings.
         log: Called with progress notes and warnings (e.g. skipped files).
         verbose: Keras `fit` verbosity (0 silent, 1 progress bar, 2 one line per epoch).
+        on_progress: Called with (stage, done, total) during long steps (the image check).
 
     Returns:
         The run folder, its metrics and whether it was resumed.
@@ -93,24 +106,47 @@ def train(config: TrainConfig, log: Log | None = None, verbose: int | str = 0) -
     if not tensorboard_available():
         log("tensorboard is not installed: no TensorBoard logs (pip install tensorboard)")
     keras.utils.set_random_seed(config.seed)
-    splits = load_splits(
+    sources = resolve_sources(
         config.data,
         config.val,
         config.test,
+        config.tfds_data_dir,
+        Path(config.output) / TFDS_FILES_FOLDER,
+        on_progress,
+    )
+    splits = load_splits(
+        sources.data,
+        sources.val,
+        sources.test,
         val_split=config.val_split,
         train_fraction=config.train_fraction,
         seed=config.seed,
         convert_dir=run.root / "converted",
         warn=log,
+        on_progress=on_progress,
+        class_names=sources.class_names,
     )
     write_labels(run.labels, splits.class_names)
+    cache = choose_cache(
+        config.cache,
+        [len(splits.train), len(splits.val), len(splits.test) if splits.test else 0],
+        tuple(config.image_size),
+        run.root / IMAGE_CACHE_FOLDER,
+        log,
+    )
     log(
         f"{len(splits.class_names)} classes: {len(splits.train)} train, {len(splits.val)} val, "
         f"{len(splits.test) if splits.test else 0} test images"
     )
     state = RunState.load(run)
-    with dtype_policy(config.precision):
-        trainer = trainer_class(config.backbone)(config, run, splits, state, log, verbose, started)
+    distribution = choose_strategy(config.strategy, config.batch_size, log)
+    # The trainer batches globally; config.json keeps the per-replica batch.
+    global_batch = config.batch_size * distribution.replicas
+    trainer_config = dataclasses.replace(config, batch_size=global_batch)
+    with dtype_policy(config.precision), distribution.scope():
+        trainer = trainer_class(config.backbone)(
+            trainer_config, run, splits, state, log, verbose, started, cache
+        )
         model = trainer.phase_one()
         model = trainer.phase_two(model)
         model = trainer.refit(model)

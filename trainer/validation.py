@@ -5,16 +5,31 @@ TensorFlow may return a half-grey image). Files TensorFlow decodes exactly like 
 client (8-bit RGB or grayscale JPEG/PNG without EXIF rotation) are used as they are; any
 other readable file (CMYK JPEG, PNG with alpha or a palette, 16-bit, BMP, GIF, WebP,
 TIFF, EXIF-rotated photos) is converted once to an RGB PNG in a cache folder.
+
+Files are checked in parallel processes, and each verdict is remembered (by path, size
+and mtime, in `check_store`), so running or resuming the same command again decodes
+only files that are new or changed.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
 from tledge.core.atomic import atomic_path
+from tledge.trainer.check_store import BAD, CONVERTED, OK, FileKey, Verdict, VerdictStore
+
+ProgressCallback = Callable[[str, int, int], None]
+PROGRESS_STAGE = "checking images"
+# Files per task sent to a checking process, and the fewest files worth starting
+# processes for (spawning one costs about as much as decoding a hundred photos).
+CHUNK_FILES = 128
+PARALLEL_MIN_FILES = 256
 
 # Formats and modes tf.io.decode_image(channels=3) turns into the same RGB as OpenCV.
 TF_NATIVE = {("JPEG", "RGB"), ("JPEG", "L"), ("PNG", "RGB"), ("PNG", "L")}
@@ -39,48 +54,126 @@ class CheckedImages:
     converted: int
 
 
-def check_images(files: Sequence[Path], convert_dir: Path) -> CheckedImages:
-    """Decode every file with Pillow; skip the bad ones and convert the odd ones.
+def check_images(
+    files: Sequence[Path],
+    convert_dir: Path,
+    *,
+    workers: int | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> CheckedImages:
+    """Decode every new or changed file with Pillow; skip the bad ones, convert the odd ones.
+
+    Verdicts are remembered in `convert_dir` (see `check_store`), so a re-run or a resume
+    decodes only files that are new or changed (path, size or mtime) since the last
+    check. The rest are decoded in parallel, one process per core.
 
     Args:
         files: Image files to check.
         convert_dir: Where converted copies go (named by a hash of path, size and
-            modification time, so a later run reuses them).
+            modification time, so a later run reuses them) and the verdicts are kept.
+        workers: Processes that decode; None uses every core of this process.
+        on_progress: Called with ("checking images", done, total) as files are checked.
 
     Returns:
         The usable paths, which inputs they came from, and the skipped files with reasons.
-    """
-    from PIL import Image, UnidentifiedImageError
 
+    Example:
+        >>> checked = check_images(list_images("photos/train"), Path("runs/x/converted"))
+    """
+    keys: list[FileKey | None] = [_file_key(file) for file in files]
+    with VerdictStore(convert_dir) as store:
+        verdicts = store.lookup(key for key in keys if key is not None)
+        todo = [key for key in keys if key is not None and key.path not in verdicts]
+        for checked in _decode_all(todo, convert_dir, workers, on_progress):
+            store.remember(checked)
+            verdicts.update((key.path, verdict) for key, verdict in checked)
     paths: list[Path] = []
     keep: list[int] = []
     bad: list[tuple[Path, str]] = []
     converted = 0
-    for index, file in enumerate(files):
-        try:
-            if file.stat().st_size == 0:
-                bad.append((file, "empty file"))
-                continue
-            with Image.open(file) as image:
-                image.load()
-                native = (image.format, image.mode) in TF_NATIVE and _upright(image)
-                if not native:
-                    target = _converted_path(file, convert_dir)
-                    if not target.is_file():
-                        _write_rgb_png(image, target)
-                    converted += 1
-                    file_to_use = target
-                else:
-                    file_to_use = file
-        except UnidentifiedImageError:
-            bad.append((file, "not an image"))
+    for index, (file, key) in enumerate(zip(files, keys, strict=True)):
+        verdict = verdicts[key.path] if key is not None else Verdict(BAD, "cannot read file")
+        if verdict.status == BAD:
+            bad.append((file, verdict.detail))
             continue
-        except (OSError, SyntaxError, ValueError) as error:
-            bad.append((file, f"cannot decode ({error})"))
-            continue
-        paths.append(file_to_use)
+        if verdict.status == CONVERTED:
+            converted += 1
+        paths.append(Path(verdict.detail) if verdict.status == CONVERTED else file)
         keep.append(index)
     return CheckedImages(tuple(paths), tuple(keep), tuple(bad), converted)
+
+
+def default_workers() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _file_key(file: Path) -> FileKey | None:
+    try:
+        stat = file.stat()
+        return FileKey(str(file.resolve()), stat.st_size, stat.st_mtime_ns)
+    except OSError:
+        return None
+
+
+def _decode_all(
+    keys: Sequence[FileKey],
+    convert_dir: Path,
+    workers: int | None,
+    on_progress: ProgressCallback | None,
+) -> Iterator[list[tuple[FileKey, Verdict]]]:
+    """Verdicts of `keys`, one chunk at a time (each chunk is stored as it arrives)."""
+    chunks = [list(keys[i : i + CHUNK_FILES]) for i in range(0, len(keys), CHUNK_FILES)]
+    workers = min(workers or default_workers(), len(chunks))
+    done = 0
+    if on_progress and keys:
+        on_progress(PROGRESS_STAGE, 0, len(keys))
+    if workers <= 1 or len(keys) < PARALLEL_MIN_FILES:
+        results: Iterable[list[tuple[FileKey, Verdict]]] = (
+            _check_chunk(chunk, convert_dir) for chunk in chunks
+        )
+        pool = None
+    else:
+        # Spawned, not forked: the caller has usually loaded TensorFlow and its threads.
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+        futures = [pool.submit(_check_chunk, chunk, convert_dir) for chunk in chunks]
+        results = (future.result() for future in as_completed(futures))
+    try:
+        for result in results:
+            done += len(result)
+            if on_progress:
+                on_progress(PROGRESS_STAGE, done, len(keys))
+            yield result
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+
+
+def _check_chunk(keys: list[FileKey], convert_dir: Path) -> list[tuple[FileKey, Verdict]]:
+    return [(key, _check_file(Path(key.path), key, convert_dir)) for key in keys]
+
+
+def _check_file(file: Path, key: FileKey, convert_dir: Path) -> Verdict:
+    from PIL import Image, UnidentifiedImageError
+
+    if key.size == 0:
+        return Verdict(BAD, "empty file")
+    try:
+        with Image.open(file) as image:
+            image.load()
+            if (image.format, image.mode) in TF_NATIVE and _upright(image):
+                return Verdict(OK)
+            target = _converted_path(key, file, convert_dir)
+            if not target.is_file():
+                _write_rgb_png(image, target)
+            return Verdict(CONVERTED, str(target))
+    except UnidentifiedImageError:
+        return Verdict(BAD, "not an image")
+    except (OSError, SyntaxError, ValueError) as error:
+        return Verdict(BAD, f"cannot decode ({error})")
 
 
 def _upright(image) -> bool:
@@ -89,10 +182,9 @@ def _upright(image) -> bool:
     return image.getexif().get(EXIF_ORIENTATION, 1) not in range(2, 9)
 
 
-def _converted_path(file: Path, convert_dir: Path) -> Path:
-    stat = file.stat()
-    key = f"{file.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
-    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+def _converted_path(key: FileKey, file: Path, convert_dir: Path) -> Path:
+    text = f"{key.path}|{key.size}|{key.mtime_ns}"
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
     return convert_dir / f"{file.stem}_{digest}.png"
 
 

@@ -71,3 +71,59 @@ def test_plain_jpeg_with_invalid_orientation_is_used_directly(tmp_path: Path) ->
     Image.new("RGB", (8, 8), (200, 30, 30)).save(tmp_path / "photo.jpg", exif=exif)
     checked = check_images([tmp_path / "photo.jpg"], tmp_path / "converted")
     assert checked.paths == (tmp_path / "photo.jpg",) and checked.converted == 0
+
+
+def test_parallel_check_gives_the_serial_verdicts(odd_and_broken, tmp_path: Path, monkeypatch):
+    from tledge.trainer import validation
+
+    files = list_images(odd_and_broken.folder)
+    serial = check_images(files, tmp_path / "serial", workers=1)
+    monkeypatch.setattr(validation, "PARALLEL_MIN_FILES", 0)
+    monkeypatch.setattr(validation, "CHUNK_FILES", 3)
+    progress: list[tuple[str, int, int]] = []
+    parallel = check_images(
+        files, tmp_path / "parallel", workers=2, on_progress=lambda *event: progress.append(event)
+    )
+    assert parallel.keep == serial.keep and parallel.bad == serial.bad
+    assert [p.name for p in parallel.paths] == [p.name for p in serial.paths]
+    assert progress[0] == ("checking images", 0, len(files))
+    assert progress[-1] == ("checking images", len(files), len(files))
+
+
+def test_a_rerun_decodes_only_new_or_changed_files(odd_and_broken, tmp_path: Path, monkeypatch):
+    """Broken on purpose once (lookup returning nothing): the re-run decoded all 13 files."""
+    import os
+
+    from tledge.trainer import validation
+
+    files = list_images(odd_and_broken.folder)
+    first = check_images(files, tmp_path / "converted")
+    decoded: list[str] = []
+    real_check_file = validation._check_file
+
+    def counting(file, key, convert_dir):
+        decoded.append(file.name)
+        return real_check_file(file, key, convert_dir)
+
+    monkeypatch.setattr(validation, "_check_file", counting)
+    again = check_images(files, tmp_path / "converted")
+    assert decoded == []
+    assert (again.paths, again.keep, again.bad) == (first.paths, first.keep, first.bad)
+    # A fixed file (the truncated JPEG replaced by a good one) and a changed one.
+    fixed = odd_and_broken.folder / "truncated.jpg"
+    fixed.write_bytes((odd_and_broken.folder / "gray.jpg").read_bytes())
+    stat = (odd_and_broken.folder / "photo.bmp").stat()
+    os.utime(odd_and_broken.folder / "photo.bmp", ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    third = check_images(files, tmp_path / "converted")
+    assert sorted(decoded) == ["photo.bmp", "truncated.jpg"]
+    assert "truncated.jpg" not in {file.name for file, _ in third.bad}
+    assert len(third.bad) == len(first.bad) - 1
+
+
+def test_a_deleted_converted_copy_is_made_again(odd_and_broken, tmp_path: Path) -> None:
+    files = list_images(odd_and_broken.folder)
+    first = check_images(files, tmp_path / "converted")
+    copy = next(p for p in first.paths if p.parent == tmp_path / "converted")
+    copy.unlink()
+    again = check_images(files, tmp_path / "converted")
+    assert again.paths == first.paths and copy.is_file()

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
+from tledge.commands.progress import ProgressBars
 from tledge.core.errors import TledgeError
 from tledge.exporter import defaults
 
@@ -160,32 +160,6 @@ def export(
             f"{v.variant}: {', '.join(v.problems)} -> {v.path.name}" for v in result.rejected
         )
         raise TledgeError(f"rejected {reasons}")
-
-
-class ProgressBars:
-    """A progress callback for the exporter that shows one click progress bar per stage."""
-
-    def __init__(self) -> None:
-        self.stage = ""
-        self.done = 0
-        self.bar: Any = None
-
-    def __call__(self, stage: str, done: int, total: int) -> None:
-        if stage != self.stage:
-            self.close()
-            self.stage, self.done = stage, 0
-            self.bar = click.progressbar(
-                length=max(total, 1), label=f"{stage:<26}", file=sys.stderr
-            )
-            self.bar.__enter__()
-        self.bar.update(done - self.done)
-        self.done = done
-
-    def close(self) -> None:
-        """Finish the current bar, if any."""
-        if self.bar is not None:
-            self.bar.__exit__(None, None, None)
-            self.bar = None
 
 
 def format_table(result: Any) -> str:

@@ -6,7 +6,10 @@ import dataclasses
 
 import click
 
+from tledge.commands.progress import ProgressBars
+from tledge.trainer.caching import CACHE_MODES
 from tledge.trainer.config import LR_SCHEDULES, PRECISIONS, TrainConfig
+from tledge.trainer.distribution import STRATEGIES
 
 # The library's defaults, so the command and `train(TrainConfig(...))` never disagree.
 DEFAULTS = {
@@ -19,9 +22,24 @@ DEFAULTS_NOTE = "defaults chosen by cross-validation on food_mnist10's training 
 
 
 @click.command(epilog=DEFAULTS_NOTE)
-@click.option("--data", type=click.Path(), help="Training folder: DATA/<class>/*.jpg (required).")
-@click.option("--val", type=click.Path(), help="Validation folder (default: hold out --val-split).")
-@click.option("--test", type=click.Path(), help="Test folder for metrics.json.")
+@click.option(
+    "--data",
+    type=click.Path(),
+    help="Training folder DATA/<class>/*.jpg, or tfds:NAME[/SPLIT] (TensorFlow Datasets) "
+    "(required).",
+)
+@click.option(
+    "--val",
+    type=click.Path(),
+    help="Validation folder or tfds:NAME[/SPLIT] (default: hold out --val-split).",
+)
+@click.option("--test", type=click.Path(), help="Test folder or tfds:NAME[/SPLIT].")
+@click.option(
+    "--tfds-data-dir",
+    type=click.Path(),
+    envvar="TFDS_DATA_DIR",
+    help="Prepared TFDS datasets to read (never downloads into it) [env: TFDS_DATA_DIR].",
+)
 @click.option(
     "--backbone",
     default=DEFAULTS["backbone"],
@@ -44,7 +62,19 @@ DEFAULTS_NOTE = "defaults chosen by cross-validation on food_mnist10's training 
     metavar="H W",
     help="Input size (default: 256 256 for mobilenetv2, 224 224 otherwise).",
 )
-@click.option("--batch-size", default=DEFAULTS["batch_size"], show_default=True)
+@click.option(
+    "--batch-size",
+    default=DEFAULTS["batch_size"],
+    show_default=True,
+    help="Images per step and replica (global batch = this x replicas with --strategy mirrored).",
+)
+@click.option(
+    "--strategy",
+    default=DEFAULTS["strategy"],
+    show_default=True,
+    type=click.Choice(STRATEGIES),
+    help="one device, or mirrored over every local GPU (auto: mirrored with 2+ GPUs).",
+)
 @click.option(
     "--epochs",
     default=DEFAULTS["epochs"],
@@ -100,6 +130,14 @@ DEFAULTS_NOTE = "defaults chosen by cross-validation on food_mnist10's training 
     default=DEFAULTS["patience"],
     show_default=True,
     help="Early stopping patience (epochs; fine-tuning is judged from its 4th); 0 disables it.",
+)
+@click.option(
+    "--cache",
+    default=DEFAULTS["cache"],
+    show_default=True,
+    type=click.Choice(CACHE_MODES),
+    help="Decoded images between epochs: memory, disk (run folder), none (decode each "
+    "epoch), or auto (memory if they fit in a quarter of free memory).",
 )
 @click.option(
     "--feature-cache/--no-feature-cache",
@@ -160,9 +198,16 @@ def train(quiet: bool, image_size: tuple[int, int] | None, add_data: str | None,
     from tledge.trainer.training import train as run_training
 
     config = TrainConfig(image_size=tuple(image_size) if image_size else None, **options)
-    result = run_training(
-        config, log=lambda message: click.echo(message, err=True), verbose=0 if quiet else 2
-    )
+    bars = ProgressBars()
+
+    def log(message: str) -> None:
+        bars.close()
+        click.echo(message, err=True)
+
+    try:
+        result = run_training(config, log=log, verbose=0 if quiet else 2, on_progress=bars)
+    finally:
+        bars.close()
     click.echo(format_summary(result.run.root, result.metrics))
 
 
