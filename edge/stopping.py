@@ -36,6 +36,10 @@ def stop_on_signals(stop: threading.Event, force_after_s: float = FORCE_AFTER_S)
     A handler installed by an enclosing `stop_on_signals` is kept, so a command can
     install it before its slow start-up and the run loop inside can install it again.
 
+    After a stop requested by a signal, the handler is left installed (the process is
+    stopping, and late copies of the group signal must not abort it); after a forced
+    stop or a block that ended on its own, the previous handlers are restored.
+
     Args:
         stop: Set by the first signal.
         force_after_s: A SIGINT this long after the first signal raises `ForcedStop`;
@@ -48,6 +52,7 @@ def stop_on_signals(stop: threading.Event, force_after_s: float = FORCE_AFTER_S)
         yield
         return
     first: list[float] = []
+    forced: list[bool] = []
 
     def request_stop(signum: int, _frame: object) -> None:
         now = time.monotonic()
@@ -55,6 +60,7 @@ def stop_on_signals(stop: threading.Event, force_after_s: float = FORCE_AFTER_S)
             first.append(now)
             stop.set()
         elif signum == signal.SIGINT and now - first[0] >= force_after_s:
+            forced.append(True)
             raise ForcedStop
 
     request_stop.tledge_stop = True  # type: ignore[attr-defined]
@@ -62,5 +68,9 @@ def stop_on_signals(stop: threading.Event, force_after_s: float = FORCE_AFTER_S)
     try:
         yield
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        # After a signal-initiated stop the handler stays installed: the rest of a group
+        # signal can arrive after the block has ended (the stop was quick), and restoring
+        # Python's handler would turn it into KeyboardInterrupt ("Aborted!", exit 1).
+        if forced or not first:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
