@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tledge.core.errors import TledgeError
+from tledge.core.metrics import cross_entropy
 
 ECE_BINS = 15
 # Temperatures outside this range mean the validation set says nothing useful.
@@ -50,10 +51,12 @@ def temperature_scaled(probabilities: np.ndarray, temperature: float) -> np.ndar
 
 
 def log_loss(probabilities: np.ndarray, labels: Sequence[int]) -> float:
-    """Mean negative log-likelihood of the true classes (natural log)."""
-    truth = np.asarray(labels, dtype=np.int64)
-    picked = np.asarray(probabilities, dtype=np.float64)[np.arange(len(truth)), truth]
-    return float(-np.log(np.clip(picked, 1e-7, 1.0)).mean())
+    """Mean negative log-likelihood of the true classes (natural log), in float64.
+
+    The metrics module's `cross_entropy`, computed in double precision so that the
+    temperature search sees smooth differences.
+    """
+    return cross_entropy(np.asarray(probabilities, dtype=np.float64), labels)
 
 
 def fit_temperature(probabilities: np.ndarray, labels: Sequence[int]) -> float:
