@@ -1,33 +1,81 @@
 """Scale benchmark: how check time, training speed, memory and cache disk grow with images.
 
-For each size (synthetic photo-like JPEGs from `scale_data`, 10 classes up to 5k images,
-101 at 50k):
+For each size (synthetic photo-like JPEGs from `scale_data`: 10 classes up to 5k images,
+101 at 50k), in one run:
 
-- image check (`check_images`, the trainer's own): first run on new files, then the
-  re-run that finds every verdict remembered; at the first size also one core vs all;
-- one `tledge train` process (one short epoch per phase, small input, streaming cache
-  by default): images/s per phase from its metrics.json, its peak RSS (/usr/bin/time),
-  and the disk its caches use (converted images, verdicts, feature cache).
+- the image check (`check_images`, the trainer's own): first run on new files, then the
+  re-run that finds every verdict remembered; at `parallel_size` also one core against
+  all cores on the same files (page cache warmed first, so both decode, neither waits);
+- one `tledge train` process (one short epoch per phase, small input, streaming cache):
+  images/s of each phase in steady state (`StepClock`: the first and last step, which
+  trace and fill the pipeline, left out), its peak RSS (/usr/bin/time), the disk its
+  caches use, and the load average sampled while it ran.
 
-    nice -n 10 python -m tledge.benchmarks.scale --root /tmp/scale_bench \
-        --sizes 1000 5000 20000 50000 --output benchmarks/results/scale
+Targets are ratios of the top size to `reference_size` (5k) measured in the same run:
+peak RSS within +15 %, images/s per phase within 15 %; the parallel check at least 1.7x
+one core and the re-run at least 20x faster than the first run.
+
+    nice -n 5 tledge bench scale --root /work/scratch-scale \
+        --sizes 1000,5000,20000,50000 --output benchmarks/results/scale
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
 import sys
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tledge.benchmarks.machine_info import machine_info
+from tledge.benchmarks.report import BenchmarkOutput, Log, build_report, write_report
 from tledge.benchmarks.scale_data import classes_for, generate_pool, link_size
-from tledge.core.atomic import atomic_write_text
+from tledge.core.errors import TledgeError
 from tledge.core.folders import list_class_folders
+
+TARGET_RSS_GROWTH = 0.15
+TARGET_RATE_LOSS = 0.15
+TARGET_PARALLEL_SPEEDUP = 1.7
+TARGET_RERUN_SPEEDUP = 20.0
+PHASES = ("feature_extraction", "fine_tuning")
+
+
+@dataclass(frozen=True)
+class ScaleOptions:
+    """What the scale benchmark measures.
+
+    Attributes:
+        root: Scratch folder for the generated JPEGs, check stores and runs.
+        sizes: Image counts, smallest first.
+        train_sizes: Sizes that also train (None: all).
+        reference_size: The size the top size is compared with (targets).
+        parallel_size: The size whose files time one core against all cores.
+        image_size: Model input side of the training runs.
+        batch_size: Training batch size.
+        val_split: Held-out share of the training runs.
+        cache: `--cache` of the training runs ("none" or "disk" stream).
+        side: Short side of the generated JPEGs.
+    """
+
+    root: Path
+    sizes: tuple[int, ...] = (1000, 5000, 20000, 50000)
+    train_sizes: tuple[int, ...] | None = None
+    reference_size: int = 5000
+    parallel_size: int = 5000
+    image_size: int = 96
+    batch_size: int = 32
+    val_split: float = 0.02
+    cache: str = "none"
+    side: int = 320
+
+    def __post_init__(self) -> None:
+        if not self.sizes or min(self.sizes) < 20:
+            raise TledgeError("--sizes: give image counts of at least 20, e.g. 1000,5000")
+        if self.cache not in ("none", "disk", "memory", "auto"):
+            raise TledgeError("--cache: choose none, disk, memory or auto")
 
 
 def folder_bytes(folder: Path) -> int:
@@ -35,6 +83,37 @@ def folder_bytes(folder: Path) -> int:
     if not folder.exists():
         return 0
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+class LoadSampler:
+    """Samples the 1-minute load average every few seconds while a step runs."""
+
+    def __init__(self, every: float = 5.0):
+        self.every = every
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> LoadSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            self.samples.append(os.getloadavg()[0])
+            if self._stop.wait(self.every):
+                return
+
+    def summary(self) -> dict[str, float]:
+        """Mean and maximum of the samples."""
+        return {
+            "mean": round(sum(self.samples) / len(self.samples), 2),
+            "max": round(max(self.samples), 2),
+        }
 
 
 def time_check(files: list[Path], convert_dir: Path, workers: int | None) -> float:
@@ -46,159 +125,158 @@ def time_check(files: list[Path], convert_dir: Path, workers: int | None) -> flo
     return time.perf_counter() - started
 
 
-def train_size(folder: Path, output: Path, args: argparse.Namespace) -> dict[str, Any]:
-    """Run `tledge train` once on `folder`; return its metrics, peak RSS and cache disk."""
-    name = folder.name
-    command = [
+def measure_checks(files: list[Path], store: Path, parallel: bool) -> dict[str, Any]:
+    """First check and re-run on `files`; with `parallel`, one core against all cores too."""
+    row: dict[str, Any] = {}
+    with LoadSampler() as load:
+        if parallel:
+            for path in files:  # into the page cache: both timings below only decode
+                path.read_bytes()
+            row["check_one_core_seconds"] = round(time_check(files, store / "one", 1), 2)
+            row["check_all_cores_seconds"] = round(time_check(files, store / "all", None), 2)
+        row["check_first_seconds"] = round(time_check(files, store / "main", None), 2)
+        row["check_rerun_seconds"] = round(time_check(files, store / "main", None), 3)
+    row["check_load"] = load.summary()
+    return row
+
+
+def train_command(folder: Path, output: Path, options: ScaleOptions) -> list[str]:
+    """The `tledge train` command of one size: one short epoch per phase, streaming."""
+    side = str(options.image_size)
+    return [
         sys.executable, "-m", "tledge.cli", "train", "--data", str(folder),
-        "--weights", "none", "--alpha", "0.35", "--image-size", str(args.image_size),
-        str(args.image_size), "--epochs", "1", "--fine-tune-epochs", "1", "--no-refit",
-        "--no-augment", "--patience", "0", "--val-split", str(args.val_split),
-        "--batch-size", "32", "--cache", args.cache, "--output", str(output),
-        "--name", name, "--overwrite", "--quiet",
+        "--weights", "none", "--alpha", "0.35", "--image-size", side, side,
+        "--epochs", "1", "--fine-tune-epochs", "1", "--no-refit", "--no-augment",
+        "--patience", "0", "--val-split", str(options.val_split),
+        "--batch-size", str(options.batch_size), "--cache", options.cache,
+        "--output", str(output), "--name", folder.name, "--overwrite", "--quiet",
     ]  # fmt: skip
-    rss_file = output / f"{name}.rss"
+
+
+def train_size(folder: Path, output: Path, options: ScaleOptions) -> dict[str, Any]:
+    """Run `tledge train` once on `folder`: steady images/s per phase, peak RSS, disk.
+
+    Its output goes to `<output>/<size folder>.log`.
+    """
+    from tledge.trainer.features import feature_pass
+
+    name = folder.name
     output.mkdir(parents=True, exist_ok=True)
+    # A feature cache of an earlier benchmark run would skip the phase-1 pass.
+    for old in (output / ".feature_cache").glob("*"):
+        old.unlink()
+    rss_file = output / f"{name}.rss"
+    command = ["/usr/bin/time", "-f", "%M", "-o", str(rss_file)]
     started = time.perf_counter()
-    subprocess.run(["/usr/bin/time", "-f", "%M", "-o", str(rss_file), *command], check=True)
+    with LoadSampler() as load, open(output / f"{name}.log", "w") as train_log:
+        subprocess.run(
+            [*command, *train_command(folder, output, options)],
+            check=True,
+            stdout=train_log,
+            stderr=subprocess.STDOUT,
+        )
     seconds = time.perf_counter() - started
     run = output / name
     metrics = json.loads((run / "metrics.json").read_text())
-    images = len(list_class_folders(folder).paths)
-    phases = metrics["phase_seconds"]
+    history = json.loads((run / "history.json").read_text())
+    passes = [feature_pass(path) for path in (output / ".feature_cache").glob("*.npy")]
+    passes = sorted((p for p in passes if p), key=lambda p: p["images"])
+    fine_tuning = [e for e in history["epochs"] if e["phase"] == "fine_tuning"]
+    steady_step = fine_tuning[-1]["steady_step_seconds"] if fine_tuning else None
+    rates = {
+        "feature_extraction": passes[-1]["steady_images_per_second"] if passes else None,
+        "fine_tuning": round(options.batch_size / steady_step, 2) if steady_step else None,
+    }
+    disk = folder_bytes(run / "converted") + folder_bytes(output / ".feature_cache")
     return {
         "wall_seconds": round(seconds, 1),
         "peak_rss_mib": round(int(rss_file.read_text().split()[-1]) / 1024, 1),
-        "images_per_second": {phase: round(images / s, 1) for phase, s in phases.items()},
-        "phase_seconds": phases,
-        "cache_disk_mib": round(
-            (folder_bytes(run / "converted") + folder_bytes(output / ".feature_cache")) / 2**20, 1
-        ),
+        "images_per_second": rates,
+        "phase_seconds": metrics["phase_seconds"],
+        "feature_pass_seconds": passes[-1]["seconds"] if passes else None,
+        "cache_disk_mib": round(disk / 2**20, 1),
+        "load": load.summary(),
     }
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Generate the images, run every size, write scale.json, scale.md and scale.png."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--root", type=Path, required=True, help="Scratch folder for images.")
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 5000, 20000, 50000])
-    parser.add_argument("--output", type=Path, default=Path("benchmarks/results/scale"))
-    parser.add_argument("--image-size", type=int, default=96)
-    parser.add_argument("--val-split", type=float, default=0.02)
-    parser.add_argument("--cache", default="none", help="--cache of the training runs.")
-    parser.add_argument("--side", type=int, default=320, help="Short side of the JPEGs.")
-    parser.add_argument(
-        "--append", action="store_true", help="Add these sizes to the existing scale.json."
-    )
-    parser.add_argument(
-        "--train-sizes", type=int, nargs="*", help="Sizes that also train (default: all)."
-    )
-    args = parser.parse_args(argv)
-    per_class = max(size // classes_for(size) for size in args.sizes)
-    classes = max(classes_for(size) for size in args.sizes)
+def targets(rows: list[dict[str, Any]], reference_size: int) -> dict[str, Any]:
+    """The targets as ratios: top size against `reference_size`, checks at every size."""
+    by_size = {row["images"]: row for row in rows}
+    found: dict[str, Any] = {}
+    trained = [row for row in rows if "train" in row]
+    reference = by_size.get(reference_size)
+    top = trained[-1] if trained else None
+    if reference and "train" in reference and top and top["images"] > reference_size:
+        ref, big = reference["train"], top["train"]
+        found["compared"] = [reference_size, top["images"]]
+        growth = big["peak_rss_mib"] / ref["peak_rss_mib"] - 1
+        found["rss_growth"] = {"value": round(growth, 4), "ok": growth <= TARGET_RSS_GROWTH}
+        for phase in PHASES:
+            a, b = ref["images_per_second"].get(phase), big["images_per_second"].get(phase)
+            if a and b:
+                ratio = b / a
+                found[f"{phase}_rate_ratio"] = {
+                    "value": round(ratio, 3),
+                    "ok": ratio >= 1 - TARGET_RATE_LOSS,
+                }
+    for row in rows:
+        if "check_one_core_seconds" in row:
+            speedup = row["check_one_core_seconds"] / row["check_all_cores_seconds"]
+            found["parallel_check_speedup"] = {
+                "value": round(speedup, 2),
+                "images": row["images"],
+                "ok": speedup >= TARGET_PARALLEL_SPEEDUP,
+            }
+    speedups = [r["check_first_seconds"] / max(r["check_rerun_seconds"], 1e-6) for r in rows]
+    if speedups:
+        low = min(speedups)
+        found["rerun_speedup_min"] = {"value": round(low, 1), "ok": low >= TARGET_RERUN_SPEEDUP}
+    return found
+
+
+def scale_benchmark(
+    options: ScaleOptions,
+    output: Path,
+    command: str = "",
+    log: Log = lambda text: None,
+    earlier: dict[str, Any] | None = None,
+) -> BenchmarkOutput:
+    """Generate the images, measure every size, write scale.{json,md} and scale.png.
+
+    The report is rewritten after each size, so a run stopped early keeps the sizes it
+    finished. `earlier` (a previous scale.json) keeps its other sizes' rows.
+    """
+    from tledge.benchmarks.scale_report import scale_notes, scale_plot
+
+    sizes = sorted(options.sizes)
+    per_class = max(size // classes_for(size) for size in sizes)
+    classes = max(classes_for(size) for size in sizes)
     started = time.perf_counter()
-    generate_pool(args.root / "pool", per_class, args.side, classes=classes)
-    print(f"pool of {classes} x {per_class} JPEGs: {time.perf_counter() - started:.0f} s")
-    arguments = {key: str(value) for key, value in vars(args).items()}
-    results: dict[str, Any] = {"machine": machine_info(), "args": [arguments], "sizes": []}
-    if args.append and (args.output / "scale.json").is_file():
-        earlier = json.loads((args.output / "scale.json").read_text())
-        results["args"] = earlier["args"] + results["args"]
-        results["sizes"] = earlier["sizes"]
-    for index, size in enumerate(args.sizes):
-        folder = link_size(args.root / "pool", args.root / f"n{size}", size)
+    log(f"drawing up to {classes} x {per_class} JPEGs into {options.root / 'pool'}")
+    generate_pool(options.root / "pool", per_class, options.side, classes=classes)
+    log(f"pool ready ({time.perf_counter() - started:.0f} s)")
+    rows: list[dict[str, Any]] = list(earlier["scale"]["sizes"]) if earlier else []
+    files_written: list[Path] = []
+    for size in sizes:
+        folder = link_size(options.root / "pool", options.root / f"n{size}", size)
         files = list(list_class_folders(folder).paths)
         row: dict[str, Any] = {"images": len(files), "classes": classes_for(size)}
-        checks = args.root / "checks" / folder.name
-        if index == 0:
-            sample = files[: min(len(files), 2000)]
-            row["check_one_core_seconds"] = round(time_check(sample, checks / "one", 1), 2)
-            row["check_all_cores_seconds"] = round(time_check(sample, checks / "all", None), 2)
-            row["check_parallel_files"] = len(sample)
-        row["check_first_seconds"] = round(time_check(files, checks / "main", None), 2)
-        row["check_rerun_seconds"] = round(time_check(files, checks / "main", None), 3)
-        row["load_average"] = os.getloadavg()
-        print(json.dumps(row), flush=True)
-        if args.train_sizes is None or size in args.train_sizes:
-            row["train"] = train_size(folder, args.root / "runs", args)
-            print(json.dumps(row["train"]), flush=True)
-        results["sizes"] = [r for r in results["sizes"] if r["images"] != row["images"]] + [row]
-        results["sizes"].sort(key=lambda r: r["images"])
-        write_results(results, args.output)
-
-
-def write_results(results: dict[str, Any], output: Path) -> None:
-    """scale.json, a markdown table and a plot of how each number grows."""
-    output.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(output / "scale.json", json.dumps(results, indent=2))
-    lines = [
-        "| images | classes | check first s | check re-run s | speed-up | phase 1 img/s "
-        "| phase 2 img/s | peak RSS MiB | cache disk MiB |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for row in results["sizes"]:
-        train = row.get("train", {})
-        rates = train.get("images_per_second", {})
-        speedup = row["check_first_seconds"] / max(row["check_rerun_seconds"], 1e-6)
-        lines.append(
-            f"| {row['images']} | {row['classes']} | {row['check_first_seconds']} "
-            f"| {row['check_rerun_seconds']} | {speedup:.0f}x "
-            f"| {rates.get('feature_extraction', '-')} | {rates.get('fine_tuning', '-')} "
-            f"| {train.get('peak_rss_mib', '-')} | {train.get('cache_disk_mib', '-')} |"
-        )
-    for row in results["sizes"]:
-        if "check_one_core_seconds" in row:
-            ratio = row["check_one_core_seconds"] / row["check_all_cores_seconds"]
-            lines.append(
-                f"\nParallel check of {row['check_parallel_files']} files ({row['images']} set): "
-                f"one core {row['check_one_core_seconds']} s, all cores "
-                f"{row['check_all_cores_seconds']} s ({ratio:.2f}x)."
-            )
-    loads = [round(row["load_average"][0], 1) for row in results["sizes"]]
-    lines.append(f"\n1-minute load average on the 2 cores at each size's check: {loads}.")
-    atomic_write_text(output / "scale.md", "\n".join(lines) + "\n")
-    plot(results, output / "scale.png")
-
-
-def plot(results: dict[str, Any], path: Path) -> None:
-    """Four panels against the number of images: check time, images/s, peak RSS, disk."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = results["sizes"]
-    images = [row["images"] for row in rows]
-    trained = [row for row in rows if "train" in row]
-    figure, axes = plt.subplots(1, 4, figsize=(16, 3.6))
-    axes[0].plot(images, [r["check_first_seconds"] for r in rows], "o-", label="first run")
-    axes[0].plot(images, [r["check_rerun_seconds"] for r in rows], "o-", label="re-run")
-    axes[0].set(title="image check (s)", xscale="log", yscale="log")
-    axes[0].legend()
-    for phase in ("feature_extraction", "fine_tuning"):
-        axes[1].plot(
-            [r["images"] for r in trained],
-            [r["train"]["images_per_second"].get(phase, 0) for r in trained],
-            "o-",
-            label=phase,
-        )
-    axes[1].set(title="training images/s per phase", xscale="log")
-    axes[1].legend()
-    axes[2].plot(
-        [r["images"] for r in trained], [r["train"]["peak_rss_mib"] for r in trained], "o-"
-    )
-    axes[2].set(title="peak RSS of tledge train (MiB)", xscale="log")
-    axes[3].plot(
-        [r["images"] for r in trained], [r["train"]["cache_disk_mib"] for r in trained], "o-"
-    )
-    axes[3].set(title="cache disk (MiB)", xscale="log")
-    for axis in axes:
-        axis.set_xlabel("images")
-        axis.grid(alpha=0.3)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-
-
-if __name__ == "__main__":
-    main()
+        log(f"{size} images: checking")
+        store = options.root / "checks" / folder.name
+        row.update(measure_checks(files, store, parallel=size == options.parallel_size))
+        log(f"{size} images: {json.dumps(row)}")
+        if options.train_sizes is None or size in options.train_sizes:
+            log(f"{size} images: training")
+            row["train"] = train_size(folder, options.root / "runs", options)
+            log(f"{size} images: {json.dumps(row['train'])}")
+        rows = sorted([r for r in rows if r["images"] != row["images"]] + [row],
+                      key=lambda r: r["images"])  # fmt: skip
+        section = {
+            "options": {key: str(value) for key, value in vars(options).items()},
+            "sizes": rows,
+            "targets": targets(rows, options.reference_size),
+        }
+        report = build_report(command, notes=scale_notes(section), scale=section)
+        files_written = write_report(report, output, "scale")
+        files_written.append(scale_plot(section, output / "scale.png"))
+    return BenchmarkOutput(report, files_written)

@@ -21,6 +21,38 @@ LOG_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
 WARMUP_FACTOR = 0.1
 
 
+class StepClock:
+    """Times the steps of one pass over a dataset (an epoch, or a feature pass).
+
+    The steady step time leaves out the first step (tracing the step function and
+    filling the input pipeline) and the last one (often a short batch, traced again),
+    so it says what each further image costs, whatever the start-up.
+    """
+
+    def __init__(self):
+        self.times = [time.perf_counter()]
+
+    def start(self) -> None:
+        """Start a new pass."""
+        self.times = [time.perf_counter()]
+
+    def tick(self) -> None:
+        """Mark the end of a step."""
+        self.times.append(time.perf_counter())
+
+    @property
+    def steps(self) -> int:
+        """Steps finished in this pass."""
+        return len(self.times) - 1
+
+    def steady_step_seconds(self) -> float | None:
+        """Mean seconds of steps 2 .. n-1, or None with fewer than 3 steps."""
+        steps = self.steps
+        if steps < 3:
+            return None
+        return (self.times[steps - 1] - self.times[1]) / (steps - 2)
+
+
 def read_history(path: Path) -> dict:
     """Return history.json, or an empty history when it does not exist yet."""
     if not path.is_file():
@@ -31,8 +63,10 @@ def read_history(path: Path) -> dict:
 class HistoryRecorder(keras.callbacks.Callback):
     """Appends one entry per finished epoch to history.json (rewritten atomically).
 
-    An epoch that is trained again after a resume replaces its earlier entry and any
-    later ones, so the file always describes one consistent training.
+    Each entry has the epoch's seconds and its steady step time (`StepClock`: without
+    the first and last step; None with fewer than 3 steps). An epoch that is trained
+    again after a resume replaces its earlier entry and any later ones, so the file
+    always describes one consistent training.
 
     Args:
         path: history.json.
@@ -46,9 +80,14 @@ class HistoryRecorder(keras.callbacks.Callback):
         self.phase = phase
         self.boundaries = boundaries
         self._started = 0.0
+        self._clock = StepClock()
 
     def on_epoch_begin(self, epoch, logs=None):
         self._started = time.perf_counter()
+        self._clock.start()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._clock.tick()
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
@@ -58,6 +97,8 @@ class HistoryRecorder(keras.callbacks.Callback):
             keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)
         )
         entry["seconds"] = round(time.perf_counter() - self._started, 3)
+        steady = self._clock.steady_step_seconds()
+        entry["steady_step_seconds"] = None if steady is None else round(steady, 6)
         history = read_history(self.path)
         epochs = [e for e in history["epochs"] if e["epoch"] <= epoch] + [entry]
         record = {"epochs": epochs, "phase_boundaries": self.boundaries}

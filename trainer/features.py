@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from tledge.core.atomic import atomic_path
+from tledge.core.atomic import atomic_path, atomic_write_text
 from tledge.core.input_contract import InputContract
 from tledge.core.run_folder import RunFolder
 from tledge.trainer.backbones import get_backbone
+from tledge.trainer.callbacks import StepClock
 from tledge.trainer.config import TrainConfig
 from tledge.trainer.data import PIXEL_PIPELINE_VERSION, DatasetSplits, Split, image_dataset
 from tledge.trainer.model import CLASSIFIER_NAME, classifier_head
@@ -55,42 +57,144 @@ def feature_cache_key(split: Split, model_key: dict) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]
 
 
-def pooled_features(
-    model, split: Split, input_contract: InputContract, batch_size: int, cache_file: Path | None
-) -> np.ndarray:
-    """Backbone features of every image of `split`, read from / written to `cache_file`.
+def write_features(
+    model,
+    split: Split,
+    input_contract: InputContract,
+    batch_size: int,
+    cache_file: Path,
+    log: Callable[[str], None] = lambda message: None,
+) -> Path:
+    """Write the backbone features of every image of `split` to `cache_file` (.npy).
+
+    Nothing is done when the file exists. The rows are written batch by batch as the
+    backbone computes them, so memory holds one batch of features, never all of them.
+    Logs the steady images/s of the pass (`StepClock`: without its first and last step)
+    and writes it to `<cache_file>.pass.json`.
 
     Args:
         model: A full model from `build_classifier` (its preprocessing and backbone run).
-        split: The images, in the order of the returned rows.
+        split: The images, in the order of the rows.
         input_contract: How the model takes images (the run's `InputContract`).
         batch_size: Images per inference batch.
-        cache_file: .npy file of the cache, or None to compute without caching.
+        cache_file: The .npy file (row i: image i of `split`, float32).
+        log: Called with the pass's speed.
+
+    Returns:
+        `cache_file`.
     """
     import keras
 
-    if cache_file is not None and cache_file.is_file():
-        return np.load(cache_file)
+    if cache_file.is_file():
+        return cache_file
     extractor = keras.Model(model.inputs, model.get_layer(HEAD_INPUT_LAYER).input)
+    width = int(extractor.output.shape[-1])
     dataset = image_dataset(split, 1, input_contract, batch_size).map(lambda image, _: image)
-    features = np.asarray(extractor.predict(dataset, verbose=0), dtype=np.float32)
-    if cache_file is not None:
-        with atomic_path(cache_file, suffix=".npy") as tmp:
-            np.save(tmp, features)
-    return features
+    clock = StepClock()
+    with atomic_path(cache_file, suffix=".npy") as tmp, open(tmp, "wb") as stream:
+        header = {"descr": "<f4", "fortran_order": False, "shape": (len(split), width)}
+        np.lib.format.write_array_header_1_0(stream, header)
+        for images in dataset:
+            rows = np.asarray(extractor.predict_on_batch(images), dtype="<f4")
+            stream.write(rows.tobytes())
+            clock.tick()
+    seconds = clock.times[-1] - clock.times[0]
+    steady = clock.steady_step_seconds()
+    speed = {
+        "images": len(split),
+        "batch_size": batch_size,
+        "seconds": round(seconds, 3),
+        "steady_images_per_second": None if steady is None else round(batch_size / steady, 2),
+    }
+    atomic_write_text(_pass_file(cache_file), json.dumps(speed))
+    rate = speed["steady_images_per_second"] or len(split) / max(seconds, 1e-9)
+    log(f"backbone features of {len(split)} images: {seconds:.0f} s, {rate:.1f} images/s")
+    return cache_file
+
+
+def feature_pass(cache_file: Path) -> dict | None:
+    """What `write_features` measured when it wrote `cache_file`, or None."""
+    path = _pass_file(cache_file)
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def _pass_file(cache_file: Path) -> Path:
+    return cache_file.with_name(cache_file.name + ".pass.json")
+
+
+def pooled_features(
+    model, split: Split, input_contract: InputContract, batch_size: int, cache_file: Path
+) -> np.ndarray:
+    """Backbone features of every image of `split` in memory (from / to `cache_file`).
+
+    For a few thousand images (`tledge update`); training streams them with
+    `feature_dataset` instead.
+    """
+    return np.load(write_features(model, split, input_contract, batch_size, cache_file))
+
+
+class FeatureRows:
+    """Reads rows of a float32 .npy feature file with plain reads, one row at a time.
+
+    Reads, not a memory map: pages of a map that were read count in the process's
+    resident memory, so an epoch over a map would end up holding every feature.
+
+    Args:
+        path: A 2-D little-endian float32 .npy file (`write_features`).
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        with open(path, "rb") as stream:
+            version = np.lib.format.read_magic(stream)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(stream)
+            else:
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(stream)
+            self.offset = stream.tell()
+        if len(shape) != 2 or fortran or dtype != np.dtype("<f4"):
+            raise ValueError(f"{path}: not a 2-D float32 feature file")
+        self.shape = shape
+
+    def read(self, indices: np.ndarray) -> np.ndarray:
+        """The rows `indices`, in that order, as a (len(indices), width) array."""
+        width = self.shape[1]
+        out = np.empty((len(indices), width), dtype="<f4")
+        row_bytes = 4 * width
+        descriptor = os.open(self.path, os.O_RDONLY)
+        try:
+            for i, index in enumerate(indices):
+                data = os.pread(descriptor, row_bytes, self.offset + int(index) * row_bytes)
+                out[i] = np.frombuffer(data, dtype="<f4")
+        finally:
+            os.close(descriptor)
+        return out
 
 
 def feature_dataset(
-    features: np.ndarray, split: Split, num_classes: int, batch_size: int, shuffle_seed=None
+    cache_file: Path, split: Split, num_classes: int, batch_size: int, shuffle_seed=None
 ):
-    """A batched tf.data dataset of (features, one-hot labels), shuffled like `image_dataset`."""
+    """A batched tf.data dataset of (features, one-hot labels), shuffled like `image_dataset`.
+
+    Rows are read from `cache_file` batch by batch (`FeatureRows`): memory holds the
+    shuffled row numbers and a few batches, not the features of every image.
+    """
     import tensorflow as tf
 
-    dataset = tf.data.Dataset.from_tensor_slices((features, list(split.labels)))
-    dataset = dataset.map(lambda feature, label: (feature, tf.one_hot(label, num_classes)))
+    rows = FeatureRows(cache_file)
+    if rows.shape[0] != len(split):
+        raise ValueError(f"{cache_file}: {rows.shape[0]} rows for {len(split)} images")
+    width = rows.shape[1]
+    dataset = tf.data.Dataset.from_tensor_slices((np.arange(len(split)), list(split.labels)))
     if shuffle_seed is not None:
         dataset = dataset.shuffle(len(split), seed=shuffle_seed, reshuffle_each_iteration=True)
-    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+    def read(indices, labels):
+        features = tf.numpy_function(rows.read, [indices], tf.float32)
+        features.set_shape((None, width))
+        return features, tf.one_hot(labels, num_classes)
+
+    return dataset.batch(batch_size).map(read).prefetch(tf.data.AUTOTUNE)
 
 
 def head_model(model, dropout: float):
@@ -150,9 +254,9 @@ def fit_head_on_features(
         "precision": config.precision,
     }
 
-    def features(split: Split) -> np.ndarray:
+    def features(split: Split) -> Path:
         path = cache_dir / f"{feature_cache_key(split, model_key)}.npy"
-        return pooled_features(model, split, input_contract, config.batch_size, path)
+        return write_features(model, split, input_contract, config.batch_size, path, log)
 
     log(f"phase 1 on cached backbone features ({cache_dir})")
     head = head_model(model, config.dropout)

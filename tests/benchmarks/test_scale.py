@@ -6,8 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
-from tledge.benchmarks.scale import write_results
+from tledge.benchmarks.report import build_report, to_markdown
+from tledge.benchmarks.scale import targets
 from tledge.benchmarks.scale_data import classes_for, draw_photo, generate_pool, link_size
+from tledge.benchmarks.scale_report import scale_notes, scale_plot
 from tledge.core.folders import list_class_folders
 
 
@@ -28,19 +30,47 @@ def test_photos_are_deterministic_and_sizes_are_hard_links(tmp_path: Path) -> No
     assert first.stat().st_ino == (pool / first.parent.name / first.name).stat().st_ino
 
 
-def test_report_has_a_row_per_size_and_a_plot(tmp_path: Path) -> None:
+def _row(images: int, rss: float, phase1: float, phase2: float) -> dict:
     train = {
-        "peak_rss_mib": 900.0,
-        "images_per_second": {"feature_extraction": 50.0, "fine_tuning": 20.0},
+        "peak_rss_mib": rss,
+        "images_per_second": {"feature_extraction": phase1, "fine_tuning": phase2},
         "cache_disk_mib": 3.0,
+        "load": {"mean": 1.5, "max": 2.0},
     }
-    rows = [
-        {"images": n, "classes": 10, "check_first_seconds": n / 100, "check_rerun_seconds": 0.1,
-         "load_average": [1.0, 1.0, 1.0], "train": train}
-        for n in (1000, 5000)
-    ]  # fmt: skip
-    rows[0].update(check_one_core_seconds=4.0, check_all_cores_seconds=2.0, check_parallel_files=9)
-    write_results({"machine": {}, "args": [], "sizes": rows}, tmp_path)
-    table = (tmp_path / "scale.md").read_text()
-    assert "| 5000 | 10 | 50.0 | 0.1 | 500x | 50.0 | 20.0 | 900.0 | 3.0 |" in table
-    assert "(2.00x)" in table and (tmp_path / "scale.png").stat().st_size > 0
+    return {
+        "images": images,
+        "classes": 10,
+        "check_first_seconds": images / 100,
+        "check_rerun_seconds": 0.1,
+        "check_load": {"mean": 1.0, "max": 1.0},
+        "train": train,
+    }
+
+
+def test_targets_are_ratios_of_the_top_size_to_the_reference() -> None:
+    """Checked to fail: comparing against the first size instead of the reference size
+    turned the RSS growth into 0.2 / 0.9 - 1."""
+    rows = [_row(1000, 900.0, 50, 20), _row(5000, 1000.0, 50, 20), _row(50000, 1200.0, 40, 19)]
+    rows[1].update(check_one_core_seconds=4.0, check_all_cores_seconds=2.0)
+    found = targets(rows, 5000)
+    assert found["compared"] == [5000, 50000]
+    assert found["rss_growth"] == {"value": 0.2, "ok": False}
+    assert found["feature_extraction_rate_ratio"] == {"value": 0.8, "ok": False}
+    assert found["fine_tuning_rate_ratio"] == {"value": 0.95, "ok": True}
+    assert found["parallel_check_speedup"] == {"value": 2.0, "images": 5000, "ok": True}
+    assert found["rerun_speedup_min"] == {"value": 100.0, "ok": True}
+
+
+def test_report_has_a_row_per_size_notes_and_a_plot(tmp_path: Path) -> None:
+    rows = [_row(1000, 900.0, 50, 20), _row(5000, 1000.0, 50, 20)]
+    rows[0].update(check_one_core_seconds=4.0, check_all_cores_seconds=2.0)
+    section = {"options": {}, "sizes": rows, "targets": targets(rows, 1000)}
+    report = build_report("tledge bench scale --root x", notes=scale_notes(section), scale=section)
+    table = to_markdown(report)
+    assert "| 5000 | 10 | 50.0 | 0.1 | 500x | 50 | 20 | 1000.0 | 3.0 |" in table
+    assert (
+        "(2.00x)" in table
+        and "peak RSS growth, top size vs reference (target <= +15 %): 0.1111 (met)" in table
+    )
+    assert "5000: check 1.0, training 1.5 (max 2.0)" in table
+    assert scale_plot(section, tmp_path / "scale.png").stat().st_size > 0

@@ -32,6 +32,7 @@ HISTORY_KEYS = {
     "val_accuracy",
     "learning_rate",
     "seconds",
+    "steady_step_seconds",
 }
 METRIC_KEYS = {
     "test_accuracy",

@@ -319,3 +319,60 @@ def run_all(
     )
     result = run_benchmarks(options, _command_line(), _log)
     _finish(result.files, to_markdown(result.report))
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: give comma-separated image counts") from None
+
+
+@bench.command()
+@click.option(
+    "--root",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Scratch folder for the generated JPEGs, checks and runs (tens of GB at 50k: "
+    "keep it out of the repository).",
+)
+@click.option("--sizes", default="1000,5000,20000,50000", show_default=True)
+@click.option("--train-sizes", help="Sizes that also train [default: all].")
+@click.option("--reference-size", default=5000, show_default=True, help="Top size compared with.")
+@click.option("--parallel-size", default=5000, show_default=True, help="Size timed on one core.")
+@click.option("--image-size", default=96, show_default=True, help="Model input side.")
+@click.option("--cache", default="none", show_default=True, help="--cache of the trainings.")
+@click.option("--side", default=320, show_default=True, help="Short side of the JPEGs.")
+@click.option("--append", is_flag=True, help="Keep the other sizes of an existing scale.json.")
+@click.option("--output", type=click.Path(path_type=Path), default=Path("tledge-bench"))
+def scale(
+    root, sizes, train_sizes, reference_size, parallel_size, image_size, cache, side, append, output
+) -> None:
+    """Check time, training images/s, peak RSS and cache disk against dataset size.
+
+    Synthetic photo-like JPEGs at each size; each trained for one short epoch per phase
+    (streaming: --cache none), in its own process. Writes scale.json, scale.md, scale.png.
+
+    Example: nice -n 5 tledge bench scale --root /tmp/scale --sizes 1000,5000,20000,50000
+    """
+    _quiet_tensorflow()
+    import json
+
+    from tledge.benchmarks.report import scale_table
+    from tledge.benchmarks.scale import ScaleOptions, scale_benchmark
+
+    options = ScaleOptions(
+        root=root,
+        sizes=_sizes(sizes),
+        train_sizes=_sizes(train_sizes) if train_sizes is not None else None,
+        reference_size=reference_size,
+        parallel_size=parallel_size,
+        image_size=image_size,
+        cache=cache,
+        side=side,
+    )
+    earlier = None
+    if append and (output / "scale.json").is_file():
+        earlier = json.loads((output / "scale.json").read_text(encoding="utf-8"))
+    result = scale_benchmark(options, output, _command_line(), _log, earlier)
+    _finish(result.files, scale_table(result.report["scale"]))

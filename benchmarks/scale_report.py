@@ -1,0 +1,77 @@
+"""The scale benchmark's notes and plot (its table is `report.scale_table`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+TARGET_TEXT = {
+    "rss_growth": "peak RSS growth, top size vs reference (target <= +15 %)",
+    "feature_extraction_rate_ratio": "phase 1 images/s, top size / reference (target >= 0.85)",
+    "fine_tuning_rate_ratio": "phase 2 images/s, top size / reference (target >= 0.85)",
+    "parallel_check_speedup": "image check, all cores vs one core (target >= 1.7x)",
+    "rerun_speedup_min": "image check re-run vs first run, lowest over sizes (target >= 20x)",
+}
+
+
+def scale_notes(section: dict[str, Any]) -> list[str]:
+    """What each number means, the targets as measured, and the load while measuring."""
+    notes = [
+        "Images/s are steady state: phase 1 is the backbone feature pass over the training "
+        "images (the head epoch on cached features is negligible), phase 2 the fine-tuning "
+        "epoch; the first and last step of each pass (tracing, pipeline start, a short "
+        "last batch) are left out. Phase seconds (in scale.json) are wall time and include "
+        "the run's own image check, model building and tracing.",
+        "Peak RSS is the training process's maximum resident set (/usr/bin/time %M); cache "
+        "disk is the run's converted-image/verdict folder plus the feature cache.",
+    ]
+    for key, found in section["targets"].items():
+        if key in TARGET_TEXT:
+            verdict = "met" if found["ok"] else "NOT met"
+            notes.append(f"{TARGET_TEXT[key]}: {found['value']} ({verdict}).")
+    loads = [
+        f"{row['images']}: check {row['check_load']['mean']}"
+        + (f", training {row['train']['load']['mean']} (max {row['train']['load']['max']})"
+           if "train" in row else "")
+        for row in section["sizes"]
+        if "check_load" in row
+    ]  # fmt: skip
+    if loads:
+        loads_text = "; ".join(loads)
+        notes.append(f"Mean 1-minute load average on the 2 cores while measuring: {loads_text}.")
+    return notes
+
+
+def scale_plot(section: dict[str, Any], path: Path) -> Path:
+    """Four panels against the number of images: check time, images/s, peak RSS, disk."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = section["sizes"]
+    images = [row["images"] for row in rows]
+    trained = [row for row in rows if "train" in row]
+    trained_images = [row["images"] for row in trained]
+    figure, axes = plt.subplots(1, 4, figsize=(16, 3.6))
+    axes[0].plot(images, [r["check_first_seconds"] for r in rows], "o-", label="first run")
+    axes[0].plot(images, [r["check_rerun_seconds"] for r in rows], "o-", label="re-run")
+    axes[0].set(title="image check (s)", xscale="log", yscale="log")
+    axes[0].legend()
+    for phase, label in (("feature_extraction", "phase 1"), ("fine_tuning", "phase 2")):
+        rates = [r["train"]["images_per_second"].get(phase) for r in trained]
+        axes[1].plot(trained_images, [r or 0 for r in rates], "o-", label=label)
+    axes[1].set(title="training images/s (steady)", xscale="log", ylim=(0, None))
+    axes[1].legend()
+    axes[2].plot(trained_images, [r["train"]["peak_rss_mib"] for r in trained], "o-")
+    axes[2].set(title="peak RSS of tledge train (MiB)", xscale="log", ylim=(0, None))
+    axes[3].plot(trained_images, [r["train"]["cache_disk_mib"] for r in trained], "o-")
+    axes[3].set(title="cache disk (MiB)", xscale="log")
+    for axis in axes:
+        axis.set_xlabel("images")
+        axis.grid(alpha=0.3)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
