@@ -29,6 +29,7 @@ from tledge.core.atomic import atomic_write_text
 from tledge.core.errors import TledgeError
 from tledge.core.folders import list_class_folders
 from tledge.core.run_folder import RunFolder
+from tledge.core.sources import run_image_folder
 from tledge.edge.classification import unknown_threshold as threshold_in_force
 
 if TYPE_CHECKING:
@@ -201,17 +202,18 @@ def resolve_model_path(run: RunFolder, model: str | os.PathLike | None) -> Path:
 
 
 def default_data(run: RunFolder) -> Path:
-    """The run's test folder from config.json.
+    """The run's test images from config.json (a folder, or a written-out TFDS split).
 
     Raises:
-        TledgeError: when the run was trained without a test folder or it is gone.
+        TledgeError: when the run was trained without test images or they are gone.
     """
     test = run.read_config().test
     if not test:
         raise TledgeError(f"{run.root}: the run has no test folder; pass --data DIR")
-    if not Path(test).is_dir():
+    folder = run_image_folder(run, "test")
+    if folder is None:
         raise TledgeError(f"{run.root}: its test folder {test} is not found here; pass --data DIR")
-    return Path(test)
+    return folder
 
 
 def evaluate_run(

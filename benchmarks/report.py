@@ -273,37 +273,32 @@ def cross_validation_table(section: dict[str, Any]) -> str:
     )
 
 
-def scale_table(section: dict[str, Any]) -> str:
-    """Markdown table of the scale benchmark: one row per dataset size."""
-    headers = ["images", "classes", "check first s", "check re-run s", "re-run speed-up"]
-    headers += ["phase 1 img/s", "phase 2 img/s", "peak RSS MiB", "cache disk MiB"]
-    body = []
-    for row in section["sizes"]:
-        train = row.get("train", {})
-        rates = train.get("images_per_second", {})
-        speedup = row["check_first_seconds"] / max(row["check_rerun_seconds"], 1e-6)
-        body.append(
-            [
-                row["images"],
-                row["classes"],
-                row["check_first_seconds"],
-                row["check_rerun_seconds"],
-                f"{speedup:.0f}x",
-                rates.get("feature_extraction"),
-                rates.get("fine_tuning"),
-                train.get("peak_rss_mib"),
-                train.get("cache_disk_mib"),
-            ]
-        )
-    table = markdown_table(headers, body)
-    for row in section["sizes"]:
-        if "check_one_core_seconds" in row:
-            one, every = row["check_one_core_seconds"], row["check_all_cores_seconds"]
-            table += (
-                f"\n\nImage check of the {row['images']} files: one core {one} s, all cores "
-                f"{every} s ({one / every:.2f}x)."
-            )
-    return table
+def mixed_precision_table(section: dict[str, Any]) -> str:
+    """Markdown table of float32 vs mixed_float16: steady images/s per phase, accuracy."""
+    headers = ["precision", "phase 1 img/s", "phase 2 img/s", "test top-1 %", "phase seconds"]
+    body = [
+        [
+            row["precision"],
+            row["images_per_second"].get("feature_extraction"),
+            row["images_per_second"].get("fine_tuning"),
+            _percent(row["test_accuracy"]),
+            ", ".join(f"{k} {v:.0f}" for k, v in row["phase_seconds"].items()),
+        ]
+        for row in section["rows"]
+    ]
+    return markdown_table(headers, body)
+
+
+def _scale_table(section: dict[str, Any]) -> str:
+    from tledge.benchmarks.scale_report import scale_table
+
+    return scale_table(section)
+
+
+def _unknowns_table(section: dict[str, Any]) -> str:
+    from tledge.benchmarks.unknowns import unknowns_table
+
+    return unknowns_table(section)
 
 
 SECTIONS = {
@@ -312,5 +307,7 @@ SECTIONS = {
     "pipeline": ("Camera pipeline", pipeline_table),
     "training": ("Training: frozen phase", training_table),
     "cross_validation": ("Training settings: k-fold cross-validation", cross_validation_table),
-    "scale": ("Scale: check, training speed, memory and disk against dataset size", scale_table),
+    "mixed_precision": ("Training precision: float32 vs mixed_float16", mixed_precision_table),
+    "scale": ("Scale: check, training speed, memory and disk against dataset size", _scale_table),
+    "unknowns": ("Calibration and unknown rejection", _unknowns_table),
 }

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 import threading
@@ -116,26 +117,41 @@ class LoadSampler:
         }
 
 
-def time_check(files: list[Path], convert_dir: Path, workers: int | None) -> float:
-    """Seconds `check_images` takes on `files` with `convert_dir`'s remembered verdicts."""
+def _cpu_seconds() -> float:
+    """CPU seconds used so far by this process and its finished children."""
+    own, children = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def time_check(files: list[Path], convert_dir: Path, workers: int | None) -> tuple[float, float]:
+    """Wall and CPU seconds of `check_images` on `files` with `convert_dir`'s verdicts."""
     from tledge.trainer.validation import check_images
 
-    started = time.perf_counter()
+    cpu, started = _cpu_seconds(), time.perf_counter()
     check_images(files, convert_dir, workers=workers)
-    return time.perf_counter() - started
+    return time.perf_counter() - started, _cpu_seconds() - cpu
 
 
 def measure_checks(files: list[Path], store: Path, parallel: bool) -> dict[str, Any]:
-    """First check and re-run on `files`; with `parallel`, one core against all cores too."""
+    """First check and re-run on `files`; with `parallel`, one core against all cores too.
+
+    CPU seconds are recorded beside the wall seconds of the one-core/all-cores pair: on
+    a shared machine the wall ratio depends on the CPU share the others leave.
+    """
     row: dict[str, Any] = {}
     with LoadSampler() as load:
         if parallel:
             for path in files:  # into the page cache: both timings below only decode
                 path.read_bytes()
-            row["check_one_core_seconds"] = round(time_check(files, store / "one", 1), 2)
-            row["check_all_cores_seconds"] = round(time_check(files, store / "all", None), 2)
-        row["check_first_seconds"] = round(time_check(files, store / "main", None), 2)
-        row["check_rerun_seconds"] = round(time_check(files, store / "main", None), 3)
+            for name, workers in (("one_core", 1), ("all_cores", None)):
+                wall, cpu = time_check(files, store / name, workers)
+                row[f"check_{name}_seconds"] = round(wall, 2)
+                row[f"check_{name}_cpu_seconds"] = round(cpu, 2)
+        row["check_first_seconds"] = round(time_check(files, store / "main", None)[0], 2)
+        row["check_rerun_seconds"] = round(time_check(files, store / "main", None)[0], 3)
     row["check_load"] = load.summary()
     return row
 

@@ -1,9 +1,11 @@
-"""The scale benchmark's notes and plot (its table is `report.scale_table`)."""
+"""The scale benchmark's table, notes and plot."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+
+from tledge.benchmarks.report import markdown_table
 
 TARGET_TEXT = {
     "rss_growth": "peak RSS growth, top size vs reference (target <= +15 %)",
@@ -12,6 +14,45 @@ TARGET_TEXT = {
     "parallel_check_speedup": "image check, all cores vs one core (target >= 1.7x)",
     "rerun_speedup_min": "image check re-run vs first run, lowest over sizes (target >= 20x)",
 }
+
+
+def scale_table(section: dict[str, Any]) -> str:
+    """Markdown table of the scale benchmark: one row per dataset size."""
+    headers = ["images", "classes", "check first s", "check re-run s", "re-run speed-up"]
+    headers += ["phase 1 img/s", "phase 2 img/s", "peak RSS MiB", "cache disk MiB"]
+    body = []
+    for row in section["sizes"]:
+        train = row.get("train", {})
+        rates = train.get("images_per_second", {})
+        speedup = row["check_first_seconds"] / max(row["check_rerun_seconds"], 1e-6)
+        body.append(
+            [
+                row["images"],
+                row["classes"],
+                row["check_first_seconds"],
+                row["check_rerun_seconds"],
+                f"{speedup:.0f}x",
+                rates.get("feature_extraction"),
+                rates.get("fine_tuning"),
+                train.get("peak_rss_mib"),
+                train.get("cache_disk_mib"),
+            ]
+        )
+    table = markdown_table(headers, body)
+    for row in section["sizes"]:
+        if "check_one_core_seconds" in row:
+            one, every = row["check_one_core_seconds"], row["check_all_cores_seconds"]
+            table += (
+                f"\n\nImage check of the {row['images']} files: one core {one} s, all cores "
+                f"{every} s ({one / every:.2f}x)"
+            )
+            if "check_one_core_cpu_seconds" in row:
+                table += (
+                    f"; CPU seconds {row['check_one_core_cpu_seconds']} and "
+                    f"{row['check_all_cores_cpu_seconds']}"
+                )
+            table += "."
+    return table
 
 
 def scale_notes(section: dict[str, Any]) -> list[str]:

@@ -9,7 +9,7 @@ AUROC of the shipped score (calibrated top probability) and of the baseline (the
 uncalibrated model's top probability), and at the run's threshold the share of known
 photos accepted, accuracy on them, and the share of unknowns falsely accepted.
 
-    python -m tledge.benchmarks.unknowns --run runs/food8 --near runs/bench_data/near_ood \
+    tledge bench unknowns --run runs/food8 --near runs/bench_data/near_ood \
         --sanity ../shared/data/tflite/sanity_images --output benchmarks/results
 
 The easy set is written to `<run>/easy_unknowns/`: the sanity photos except hot_dog.jpg
@@ -18,16 +18,13 @@ The easy set is written to `<run>/easy_unknowns/`: the sanity photos except hot_
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from tledge.core.atomic import atomic_write_text
+from tledge.benchmarks.report import BenchmarkOutput, Log, build_report, write_report
 from tledge.core.calibration import (
     accuracy_coverage,
     auroc,
@@ -37,7 +34,6 @@ from tledge.core.calibration import (
     temperature_scaled,
     unknown_score,
 )
-from tledge.core.errors import TledgeError
 from tledge.core.run_folder import RunFolder
 
 # Food photos among the sanity images: not an easy unknown for a food classifier.
@@ -128,6 +124,7 @@ def alternative_scores(run: RunFolder, unknown_folders: dict[str, Path]) -> dict
     from tledge.analysis.evaluation import default_data
     from tledge.analysis.prediction import collect_images, iter_prepared_batches, load_model
     from tledge.core.folders import list_class_folders
+    from tledge.core.sources import run_image_folder
     from tledge.trainer.features import HEAD_INPUT_LAYER
     from tledge.trainer.model import CLASSIFIER_NAME
 
@@ -145,8 +142,7 @@ def alternative_scores(run: RunFolder, unknown_folders: dict[str, Path]) -> dict
         ]
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
-    config = run.read_config()
-    train = list_class_folders(config.data)
+    train = list_class_folders(run_image_folder(run, "data") or run.read_config().data)
     train_features, _ = features_and_logits(train.paths)
     labels = np.asarray(train.labels)
     means = np.stack([train_features[labels == c].mean(axis=0) for c in np.unique(labels)])
@@ -175,13 +171,10 @@ def alternative_scores(run: RunFolder, unknown_folders: dict[str, Path]) -> dict
     return result
 
 
-def markdown(results: Sequence[dict[str, Any]], command: str) -> str:
-    """The committed table."""
+def unknowns_table(section: dict[str, Any]) -> str:
+    """Markdown tables of one report's "unknowns" section: per model, then alternatives."""
+    results = section["rows"]
     lines = [
-        "# Calibration and unknown rejection",
-        "",
-        f"Made with `{command}`.",
-        "",
         "| model | top-1 | ECE before → after | log loss before → after | near AUROC "
         "(baseline) | easy AUROC (baseline) | known accepted | accuracy on accepted | "
         "near / easy falsely accepted |",
@@ -213,7 +206,6 @@ def markdown(results: Sequence[dict[str, Any]], command: str) -> str:
         f"Temperature {first['temperature']:.3f}, threshold {first['threshold']}; "
         f"{first['test_images']} known test photos, {first.get('near', {}).get('images')} near "
         f"and {first.get('easy', {}).get('images')} easy unknowns.",
-        "",
     ]
     return "\n".join(lines)
 
@@ -249,44 +241,31 @@ def plot(results: Sequence[dict[str, Any]], output: Path) -> list[Path]:
     return files
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command line entry point."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--run", required=True, help="Run folder (exported with --all/--int8).")
-    parser.add_argument("--near", required=True, help="Photos of classes the run did not learn.")
-    parser.add_argument("--sanity", help="Folder of the ImageNet sanity photos.")
-    parser.add_argument("--output", default="benchmarks/results")
-    parser.add_argument(
-        "--alternatives", action="store_true", help="Also measure energy, max logit, Mahalanobis."
-    )
-    args = parser.parse_args(argv)
-    try:
-        run = RunFolder.open(args.run)
-        easy = write_easy_unknowns(
-            Path(args.sanity) if args.sanity else None, run.root / "easy_unknowns"
-        )
-        folders = {"near": Path(args.near), "easy": easy}
-        models = [run.model, *sorted(run.export_dir.glob("model_*.tflite"))]
-        results = []
-        for path in models:
-            print(f"scoring {path}", file=sys.stderr)
-            results.append(measure_model(run, path, folders))
-        if args.alternatives:
-            results[0]["alternatives"] = alternative_scores(run, folders)
-    except TledgeError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    output = Path(args.output)
-    output.mkdir(parents=True, exist_ok=True)
-    command = "python -m tledge.benchmarks.unknowns " + " ".join(
-        argv if argv is not None else sys.argv[1:]
-    )
-    atomic_write_text(output / "unknowns.json", json.dumps(results, indent=1) + "\n")
-    atomic_write_text(output / "unknowns.md", markdown(results, command))
-    plot(results, output)
-    print(markdown(results, command))
-    return 0
+def unknowns_benchmark(
+    run_folder: Path,
+    near: Path,
+    sanity: Path | None,
+    output: Path,
+    alternatives: bool = False,
+    command: str = "",
+    log: Log = lambda text: None,
+) -> BenchmarkOutput:
+    """Score every model of `run_folder`; write unknowns.{json,md} and the plots.
 
-
-if __name__ == "__main__":
-    sys.exit(main())
+    Raises:
+        TledgeError: for a missing or unexported run folder.
+    """
+    run = RunFolder.open(run_folder)
+    easy = write_easy_unknowns(sanity, run.root / "easy_unknowns")
+    folders = {"near": near, "easy": easy}
+    models = [run.model, *sorted(run.export_dir.glob("model_*.tflite"))]
+    results = []
+    for path in models:
+        log(f"scoring {path}")
+        results.append(measure_model(run, path, folders))
+    if alternatives:
+        log("scoring the alternatives on the Keras model")
+        results[0]["alternatives"] = alternative_scores(run, folders)
+    report = build_report(command, unknowns={"rows": results})
+    written = write_report(report, output, "unknowns")
+    return BenchmarkOutput(report, written + plot(results, output))

@@ -19,6 +19,7 @@ from tledge.core.errors import TledgeError, first_line
 from tledge.core.input_contract import InputContract, read_input_contract
 from tledge.core.labels import read_labels
 from tledge.core.run_folder import RunFolder
+from tledge.core.sources import run_image_folder
 from tledge.exporter.tf_keras_model import load_tf_keras_saved_model
 
 
@@ -138,9 +139,10 @@ def _from_run(
         backbone=config.backbone or "",
         precision=config.precision or "float32",
         calibration_data=_existing_folder(calibration_data, "--calibration-data")
-        or _stored_folder(run_root, config.data),
+        or run_image_folder(run, "data"),
         eval_data=_existing_folder(eval_data, "--eval-data")
-        or _stored_folder(run_root, config.test, config.val),
+        or run_image_folder(run, "test")
+        or run_image_folder(run, "val"),
         export_dir=Path(output_dir) if output_dir else run.export_dir,
         source_run=str(run_root),
         input_contract=run.read_input_contract(),
@@ -156,23 +158,6 @@ def _existing_folder(folder: str | os.PathLike | None, option: str) -> Path | No
     if not directory.is_dir():
         raise TledgeError(f"{option} {directory}: folder not found")
     return directory.resolve()
-
-
-def _stored_folder(run_root: Path, *folders: str | None) -> Path | None:
-    """The first of a run config's `folders` that exists, resolved to an absolute path.
-
-    A relative path (runs written before configs stored absolute ones) was relative to
-    where training ran: the working folder, or else a folder above the run.
-    """
-    for folder in folders:
-        if not folder:
-            continue
-        stored = Path(folder)
-        bases = [Path.cwd(), *run_root.parents] if not stored.is_absolute() else [Path("/")]
-        for base in bases:
-            if (base / stored).is_dir():
-                return (base / stored).resolve()
-    return None
 
 
 def model_input_contract(

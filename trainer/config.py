@@ -14,6 +14,7 @@ from tledge import __version__
 from tledge.core.calibration import DEFAULT_ACCEPT_RATE
 from tledge.core.errors import TledgeError
 from tledge.core.run_config import RunConfig
+from tledge.core.sources import is_tfds
 from tledge.trainer.caching import CACHE_MODES
 from tledge.trainer.distribution import STRATEGIES
 
@@ -183,7 +184,7 @@ class TrainConfig:
         # Absolute, so the run's data is found from any working folder (the exporter,
         # `tledge evaluate`, a resumed run).
         for key in DATA_PATH_FIELDS:
-            if values[key] is not None and not str(values[key]).startswith("tfds:"):
+            if values[key] is not None and not is_tfds(values[key]):
                 values[key] = str(Path(values[key]).resolve())
         values["image_size"] = list(self.image_size) if self.image_size else None
         values["fine_tune_lr"] = self.phase2_lr

@@ -41,7 +41,7 @@ def feature_cache_key(split: Split, model_key: dict) -> str:
     files = []
     for path in split.paths:
         stat = path.stat()
-        files.append([str(path.resolve()), stat.st_size, stat.st_mtime_ns])
+        files.append([os.path.abspath(path), stat.st_size, stat.st_mtime_ns])
     weights = model_key.get("weights", "")
     if weights not in ("imagenet", "none") and Path(weights).is_file():
         stat = Path(weights).stat()

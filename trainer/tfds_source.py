@@ -14,30 +14,24 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from tledge.core.atomic import atomic_write_text
 from tledge.core.errors import TledgeError
+from tledge.core.sources import (
+    COMPLETE_MARKER,
+    TfdsSource,
+    is_tfds,
+    parse_source,
+    split_folder_name,
+)
 
-PREFIX = "tfds:"
-# Split read when a source names none.
-DEFAULT_SPLITS = {"--data": "train", "--val": "validation", "--test": "test"}
-COMPLETE_MARKER = ".complete.json"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 JPEG_MAGIC = b"\xff\xd8\xff"
 
 ProgressCallback = Callable[[str, int, int], None]
-
-
-@dataclass(frozen=True)
-class TfdsSource:
-    """A parsed `tfds:NAME[/SPLIT]` option value."""
-
-    name: str
-    split: str
 
 
 @dataclass(frozen=True)
@@ -46,24 +40,6 @@ class ImageFolder:
 
     folder: Path
     class_names: tuple[str, ...]
-
-
-def is_tfds(source: str | None) -> bool:
-    """True when an option value names a TFDS dataset."""
-    return source is not None and source.startswith(PREFIX)
-
-
-def parse_source(source: str, option: str) -> TfdsSource:
-    """Parse `tfds:NAME[/SPLIT]`; the split defaults per option (see `DEFAULT_SPLITS`).
-
-    Example:
-        >>> parse_source("tfds:food101/validation", "--test")
-        TfdsSource(name='food101', split='validation')
-    """
-    name, _, split = source[len(PREFIX) :].partition("/")
-    if not name:
-        raise TledgeError(f"{option} {source}: expected tfds:NAME or tfds:NAME/SPLIT")
-    return TfdsSource(name, split or DEFAULT_SPLITS[option])
 
 
 def image_folder(
@@ -110,8 +86,7 @@ def image_folder(
             f"{option} tfds:{source.name}/{source.split}: unknown split "
             f"(the dataset has: {', '.join(info.splits)})"
         ) from error
-    slug = re.sub(r"[^A-Za-z0-9_.%-]+", "_", source.split)
-    folder = files_root / f"{builder.name}_{info.version}" / slug
+    folder = files_root / f"{builder.name}_{info.version}" / split_folder_name(source.split)
     if (folder / COMPLETE_MARKER).is_file():
         return ImageFolder(folder, names)
     _write_images(builder, source, image_key, label_key, names, folder, total, on_progress)

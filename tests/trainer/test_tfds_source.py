@@ -139,3 +139,29 @@ def test_training_on_tfds_writes_its_label_names(data_dir: Path, tmp_path: Path)
     result = train(config)
     assert result.run.labels.read_text().split() == list(NAMES)
     assert result.metrics["num_test_images"] == SPLITS["validation"]
+
+    # Every reader of the run finds the written-out splits through run_image_folder:
+    # `tledge evaluate`'s default data, the exporter's calibration and drift data,
+    # `--from-run` updates. Checked to fail: with the exporter reading config.test as a
+    # folder again, its eval_data was None.
+    from tledge.analysis.evaluation import default_data, evaluate_run
+    from tledge.core.sources import SOURCES_FILE, run_image_folder
+    from tledge.exporter.loading import resolve_source
+
+    run = result.run
+    written = tmp_path / "runs" / ".tfds_files"
+    test_folder = next(written.glob("tiny_colours_*/validation"))
+    train_folder = next(written.glob("tiny_colours_*/train"))
+    assert run_image_folder(run, "test") == test_folder.resolve()
+    assert default_data(run) == test_folder.resolve()
+    source = resolve_source(run.root)
+    assert (source.calibration_data, source.eval_data) == (
+        train_folder.resolve(),
+        test_folder.resolve(),
+    )
+    evaluation, _ = evaluate_run(run.root)
+    assert len(evaluation.paths) == SPLITS["validation"]
+    # A run from before sources.json: the completed split beside the run folder.
+    (run.root / SOURCES_FILE).unlink()
+    assert run_image_folder(run, "data") == train_folder.resolve()
+    assert run_image_folder(run, "val") is None

@@ -358,8 +358,8 @@ def scale(
     _quiet_tensorflow()
     import json
 
-    from tledge.benchmarks.report import scale_table
     from tledge.benchmarks.scale import ScaleOptions, scale_benchmark
+    from tledge.benchmarks.scale_report import scale_table
 
     options = ScaleOptions(
         root=root,
@@ -376,3 +376,97 @@ def scale(
         earlier = json.loads((output / "scale.json").read_text(encoding="utf-8"))
     result = scale_benchmark(options, output, _command_line(), _log, earlier)
     _finish(result.files, scale_table(result.report["scale"]))
+
+
+@bench.command("mixed-precision")
+@click.option("--data", required=True, help="Training images: a folder or tfds:NAME[/split].")
+@click.option("--test", required=True, help="Test images: a folder or tfds:NAME[/split].")
+@click.option("--weights", default="imagenet", show_default=True, help="none, imagenet or a .h5.")
+@click.option("--backbone", default="mobilenetv2", show_default=True)
+@click.option("--train-fraction", default=1.0, show_default=True)
+@click.option("--epochs", default=3, show_default=True, help="Phase 1 epochs.")
+@click.option("--fine-tune-epochs", default=3, show_default=True, help="Phase 2 epochs.")
+@click.option("--batch-size", default=64, show_default=True)
+@click.option("--image-size", default=224, show_default=True)
+@click.option("--tfds-data-dir", help="A prepared TFDS data_dir (offline).")
+@click.option("--force-precision", is_flag=True, help="Allow mixed_float16 without a GPU.")
+@click.option("--output", type=click.Path(path_type=Path), default=Path("tledge-bench"))
+def mixed_precision(
+    data,
+    test,
+    weights,
+    backbone,
+    train_fraction,
+    epochs,
+    fine_tune_epochs,
+    batch_size,
+    image_size,
+    tfds_data_dir,
+    force_precision,
+    output,
+) -> None:
+    """float32 vs mixed_float16 on the same fine-tune: images/s per phase, test accuracy.
+
+    For a GPU with tensor cores; on a CPU mixed_float16 is refused unless
+    --force-precision. Writes mixed_precision.json and mixed_precision.md.
+
+    Example: tledge bench mixed-precision --data tfds:food101 --test tfds:food101/validation
+    --train-fraction 0.1 --tfds-data-dir ~/tensorflow_datasets
+    """
+    _quiet_tensorflow()
+    from tledge.benchmarks.mixed_precision import PrecisionSetup, mixed_precision_benchmark
+    from tledge.benchmarks.report import mixed_precision_table
+
+    setup = PrecisionSetup(
+        data=data,
+        test=test,
+        weights=weights,
+        backbone=backbone,
+        train_fraction=train_fraction,
+        epochs=epochs,
+        fine_tune_epochs=fine_tune_epochs,
+        batch_size=batch_size,
+        image_size=image_size,
+        tfds_data_dir=tfds_data_dir,
+        force_precision=force_precision,
+    )
+    result = mixed_precision_benchmark(setup, output, _command_line(), _log)
+    _finish(result.files, mixed_precision_table(result.report["mixed_precision"]))
+
+
+@bench.command()
+@click.option(
+    "--run",
+    "run_folder",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Run folder (exported with --all or --int8).",
+)
+@click.option(
+    "--near",
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Photos of classes the run did not learn.",
+)
+@click.option(
+    "--sanity",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Folder of non-food photos (the ImageNet sanity photos) for the easy unknowns.",
+)
+@click.option("--alternatives", is_flag=True, help="Also measure energy, max logit, Mahalanobis.")
+@click.option("--output", type=click.Path(path_type=Path), default=Path("tledge-bench"))
+def unknowns(run_folder, near, sanity, alternatives, output) -> None:
+    """Calibration and unknown rejection of every model of a run.
+
+    Known test photos against photos of classes the run did not learn (near) and
+    non-food images (easy). Writes unknowns.json, unknowns.md and the score plots.
+
+    Example: tledge bench unknowns --run runs/food8 --near near_ood --sanity tflite/sanity_images
+    """
+    _quiet_tensorflow()
+    from tledge.benchmarks.unknowns import unknowns_benchmark, unknowns_table
+
+    result = unknowns_benchmark(
+        run_folder, near, sanity, output, alternatives, _command_line(), _log
+    )
+    _finish(result.files, unknowns_table(result.report["unknowns"]))
