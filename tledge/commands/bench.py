@@ -30,7 +30,7 @@ class BenchGroup(click.Group):
 
 @click.group(cls=BenchGroup)
 def bench() -> None:
-    """Measure latency, the edge client, the camera loop and training speed.
+    """Measure latency, the edge client, the camera loop, training speed and scale.
 
     Every subcommand writes <name>.json and <name>.md (plus plots) and prints a table.
     Without a subcommand, the arguments go to `latency`.
