@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import threading
@@ -142,6 +143,7 @@ def measure_checks(files: list[Path], store: Path, parallel: bool) -> dict[str, 
     a shared machine the wall ratio depends on the CPU share the others leave.
     """
     row: dict[str, Any] = {}
+    shutil.rmtree(store, ignore_errors=True)  # verdicts of an earlier benchmark run
     with LoadSampler() as load:
         if parallel:
             for path in files:  # into the page cache: both timings below only decode
