@@ -312,7 +312,8 @@ class Trainer:
         self.state.record("calibration", entry)
         self.log(
             f"calibrated: temperature {entry['temperature']:.3f}, unknown below "
-            f"{entry['unknown_threshold']:.3f} (accepts {config.accept_rate:.0%} of val)"
+            f"{entry['unknown_threshold']:.3f} (accepts {config.accept_rate:.0%} of "
+            f"{entry['val_images']} held-out photos; fitted on {entry['fitted_on']})"
         )
         return entry
 
