@@ -4,7 +4,8 @@ A model folder holds:
 
 - `NAME.tflite`: one version per file; the file name (without `.tflite`) is the version;
 - `NAME.golden.json` (optional): the expected top-1 label of each golden image for NAME;
-- `golden/` (optional): images every new version is self-tested on (`model_check`);
+- `golden/` (optional): the user's images, every new version is also self-tested on
+  besides the examples `tledge export` embeds in each file (`model_check`);
 - `PINNED` (optional): a version to run instead of the newest (`tledge models rollback`).
 
 A new version is one more file, arriving by an atomic rename (`rsync` and `scp` to a
