@@ -1,7 +1,7 @@
 """`tledge edge --model-dir`: validated hot swap between two frames, refusals, pin/rollback.
 
 Checked to fail: with the input-fit check in `model_check` disabled the wrong-shape model
-was swapped in; with `_ClassifyAhead` keeping its first model, the swap tests failed.
+was swapped in; with `ClassifyAhead` keeping its first model, the swap tests failed.
 """
 
 from __future__ import annotations
