@@ -1,6 +1,6 @@
 """The self-test a tledge file carries: a few inputs and the answers the file gave at export.
 
-`tledge export` embeds up to `MAX_GOLDEN_EXAMPLES` held-out images, already fitted to the
+`tledge export` embeds a few held-out images (at most `MAX_GOLDEN_EXAMPLES`), already fitted to the
 model input (lossless PNGs in the appended archive), with the top-1 label and score the
 exported file gave each of them (`ModelContract.golden`). Running them again on the
 device proves that the file arrived whole and that the device's runtime computes what
@@ -75,7 +75,8 @@ def decode_golden(data: bytes, name: str, input_size: tuple[int, int]) -> np.nda
 
 def encode_golden(rgb: np.ndarray) -> bytes:
     """The PNG bytes of a fitted RGB uint8 image, as `decode_golden` reads them back."""
-    ok, encoded = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+    ok, encoded = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, 9])
     if not ok:
         raise TledgeError("cannot encode a golden image as PNG")
     return encoded.tobytes()
@@ -89,7 +90,7 @@ def score_tolerance(contract: ModelContract) -> float:
 
 
 def check_golden(classifier: Classifier, golden: Sequence[GoldenImage]) -> str:
-    """Run the embedded self-test; return a note such as "embedded self-test 6/6".
+    """Run the embedded self-test; return a note such as "embedded self-test 4/4".
 
     Raises:
         TledgeError: naming the first image whose top-1 or score differs.

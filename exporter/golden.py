@@ -16,7 +16,7 @@ import numpy as np
 from tledge.edge.contract import GoldenExample
 from tledge.edge.golden import MIN_GOLDEN_MARGIN, encode_golden
 
-GOLDEN_COUNT = 6
+GOLDEN_COUNT = 4
 GOLDEN_PREFIX = "tledge_golden_"
 
 

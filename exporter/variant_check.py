@@ -114,10 +114,11 @@ def check_and_write(
     final_bytes = embed_metadata(model_bytes, contract, shared, golden_pngs)
     candidate = scratch / f"model_{variant}.tflite"
     candidate.write_bytes(final_bytes)
-    problems.extend(_self_test_problems(candidate, options))
     runtimes = check_runtimes(candidate, options.check_pythons)
     if not runtimes.get("litert", True):
         problems.append("LiteRT cannot load and run it")
+    else:
+        problems.extend(_self_test_problems(candidate, options))
     if runtimes.get("tflite-runtime") is False:
         warnings.append(f"{variant}: tflite-runtime cannot load and run it; use ai-edge-litert")
 
