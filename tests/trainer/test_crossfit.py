@@ -2,7 +2,8 @@
 
 Checked to fail: training each fold's head on every image (held-out fold included)
 makes the random-label test's out-of-fold accuracy jump to 0.98 (seen failing); calibrating a
-head-only refit on checkpoints/best.keras again fails the run test's `fitted_on`.
+head-only refit on checkpoints/best.keras again fails the run test's `fitted_on`
+(both seen failing).
 """
 
 from __future__ import annotations
