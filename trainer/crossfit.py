@@ -20,7 +20,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from tledge.trainer.model import classifier_head
+from tledge.trainer.config import TrainConfig
+from tledge.trainer.data import Split
+from tledge.trainer.features import cached_features
+from tledge.trainer.model import CLASSIFIER_NAME, classifier_head
 from tledge.trainer.phases import REFIT_FEATURE_EXTRACTION, PhasePlan, compile_for
 
 CROSS_FIT_FOLDS = 5
@@ -108,3 +111,30 @@ def out_of_fold_probabilities(
         )
         result[held_out] = head.predict(features[held_out], batch_size=256, verbose=0)
     return result
+
+
+def cross_fitted_predictions(
+    model, split: Split, config: TrainConfig, learning_rates: Sequence[float]
+) -> tuple[np.ndarray, str]:
+    """Out-of-fold probabilities of a head-only refit on `split`, and what they are.
+
+    Args:
+        model: The refit model (its frozen backbone gives the cached features).
+        split: The refit's images (train + val).
+        config: The resolved run config (head dropout, loss, batch size, seed, cache).
+        learning_rates: The refit head's learning rate of each epoch.
+
+    Returns:
+        (N, C) probabilities and the name metrics.json records as `fitted_on`.
+    """
+    probabilities = out_of_fold_probabilities(
+        cached_features(model, split, config),
+        split.labels,
+        model.get_layer(CLASSIFIER_NAME).units,
+        learning_rates,
+        config.label_smoothing,
+        config.dropout,
+        config.batch_size,
+        config.seed,
+    )
+    return probabilities, f"cross-fitted refit head ({CROSS_FIT_FOLDS} folds, {len(split)} images)"

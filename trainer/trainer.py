@@ -30,7 +30,7 @@ from tledge.trainer.caching import CachePlan
 from tledge.trainer.calibrate import calibrate_model
 from tledge.trainer.callbacks import read_history
 from tledge.trainer.config import TrainConfig
-from tledge.trainer.crossfit import CROSS_FIT_FOLDS, out_of_fold_probabilities
+from tledge.trainer.crossfit import CROSS_FIT_FOLDS, cross_fitted_predictions
 from tledge.trainer.data import (
     NO_CACHE,
     DatasetSplits,
@@ -40,7 +40,7 @@ from tledge.trainer.data import (
     combined,
     image_dataset,
 )
-from tledge.trainer.features import cached_features, fit_head_on_features
+from tledge.trainer.features import fit_head_on_features
 from tledge.trainer.from_run import load_from_run
 from tledge.trainer.model import build_classifier, calibrate_batchnorm, unfreeze_top
 from tledge.trainer.phases import (
@@ -335,17 +335,9 @@ class Trainer:
             splits = self.splits  # the refit replaced train by train + val
             everything = splits.train if splits.val is None else combined(splits.train, val)
             self.log(f"calibration: cross-fitting the refit head ({CROSS_FIT_FOLDS} folds)")
-            probabilities = out_of_fold_probabilities(
-                cached_features(model, everything, self.config),
-                everything.labels,
-                self.num_classes,
-                rates[FEATURE_EXTRACTION],
-                self.config.label_smoothing,
-                self.config.dropout,
-                self.config.batch_size,
-                self.config.seed,
+            probabilities, name = cross_fitted_predictions(
+                model, everything, self.config, rates[FEATURE_EXTRACTION]
             )
-            name = f"cross-fitted refit head ({CROSS_FIT_FOLDS} folds, {len(everything)} images)"
             return probabilities, everything.labels, name
         chosen = self.load(self.best_file)
         return (
