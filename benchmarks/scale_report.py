@@ -5,12 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from tledge.analysis.plots import new_figure, save_figure
 from tledge.benchmarks.report import markdown_table
 
 TARGET_TEXT = {
     "rss_growth": "peak RSS growth, top size vs reference (target <= +15 %)",
     "feature_extraction_rate_ratio": "phase 1 images/s, top size / reference (target >= 0.85)",
     "fine_tuning_rate_ratio": "phase 2 images/s, top size / reference (target >= 0.85)",
+    "feature_extraction_cpu_rate_ratio": "phase 1 images per CPU-second, top size / reference "
+    "(the same target, load-independent)",
+    "fine_tuning_cpu_rate_ratio": "phase 2 images per CPU-second, top size / reference "
+    "(the same target, load-independent)",
     "parallel_check_speedup": "image check, all cores vs one core (target >= 1.7x)",
     "rerun_speedup_min": "image check re-run vs first run, lowest over sizes (target >= 20x)",
 }
@@ -19,11 +24,13 @@ TARGET_TEXT = {
 def scale_table(section: dict[str, Any]) -> str:
     """Markdown table of the scale benchmark: one row per dataset size."""
     headers = ["images", "classes", "check first s", "check re-run s", "re-run speed-up"]
-    headers += ["phase 1 img/s", "phase 2 img/s", "peak RSS MiB", "cache disk MiB"]
+    headers += ["phase 1 img/s", "phase 2 img/s", "phase 1 img/CPU-s", "phase 2 img/CPU-s"]
+    headers += ["peak RSS MiB", "cache disk MiB"]
     body = []
     for row in section["sizes"]:
         train = row.get("train", {})
         rates = train.get("images_per_second", {})
+        cpu_rates = train.get("images_per_cpu_second", {})
         speedup = row["check_first_seconds"] / max(row["check_rerun_seconds"], 1e-6)
         body.append(
             [
@@ -34,6 +41,8 @@ def scale_table(section: dict[str, Any]) -> str:
                 f"{speedup:.0f}x",
                 rates.get("feature_extraction"),
                 rates.get("fine_tuning"),
+                cpu_rates.get("feature_extraction"),
+                cpu_rates.get("fine_tuning"),
                 train.get("peak_rss_mib"),
                 train.get("cache_disk_mib"),
             ]
@@ -62,7 +71,9 @@ def scale_notes(section: dict[str, Any]) -> list[str]:
         "images (the head epoch on cached features is negligible), phase 2 the fine-tuning "
         "epoch; the first and last step of each pass (tracing, pipeline start, a short "
         "last batch) are left out. Phase seconds (in scale.json) are wall time and include "
-        "the run's own image check, model building and tracing.",
+        "the run's own image check, model building and tracing. Images per CPU-second "
+        "count the training process's CPU time (all threads) over the same steps: what "
+        "the work costs whatever share of the 2 cores other jobs leave.",
         "Peak RSS is the training process's maximum resident set (/usr/bin/time %M); cache "
         "disk is the run's converted-image/verdict folder plus the feature cache.",
     ]
@@ -85,16 +96,12 @@ def scale_notes(section: dict[str, Any]) -> list[str]:
 
 def scale_plot(section: dict[str, Any], path: Path) -> Path:
     """Four panels against the number of images: check time, images/s, peak RSS, disk."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     rows = section["sizes"]
     images = [row["images"] for row in rows]
     trained = [row for row in rows if "train" in row]
     trained_images = [row["images"] for row in trained]
-    figure, axes = plt.subplots(1, 4, figsize=(16, 3.6))
+    figure = new_figure(figsize=(16, 3.6))
+    axes = figure.subplots(1, 4)
     axes[0].plot(images, [r["check_first_seconds"] for r in rows], "o-", label="first run")
     axes[0].plot(images, [r["check_rerun_seconds"] for r in rows], "o-", label="re-run")
     axes[0].set(title="image check (s)", xscale="log", yscale="log")
@@ -112,7 +119,4 @@ def scale_plot(section: dict[str, Any], path: Path) -> Path:
         axis.set_xlabel("images")
         axis.grid(alpha=0.3)
     figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path, dpi=110)

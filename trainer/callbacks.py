@@ -26,19 +26,23 @@ class StepClock:
 
     The steady step time leaves out the first step (tracing the step function and
     filling the input pipeline) and the last one (often a short batch, traced again),
-    so it says what each further image costs, whatever the start-up.
+    so it says what each further image costs, whatever the start-up. Wall time and the
+    process's CPU time (all its threads) are both kept: on a machine shared with other
+    work the wall time follows the CPU share left over, the CPU time does not.
     """
 
     def __init__(self):
-        self.times = [time.perf_counter()]
+        self.start()
 
     def start(self) -> None:
         """Start a new pass."""
         self.times = [time.perf_counter()]
+        self.cpu_times = [time.process_time()]
 
     def tick(self) -> None:
         """Mark the end of a step."""
         self.times.append(time.perf_counter())
+        self.cpu_times.append(time.process_time())
 
     @property
     def steps(self) -> int:
@@ -46,11 +50,18 @@ class StepClock:
         return len(self.times) - 1
 
     def steady_step_seconds(self) -> float | None:
-        """Mean seconds of steps 2 .. n-1, or None with fewer than 3 steps."""
+        """Mean wall seconds of steps 2 .. n-1, or None with fewer than 3 steps."""
+        return self._steady(self.times)
+
+    def steady_step_cpu_seconds(self) -> float | None:
+        """Mean CPU seconds of steps 2 .. n-1, or None with fewer than 3 steps."""
+        return self._steady(self.cpu_times)
+
+    def _steady(self, times: list[float]) -> float | None:
         steps = self.steps
         if steps < 3:
             return None
-        return (self.times[steps - 1] - self.times[1]) / (steps - 2)
+        return (times[steps - 1] - times[1]) / (steps - 2)
 
 
 def read_history(path: Path) -> dict:
@@ -63,10 +74,10 @@ def read_history(path: Path) -> dict:
 class HistoryRecorder(keras.callbacks.Callback):
     """Appends one entry per finished epoch to history.json (rewritten atomically).
 
-    Each entry has the epoch's seconds and its steady step time (`StepClock`: without
-    the first and last step; None with fewer than 3 steps). An epoch that is trained
-    again after a resume replaces its earlier entry and any later ones, so the file
-    always describes one consistent training.
+    Each entry has the epoch's seconds and its steady step wall and CPU time
+    (`StepClock`: without the first and last step; None with fewer than 3 steps). An
+    epoch that is trained again after a resume replaces its earlier entry and any later
+    ones, so the file always describes one consistent training.
 
     Args:
         path: history.json.
@@ -97,8 +108,11 @@ class HistoryRecorder(keras.callbacks.Callback):
             keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)
         )
         entry["seconds"] = round(time.perf_counter() - self._started, 3)
-        steady = self._clock.steady_step_seconds()
-        entry["steady_step_seconds"] = None if steady is None else round(steady, 6)
+        for key, steady in (
+            ("steady_step_seconds", self._clock.steady_step_seconds()),
+            ("steady_step_cpu_seconds", self._clock.steady_step_cpu_seconds()),
+        ):
+            entry[key] = None if steady is None else round(steady, 6)
         history = read_history(self.path)
         epochs = [e for e in history["epochs"] if e["epoch"] <= epoch] + [entry]
         record = {"epochs": epochs, "phase_boundaries": self.boundaries}

@@ -99,12 +99,15 @@ def write_features(
             stream.write(rows.tobytes())
             clock.tick()
     seconds = clock.times[-1] - clock.times[0]
-    steady = clock.steady_step_seconds()
+    steady, steady_cpu = clock.steady_step_seconds(), clock.steady_step_cpu_seconds()
     speed = {
         "images": len(split),
         "batch_size": batch_size,
         "seconds": round(seconds, 3),
         "steady_images_per_second": None if steady is None else round(batch_size / steady, 2),
+        "steady_images_per_cpu_second": (
+            None if not steady_cpu else round(batch_size / steady_cpu, 2)
+        ),
     }
     atomic_write_text(_pass_file(cache_file), json.dumps(speed))
     rate = speed["steady_images_per_second"] or len(split) / max(seconds, 1e-9)
@@ -213,6 +216,41 @@ def copy_head(head, model) -> None:
     model.get_layer(CLASSIFIER_NAME).set_weights(head.get_layer(CLASSIFIER_NAME).get_weights())
 
 
+def feature_cache_dir(config: TrainConfig) -> Path:
+    """Where a run's backbone features are cached (shared by the runs of one output folder)."""
+    return Path(config.output) / ".feature_cache"
+
+
+def cached_feature_file(
+    model, split: Split, config: TrainConfig, log: Callable[[str], None] = lambda message: None
+) -> Path:
+    """The .npy file of `split`'s pooled backbone features for a run with `config`.
+
+    Written by `write_features` the first time, then reused.
+
+    Args:
+        model: A full model from `build_classifier` (only its frozen backbone matters).
+        split: The images, in the order of the rows.
+        config: The resolved run config (backbone, weights, image size, precision).
+        log: Called with the feature pass's speed when it runs.
+    """
+    input_contract = get_backbone(config.backbone).run_input_contract(config.image_size)
+    model_key = {
+        "backbone": config.backbone,
+        "alpha": config.alpha,
+        "weights": config.weights,
+        "input_contract": input_contract.to_dict(),
+        "precision": config.precision,
+    }
+    path = feature_cache_dir(config) / f"{feature_cache_key(split, model_key)}.npy"
+    return write_features(model, split, input_contract, config.batch_size, path, log)
+
+
+def cached_features(model, split: Split, config: TrainConfig) -> np.ndarray:
+    """`cached_feature_file`'s features in memory (the head-only calibration's cross-fit)."""
+    return np.load(cached_feature_file(model, split, config))
+
+
 def fit_head_on_features(
     model,
     splits: DatasetSplits,
@@ -243,22 +281,12 @@ def fit_head_on_features(
     Returns:
         The epochs finished, counted from the start of the run.
     """
-    input_contract = get_backbone(config.backbone).run_input_contract(config.image_size)
     num_classes = len(splits.class_names)
-    cache_dir = Path(config.output) / ".feature_cache"
-    model_key = {
-        "backbone": config.backbone,
-        "alpha": config.alpha,
-        "weights": config.weights,
-        "input_contract": input_contract.to_dict(),
-        "precision": config.precision,
-    }
 
     def features(split: Split) -> Path:
-        path = cache_dir / f"{feature_cache_key(split, model_key)}.npy"
-        return write_features(model, split, input_contract, config.batch_size, path, log)
+        return cached_feature_file(model, split, config, log)
 
-    log(f"phase 1 on cached backbone features ({cache_dir})")
+    log(f"phase 1 on cached backbone features ({feature_cache_dir(config)})")
     head = head_model(model, config.dropout)
     train, val = splits.train, splits.val
     batch = config.batch_size

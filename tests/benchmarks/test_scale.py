@@ -67,7 +67,7 @@ def test_report_has_a_row_per_size_notes_and_a_plot(tmp_path: Path) -> None:
     section = {"options": {}, "sizes": rows, "targets": targets(rows, 1000)}
     report = build_report("tledge bench scale --root x", notes=scale_notes(section), scale=section)
     table = to_markdown(report)
-    assert "| 5000 | 10 | 50.0 | 0.1 | 500x | 50 | 20 | 1000.0 | 3.0 |" in table
+    assert "| 5000 | 10 | 50.0 | 0.1 | 500x | 50 | 20 | - | - | 1000.0 | 3.0 |" in table
     assert (
         "(2.00x)" in table
         and "peak RSS growth, top size vs reference (target <= +15 %): 0.1111 (met)" in table

@@ -44,6 +44,7 @@ def test_history_replaces_epochs_trained_again(tmp_path: Path) -> None:
         "learning_rate",
         "seconds",
         "steady_step_seconds",
+        "steady_step_cpu_seconds",
     }
     assert entry["phase"] == "fine_tuning" and entry["learning_rate"] == pytest.approx(0.01)
     assert history["phase_boundaries"] == [2]
