@@ -11,7 +11,7 @@ import dataclasses
 import datetime
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,8 @@ from tledge.benchmarks.machine_info import machine_info
 from tledge.core.atomic import atomic_write_text
 
 Log = Callable[[str], None]
+# A report section's title and its Markdown renderer.
+Section = tuple[str, Callable[[dict[str, Any]], str]]
 
 
 @dataclass(frozen=True)
@@ -57,16 +59,30 @@ def build_report(command: str, notes: Sequence[str] = (), **sections: Any) -> di
     return report
 
 
-def write_report(report: dict[str, Any], output_dir: str | os.PathLike, stem: str) -> list[Path]:
-    """Write `<stem>.json` and `<stem>.md` into `output_dir` atomically; return their paths."""
+def write_report(
+    report: dict[str, Any],
+    output_dir: str | os.PathLike,
+    stem: str,
+    sections: Mapping[str, Section] | None = None,
+) -> list[Path]:
+    """Write `<stem>.json` and `<stem>.md` into `output_dir` atomically; return their paths.
+
+    `sections` renders sections `SECTIONS` does not know (see `to_markdown`).
+    """
     directory = Path(output_dir)
     json_path = atomic_write_text(directory / f"{stem}.json", json.dumps(report, indent=2) + "\n")
-    md_path = atomic_write_text(directory / f"{stem}.md", to_markdown(report))
+    md_path = atomic_write_text(directory / f"{stem}.md", to_markdown(report, sections))
     return [json_path, md_path]
 
 
-def to_markdown(report: dict[str, Any]) -> str:
-    """Render a report as Markdown: machine line, then a table per section present."""
+def to_markdown(report: dict[str, Any], sections: Mapping[str, Section] | None = None) -> str:
+    """Render a report as Markdown: machine line, then a table per section present.
+
+    Args:
+        report: A `build_report` dict.
+        sections: (title, render) of sections beyond `SECTIONS`, by name: a benchmark
+            whose table lives in its own module passes it here.
+    """
     machine = report["machine"]
     versions = ", ".join(f"{k} {v}" for k, v in machine["versions"].items() if v)
     load = machine.get("load_average_1_5_15")
@@ -85,7 +101,7 @@ def to_markdown(report: dict[str, Any]) -> str:
         f"Command: `{report['command']}` ({report['created']}, tledge {report['tledge_version']})",
         "",
     ]
-    for name, (title, render) in SECTIONS.items():
+    for name, (title, render) in {**SECTIONS, **(sections or {})}.items():
         if name in report:
             lines += [f"### {title}", "", render(report[name]), ""]
     lines += [f"- {note}" for note in report.get("notes", [])]
@@ -289,18 +305,6 @@ def mixed_precision_table(section: dict[str, Any]) -> str:
     return markdown_table(headers, body)
 
 
-def _scale_table(section: dict[str, Any]) -> str:
-    from tledge.benchmarks.scale_report import scale_table
-
-    return scale_table(section)
-
-
-def _unknowns_table(section: dict[str, Any]) -> str:
-    from tledge.benchmarks.unknowns import unknowns_table
-
-    return unknowns_table(section)
-
-
 SECTIONS = {
     "latency": ("Model latency", latency_table),
     "client_overhead": ("Edge client overhead", client_overhead_table),
@@ -308,6 +312,4 @@ SECTIONS = {
     "training": ("Training: frozen phase", training_table),
     "cross_validation": ("Training settings: k-fold cross-validation", cross_validation_table),
     "mixed_precision": ("Training precision: float32 vs mixed_float16", mixed_precision_table),
-    "scale": ("Scale: check, training speed, memory and disk against dataset size", _scale_table),
-    "unknowns": ("Calibration and unknown rejection", _unknowns_table),
 }

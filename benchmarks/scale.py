@@ -276,7 +276,7 @@ def scale_benchmark(
     The report is rewritten after each size, so a run stopped early keeps the sizes it
     finished. `earlier` (a previous scale.json) keeps its other sizes' rows.
     """
-    from tledge.benchmarks.scale_report import scale_notes, scale_plot
+    from tledge.benchmarks.scale_report import SCALE_SECTION, scale_notes, scale_plot
 
     sizes = sorted(options.sizes)
     per_class = max(size // classes_for(size) for size in sizes)
@@ -307,6 +307,6 @@ def scale_benchmark(
             "targets": targets(rows, options.reference_size),
         }
         report = build_report(command, notes=scale_notes(section), scale=section)
-        files_written = write_report(report, output, "scale")
+        files_written = write_report(report, output, "scale", SCALE_SECTION)
         files_written.append(scale_plot(section, output / "scale.png"))
     return BenchmarkOutput(report, files_written)

@@ -64,6 +64,11 @@ def scale_table(section: dict[str, Any]) -> str:
     return table
 
 
+SCALE_SECTION = {
+    "scale": ("Scale: check, training speed, memory and disk against dataset size", scale_table)
+}
+
+
 def scale_notes(section: dict[str, Any]) -> list[str]:
     """What each number means, the targets as measured, and the load while measuring."""
     notes = [

@@ -342,5 +342,6 @@ def unknowns_benchmark(
         log("scoring the alternatives on the Keras model")
         results[0]["alternatives"] = alternative_scores(run, folders)
     report = build_report(command, unknowns={"rows": results})
-    written = write_report(report, output, "unknowns")
+    sections = {"unknowns": ("Calibration and unknown rejection", unknowns_table)}
+    written = write_report(report, output, "unknowns", sections)
     return BenchmarkOutput(report, written + plot(results, output))

@@ -9,7 +9,7 @@ import numpy as np
 from tledge.benchmarks.report import build_report, to_markdown
 from tledge.benchmarks.scale import targets
 from tledge.benchmarks.scale_data import classes_for, draw_photo, generate_pool, link_size
-from tledge.benchmarks.scale_report import scale_notes, scale_plot
+from tledge.benchmarks.scale_report import SCALE_SECTION, scale_notes, scale_plot
 from tledge.core.folders import list_class_folders
 
 
@@ -66,7 +66,7 @@ def test_report_has_a_row_per_size_notes_and_a_plot(tmp_path: Path) -> None:
     rows[0].update(check_one_core_seconds=4.0, check_all_cores_seconds=2.0)
     section = {"options": {}, "sizes": rows, "targets": targets(rows, 1000)}
     report = build_report("tledge bench scale --root x", notes=scale_notes(section), scale=section)
-    table = to_markdown(report)
+    table = to_markdown(report, SCALE_SECTION)
     assert "| 5000 | 10 | 50.0 | 0.1 | 500x | 50 | 20 | - | - | 1000.0 | 3.0 |" in table
     assert (
         "(2.00x)" in table
