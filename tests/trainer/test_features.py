@@ -24,7 +24,7 @@ from tledge.trainer.features import (
     feature_pass,
     write_features,
 )
-from tledge.trainer.model import build_classifier
+from tledge.trainer.model import build_classifier, calibrate_batchnorm
 
 
 @pytest.fixture(scope="module")
@@ -42,10 +42,13 @@ def test_written_features_equal_predict_and_pass_is_timed(split, tmp_path):
     spec = get_backbone("mobilenetv2")
     model = build_classifier(spec, (32, 32), 0.35, "none", 4, 0.2)
     contract = spec.run_input_contract((32, 32))
+    images = image_dataset(split, 1, contract, 8).map(lambda image, _: image)
+    # As training does: without it a random backbone's features are almost constant.
+    calibrate_batchnorm(model, next(iter(image_dataset(split, 1, contract, 96)))[0])
     path = write_features(model, split, contract, 8, tmp_path / "f.npy")
     extractor = keras.Model(model.inputs, model.get_layer(HEAD_INPUT_LAYER).input)
-    images = image_dataset(split, 1, contract, 8).map(lambda image, _: image)
     expected = extractor.predict(images, verbose=0)
+    assert not np.allclose(expected[0], expected[1], rtol=1e-3)  # rows tell images apart
     np.testing.assert_allclose(np.load(path), expected, rtol=1e-5, atol=1e-6)
     timed = feature_pass(path)
     assert timed["images"] == len(split) == 96 and timed["batch_size"] == 8
