@@ -23,6 +23,7 @@ from tledge.core.run_folder import RunFolder
 from tledge.trainer.backbones import get_backbone
 from tledge.trainer.config import TrainConfig
 from tledge.trainer.data import PIXEL_PIPELINE_VERSION, DatasetSplits, Split, image_dataset
+from tledge.trainer.distribution import all_workers
 from tledge.trainer.model import CLASSIFIER_NAME, classifier_head
 from tledge.trainer.phases import PhasePlan, fit_phase
 
@@ -66,10 +67,15 @@ def pooled_features(
         input_contract: How the model takes images (the run's `InputContract`).
         batch_size: Images per inference batch.
         cache_file: .npy file of the cache, or None to compute without caching.
+
+    Under a multi-worker strategy Keras' `predict` gives each worker its own share of
+    the batches and gathers the features in order, so they are computed once across the
+    cluster, not once per worker; the cache file is read only when every worker has it
+    (each keeps its own: machines need not share a filesystem), so all take one branch.
     """
     import keras
 
-    if cache_file is not None and cache_file.is_file():
+    if cache_file is not None and all_workers(cache_file.is_file()):
         return np.load(cache_file)
     extractor = keras.Model(model.inputs, model.get_layer(HEAD_INPUT_LAYER).input)
     dataset = image_dataset(split, 1, input_contract, batch_size).map(lambda image, _: image)
