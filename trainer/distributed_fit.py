@@ -42,7 +42,8 @@ def fit_distributed(
     """Train compiled `model` under the current strategy, as `model.fit` would.
 
     Args:
-        model: A Keras 3 model built and compiled inside the strategy's scope.
+        model: A Keras 3 model built and compiled (with a `keras.losses.Loss`, e.g. by
+            `phases.compile_for`) inside the strategy's scope.
         train_data: tf.data dataset batched at the global batch size; it is split over
             the replicas (and workers) by `experimental_distribute_dataset`.
         validation_data: Dataset scored after every epoch, or None.
