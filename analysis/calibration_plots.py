@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tledge.analysis.plots import _figure, _save
+from tledge.analysis.plots import new_figure, save_figure
 from tledge.core.calibration import ReliabilityBins
 
 
@@ -23,7 +23,7 @@ def plot_reliability(
         path: The PNG to write (atomically).
         title: Figure title.
     """
-    figure = _figure(figsize=(5.5, 5.0))
+    figure = new_figure(figsize=(5.5, 5.0))
     axes = figure.subplots()
     axes.plot([0, 1], [0, 1], color="gray", linestyle="--", linewidth=1, label="perfect")
     for name, values in bins.items():
@@ -35,7 +35,7 @@ def plot_reliability(
     axes.set_ylim(0, 1)
     axes.legend(loc="upper left")
     axes.set_title(title)
-    return _save(figure, path, dpi=110)
+    return save_figure(figure, path, dpi=110)
 
 
 def plot_score_histograms(
@@ -45,7 +45,7 @@ def plot_score_histograms(
     title: str = "",
 ) -> Path:
     """Overlaid histograms of the unknown score (top probability) per set of images."""
-    figure = _figure(figsize=(7.0, 4.0))
+    figure = new_figure(figsize=(7.0, 4.0))
     axes = figure.subplots()
     edges = np.linspace(0, 1, 41)
     for name, values in scores.items():
@@ -56,7 +56,7 @@ def plot_score_histograms(
     axes.set_ylabel("density")
     axes.legend(loc="upper left")
     axes.set_title(title)
-    return _save(figure, path, dpi=110)
+    return save_figure(figure, path, dpi=110)
 
 
 def plot_accuracy_coverage(
@@ -73,7 +73,7 @@ def plot_accuracy_coverage(
         path: The PNG to write.
         title: Figure title.
     """
-    figure = _figure(figsize=(6.0, 4.0))
+    figure = new_figure(figsize=(6.0, 4.0))
     axes = figure.subplots()
     for name, (coverage, accuracy) in curves.items():
         axes.plot(coverage, accuracy, label=name)
@@ -85,4 +85,4 @@ def plot_accuracy_coverage(
     axes.set_xlim(0, 1)
     axes.legend(loc="lower left")
     axes.set_title(title)
-    return _save(figure, path, dpi=110)
+    return save_figure(figure, path, dpi=110)

@@ -20,15 +20,19 @@ from tledge.core.atomic import atomic_path
 ANNOTATE_MAX_CLASSES = 20
 
 
-def _figure(**options: Any) -> Any:
-    # A bare Figure renders with Agg and never touches pyplot's global backend, so a
-    # notebook's inline plotting keeps working after these calls.
+def new_figure(**options: Any) -> Any:
+    """A matplotlib Figure (options as for `Figure`) that draws with Agg, without pyplot.
+
+    A bare Figure never touches pyplot's global backend, so a notebook's inline plotting
+    keeps working after these calls, and nothing needs closing.
+    """
     from matplotlib.figure import Figure
 
     return Figure(**options)
 
 
-def _save(figure: Any, path: str | os.PathLike, dpi: int) -> Path:
+def save_figure(figure: Any, path: str | os.PathLike, dpi: int) -> Path:
+    """Write `figure` to `path` as PNG, atomically; return the path."""
     with atomic_path(path, suffix=".png") as tmp:
         figure.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
     return Path(path)
@@ -59,7 +63,7 @@ def plot_confusion_matrix(
     side = max(6.0, 3.0 + 0.26 * count)
     tick_font = float(np.clip(11 - count / 12, 7, 10))
     title_font = 12 if count <= 40 else 18
-    figure = _figure(figsize=(side + 1.5, side))
+    figure = new_figure(figsize=(side + 1.5, side))
     axis = figure.subplots()
     totals = matrix.sum(axis=1, keepdims=True)
     normalized = np.divide(matrix, totals, out=np.zeros(matrix.shape, float), where=totals > 0)
@@ -95,7 +99,7 @@ def plot_confusion_matrix(
                 )
     correct, total = int(np.trace(matrix)), int(matrix.sum())
     axis.set_title(title or f"{correct} / {total} correct", fontsize=title_font)
-    return _save(figure, path, dpi=110)
+    return save_figure(figure, path, dpi=110)
 
 
 def plot_most_wrong(
@@ -119,7 +123,7 @@ def plot_most_wrong(
 
     columns = max(1, min(columns, len(entries)))
     rows = -(-len(entries) // columns)
-    figure = _figure(figsize=(3.4 * columns, 3.8 * rows), layout="constrained")
+    figure = new_figure(figsize=(3.4 * columns, 3.8 * rows), layout="constrained")
     axes = figure.subplots(rows, columns, squeeze=False)
     for axis in axes.flat:
         axis.axis("off")
@@ -137,7 +141,7 @@ def plot_most_wrong(
             f"true: {true}\npred: {predicted} ({confidence:.0%})", color="firebrick", fontsize=10
         )
     figure.suptitle("Most confident wrong predictions", fontsize=13)
-    return _save(figure, path, dpi=90)
+    return save_figure(figure, path, dpi=90)
 
 
 def plot_learning_curves(
@@ -159,7 +163,7 @@ def plot_learning_curves(
     from matplotlib import colormaps
     from matplotlib.ticker import PercentFormatter
 
-    figure = _figure(figsize=(13, 5), layout="constrained")
+    figure = new_figure(figsize=(13, 5), layout="constrained")
     accuracy_axis, loss_axis = figure.subplots(1, 2)
     colors = colormaps["tab10" if len(histories) <= 10 else "tab20"]
     for index, (name, history) in enumerate(histories.items()):
@@ -182,4 +186,4 @@ def plot_learning_curves(
     accuracy_axis.yaxis.set_major_formatter(PercentFormatter(1.0))
     accuracy_axis.legend(fontsize=8, loc="best")
     figure.suptitle("dashed lines: fine-tuning starts", fontsize=9, color="gray")
-    return _save(figure, path, dpi=100)
+    return save_figure(figure, path, dpi=100)

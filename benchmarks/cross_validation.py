@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from tledge.benchmarks.report import BenchmarkOutput, Log, build_report, write_report
+from tledge.core.calibration import log_loss
 from tledge.core.errors import TledgeError
 from tledge.core.folders import list_class_folders
 from tledge.core.run_folder import RunFolder
@@ -245,11 +246,10 @@ def compare(results: Mapping[str, Sequence[Mapping[str, np.ndarray]]], reference
         correct = np.concatenate(per_fold)
         probabilities = np.concatenate([fold["probabilities"] for fold in folds])
         labels = np.concatenate([fold["labels"] for fold in folds])
-        picked = probabilities[np.arange(len(labels)), labels]
         row: dict[str, Any] = {
             "variant": name,
             "accuracy": float(correct.mean()),
-            "log_loss": float(-np.log(np.clip(picked, 1e-7, 1.0)).mean()),
+            "log_loss": log_loss(probabilities, labels),
             "per_fold_accuracy": [float(fold.mean()) for fold in per_fold],
         }
         if name != reference:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tledge.core.atomic import atomic_path
+from tledge.analysis.plots import new_figure, save_figure
 
 STAGE_COLORS = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860")
 
@@ -22,22 +22,6 @@ def plots_available() -> bool:
         return False
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(figure, path: str | os.PathLike) -> Path:
-    with atomic_path(path, suffix=".png") as tmp:
-        figure.savefig(tmp, dpi=120, bbox_inches="tight")
-    _pyplot().close(figure)
-    return Path(path)
-
-
 def accuracy_latency_plot(rows: Sequence[dict[str, Any]], path: str | os.PathLike) -> Path | None:
     """Scatter top-1 accuracy against p50 latency; marker area follows file size.
 
@@ -47,8 +31,8 @@ def accuracy_latency_plot(rows: Sequence[dict[str, Any]], path: str | os.PathLik
     rows = [row for row in rows if row.get("accuracy") is not None]
     if not rows:
         return None
-    plt = _pyplot()
-    figure, axes = plt.subplots(figsize=(7, 4.5))
+    figure = new_figure(figsize=(7, 4.5))
+    axes = figure.subplots()
     largest = max(row["size_bytes"] for row in rows)
     for index, threads in enumerate(sorted({row["threads"] for row in rows})):
         group = [row for row in rows if row["threads"] == threads]
@@ -86,16 +70,16 @@ def accuracy_latency_plot(rows: Sequence[dict[str, Any]], path: str | os.PathLik
     legend = axes.legend(title="runtime threads", fontsize=8, loc="best")
     for handle in legend.legend_handles:
         handle.set_sizes([40])
-    return _save(figure, path)
+    return save_figure(figure, path, dpi=120)
 
 
 def latency_plot(rows: Sequence[dict[str, Any]], path: str | os.PathLike) -> Path:
     """Grouped bars of p50 latency per variant and thread count, whiskers to p90."""
-    plt = _pyplot()
     names = list(dict.fromkeys(_row_name(row, rows) for row in rows))
     thread_counts = sorted({row["threads"] for row in rows})
     width = 0.8 / len(thread_counts)
-    figure, axes = plt.subplots(figsize=(max(6, 1.2 * len(names) + 2), 4))
+    figure = new_figure(figsize=(max(6, 1.2 * len(names) + 2), 4))
+    axes = figure.subplots()
     for index, threads in enumerate(thread_counts):
         by_name = {_row_name(row, rows): row for row in rows if row["threads"] == threads}
         positions = [i + (index - (len(thread_counts) - 1) / 2) * width for i in range(len(names))]
@@ -115,15 +99,15 @@ def latency_plot(rows: Sequence[dict[str, Any]], path: str | os.PathLike) -> Pat
     axes.set_title("Inference latency")
     axes.legend(title="threads", fontsize=8)
     axes.grid(True, axis="y", alpha=0.3)
-    return _save(figure, path)
+    return save_figure(figure, path, dpi=120)
 
 
 def stage_breakdown_plot(
     rows: Sequence[dict[str, Any]], stages: Sequence[str], path: str | os.PathLike
 ) -> Path:
     """Stacked horizontal bars: mean ms per frame in each pipeline stage, per source."""
-    plt = _pyplot()
-    figure, axes = plt.subplots(figsize=(7, 1.2 + 0.7 * len(rows)))
+    figure = new_figure(figsize=(7, 1.2 + 0.7 * len(rows)))
+    axes = figure.subplots()
     labels = [row["source"] for row in rows]
     left = [0.0] * len(rows)
     for index, stage in enumerate(stages):
@@ -146,7 +130,7 @@ def stage_breakdown_plot(
     axes.set_title("Camera pipeline: time per stage")
     axes.set_xlim(0, max(left) * 1.6)
     axes.legend(fontsize=8, ncols=len(stages), loc="upper center", bbox_to_anchor=(0.5, -0.25))
-    return _save(figure, path)
+    return save_figure(figure, path, dpi=120)
 
 
 def _row_name(row: dict[str, Any], rows: Sequence[dict[str, Any]]) -> str:

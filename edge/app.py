@@ -1,6 +1,6 @@
 """The edge client's run loop: read a frame, classify, smooth, draw, hand to the outputs.
 
-Classification runs one frame ahead in a worker thread (`_ClassifyAhead`), so `invoke()`
+Classification runs one frame ahead in a worker thread (`ClassifyAhead`), so `invoke()`
 of frame N+1 overlaps the smoothing, drawing and outputs of frame N. Sources fit each
 frame to the model input where they read it (a camera's capture thread, the file
 read-ahead), so the worker only quantizes and invokes; the full frame is drawn and saved.
@@ -13,28 +13,22 @@ end of file, `--max-frames`, Ctrl-C / SIGTERM, or `q` in the window.
 from __future__ import annotations
 
 import contextlib
-import os
-import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
-import numpy as np
-
 from tledge.core.errors import TledgeError
 from tledge.edge.classification import (
-    Classification,
     Timings,
     rank,
     unknown_threshold,
     verdict,
 )
 from tledge.edge.classifier import Classifier
+from tledge.edge.classify_ahead import ClassifyAhead
 from tledge.edge.collect import CollectOptions, Collector
 from tledge.edge.model_version import FixedModel, LoadedModel, ModelSource
 from tledge.edge.outputs import AnnotatedVideoWriter, JsonlWriter
@@ -44,8 +38,8 @@ from tledge.edge.smoothing import ScoreSmoother
 from tledge.edge.sources import Frame, Source
 from tledge.edge.stopping import stop_on_signals
 from tledge.edge.web_access import ServeOptions
+from tledge.edge.window import Window, display_available
 
-WINDOW_NAME = "tledge edge"
 FPS_WINDOW = 30
 # How long a read waits before checking for a stop request again.
 READ_TIMEOUT_S = 0.25
@@ -196,7 +190,7 @@ def run_edge(
         if server is not None and on_serve is not None:
             on_serve(server.url)
         stack.enter_context(stop_on_signals(stop))
-        ahead = stack.enter_context(_ClassifyAhead(models, source, options.max_frames))
+        ahead = stack.enter_context(ClassifyAhead(models, source, options.max_frames))
         started = time.monotonic()
         while not stop.is_set():
             if options.max_frames is not None and frames >= options.max_frames:
@@ -267,22 +261,6 @@ def run_edge(
     )
 
 
-def display_available() -> bool:
-    """True when a window can be shown: a display exists and OpenCV has GUI support."""
-    has_screen = sys.platform in ("win32", "darwin") or bool(
-        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
-    )
-    return has_screen and opencv_has_gui()
-
-
-def opencv_has_gui() -> bool:
-    """False for opencv-python-headless and other builds without a GUI backend."""
-    for line in cv2.getBuildInformation().splitlines():
-        if line.strip().startswith("GUI:"):
-            return line.split(":", 1)[1].strip().upper() not in ("NONE", "")
-    return False
-
-
 def _record(
     frame: Frame,
     top_k: tuple[tuple[str, float], ...],
@@ -311,7 +289,7 @@ def _record(
 
 def _open_outputs(
     options: EdgeOptions, source: Source, stack: contextlib.ExitStack
-) -> tuple[JsonlWriter | None, AnnotatedVideoWriter | None, PreviewServer | None, _Window | None]:
+) -> tuple[JsonlWriter | None, AnnotatedVideoWriter | None, PreviewServer | None, Window | None]:
     jsonl = video = server = window = None
     if options.jsonl is not None:
         jsonl = JsonlWriter(options.jsonl)
@@ -329,115 +307,6 @@ def _open_outputs(
                 "--display: no display or OpenCV without GUI support (opencv-python-headless); "
                 "use --no-display with --serve or --jsonl, or install opencv-python"
             )
-        window = _Window()
+        window = Window()
         stack.callback(window.close)
     return jsonl, video, server, window
-
-
-class _ClassifyAhead:
-    """Classifies one frame in a worker thread while the caller handles the one before.
-
-    `next` waits for the frame in flight, hands the worker the next frame, and returns
-    the finished one, so `invoke()` runs while the caller draws and writes outputs.
-    TFLite's `invoke()` and OpenCV release the GIL, so the two really overlap. File
-    frames are read ahead (decoding overlaps classification too) and all classified in
-    order; a live source is read only once the worker is free, so it gets the newest
-    frame and a result is never older than the one frame in flight. The source fits
-    frames to the model input as it reads them (`Source.fit_frames`), so the resize runs
-    in the capture thread or during the read-ahead, not in the worker.
-
-    Args:
-        models: `models.current` is read once per frame, so a swap takes effect from
-            the next frame started; its classifier is then used by the worker only.
-        source: Frames to classify.
-        limit: Classify at most this many frames; None for no limit.
-    """
-
-    def __init__(self, models: ModelSource, source: Source, limit: int | None) -> None:
-        self._models = models
-        self._source = source
-        self._left = limit
-        # A swapped-in model fits frames the same way (`model_check` refuses others).
-        source.fit_frames(models.current.classifier.fit_to_input)
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="classify")
-        self._in_flight: tuple[Frame, Future[Classification], LoadedModel] | None = None
-        self._read_ahead: Frame | None = None
-
-    @property
-    def finished(self) -> bool:
-        """True once every frame that will be classified has been returned."""
-        idle = self._in_flight is None and self._read_ahead is None
-        return idle and (self._left == 0 or self._source.finished)
-
-    def next(self, timeout: float) -> tuple[Frame, Classification, LoadedModel] | None:
-        """Return the next (frame, classification, model that classified it).
-
-        None when no frame came within `timeout`.
-        """
-        if self._in_flight is None:
-            self._start(self._read(timeout))
-            if self._in_flight is None:
-                return None
-        if not self._source.is_live and self._read_ahead is None:
-            self._read_ahead = self._read(timeout)
-        frame, future, model = self._in_flight
-        result = future.result()
-        self._in_flight = None
-        if self._source.is_live:
-            self._start(self._read(timeout=0.0))
-        else:
-            self._start(self._read_ahead)
-            self._read_ahead = None
-        return frame, result, model
-
-    def close(self) -> None:
-        """Wait for the frame in flight (its result is dropped) and stop the worker."""
-        self._worker.shutdown(wait=True)
-
-    def __enter__(self) -> _ClassifyAhead:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def _read(self, timeout: float) -> Frame | None:
-        return self._source.read(timeout=timeout) if self._left != 0 else None
-
-    def _start(self, frame: Frame | None) -> None:
-        if frame is None:
-            return
-        # Ranking waits for smoothing, so the classifier itself ranks nothing. A frame
-        # read before fitting was switched on goes in whole; the answer is the same.
-        model = self._models.current
-        if frame.fitted is not None:
-            future = self._worker.submit(
-                model.classifier.classify, frame.fitted, top_k=0, fitted=True
-            )
-        else:
-            future = self._worker.submit(model.classifier.classify, frame.image, top_k=0)
-        self._in_flight = (frame, future, model)
-        if self._left is not None:
-            self._left -= 1
-
-
-class _Window:
-    """The OpenCV window; `show` returns False once the user wants to stop."""
-
-    def __init__(self) -> None:
-        cv2.namedWindow(WINDOW_NAME, cv2.WINDOW_NORMAL)
-        self._was_visible = False
-
-    def show(self, image: np.ndarray) -> bool:
-        """Show the frame; False after q or Esc, or when the window was closed."""
-        cv2.imshow(WINDOW_NAME, image)
-        key = cv2.waitKey(1) & 0xFF
-        visible = cv2.getWindowProperty(WINDOW_NAME, cv2.WND_PROP_VISIBLE) >= 1
-        # Some backends map the window a few frames late: only a window that was
-        # visible and is gone now counts as closed by the user.
-        closed = self._was_visible and not visible
-        self._was_visible = self._was_visible or visible
-        return key not in (ord("q"), 27) and not closed
-
-    def close(self) -> None:
-        """Destroy the window."""
-        cv2.destroyAllWindows()

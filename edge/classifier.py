@@ -54,6 +54,8 @@ class Classifier:
     Attributes:
         contract: The embedded contract, or the one derived for a plain model.
         has_embedded_contract: True when the file carries a tledge contract.
+        golden: The file's embedded self-test images with its answers at export
+            (`tledge.edge.golden`); empty for plain models and older tledge files.
         interpreter: The runtime's Interpreter, tensors allocated.
         runtime: The runtime that loaded the model (name, version).
         labels: Class names in output order.
@@ -81,6 +83,7 @@ class Classifier:
         metadata = read_model_metadata(self.model_path)
         embedded = metadata.contract
         self.has_embedded_contract = embedded is not None
+        self.golden = metadata.golden
         self._input, self._output = _classifier_tensors(self.interpreter, self.model_path)
         num_classes = int(np.prod(self._output["shape"]))
         given = _load_labels(labels)

@@ -25,6 +25,9 @@ from tledge.edge.strict_json import decode_dataclass
 
 CONTRACT_NAME = "tledge_contract.json"
 OUTPUT_KINDS = ("probabilities", "logits")
+GOLDEN_SUFFIX = ".png"
+MAX_GOLDEN_EXAMPLES = 8
+MAX_GOLDEN_NAME = 64
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,30 @@ class Quantization:
     def is_quantized(self) -> bool:
         """True when the tensor holds integers that need the scale and zero point."""
         return self.dtype in ("uint8", "int8") and self.scale > 0
+
+
+@dataclass(frozen=True)
+class GoldenExample:
+    """An input embedded in the file with the answer the file gave at export.
+
+    Attributes:
+        image: Name of its PNG in the appended archive: the input already fitted to the
+            model input size (RGB), so no resize stands between it and the answer.
+        label: The top-1 label the exported file gave it.
+        score: That label's score.
+    """
+
+    image: str
+    label: str
+    score: float
+
+    def __post_init__(self) -> None:
+        name = self.image
+        plain = name and "/" not in name and "\\" not in name and not name.startswith(".")
+        if not (plain and name.endswith(GOLDEN_SUFFIX) and len(name) <= MAX_GOLDEN_NAME):
+            raise TledgeError(f"model contract: golden image name {name!r} is not a .png name")
+        if not 0.0 <= self.score <= 1.0:
+            raise TledgeError(f"model contract: golden score {self.score} is not in [0, 1]")
 
 
 @dataclass(frozen=True)
@@ -77,6 +104,8 @@ class ModelContract:
             softmax (1.0: not calibrated). Informational: clients apply nothing.
         unknown_threshold: Inputs whose top probability is below this are reported as
             unknown (chosen on validation for a target acceptance rate); None: never.
+        golden: Embedded self-test inputs with the file's own answers (at most
+            `MAX_GOLDEN_EXAMPLES`; none in files from before tledge embedded them).
     """
 
     labels: tuple[str, ...]
@@ -97,6 +126,7 @@ class ModelContract:
     drift: Mapping[str, Any] = field(default_factory=dict)
     temperature: float = 1.0
     unknown_threshold: float | None = None
+    golden: tuple[GoldenExample, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.labels:
@@ -110,6 +140,12 @@ class ModelContract:
         if self.unknown_threshold is not None and not 0 <= self.unknown_threshold <= 1:
             raise TledgeError(
                 f"model contract: unknown_threshold {self.unknown_threshold} must be in [0, 1]"
+            )
+        names = [example.image for example in self.golden]
+        if len(names) > MAX_GOLDEN_EXAMPLES or len(set(names)) != len(names):
+            raise TledgeError(
+                f"model contract: {len(names)} golden examples (at most "
+                f"{MAX_GOLDEN_EXAMPLES}, each image once)"
             )
         try:
             self.input_contract  # noqa: B018 - validates the preprocessing fields

@@ -91,7 +91,7 @@ def _opencv_check() -> Check:
         import cv2
     except ImportError as error:
         return Check("opencv", MISSING, str(error), "pip install opencv-python-headless")
-    from tledge.edge.app import opencv_has_gui
+    from tledge.edge.window import opencv_has_gui
 
     gui = "with GUI (--display works)" if opencv_has_gui() else "headless (use --serve or --jsonl)"
     backends = sorted(

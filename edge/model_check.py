@@ -7,7 +7,11 @@
   interpolation): frames already prepared for the running model would be wrong for it,
   and the camera is not reopened for a swap;
 - gives scores that are not probabilities (NaN, outside 0-1, not summing to 1);
-- fails the golden self-test: each golden image (the images in `<model dir>/golden/`)
+- fails its embedded self-test: the examples `tledge export` stored in the file must get
+  the top-1 label the file gave them at export, with a score within the tolerance of
+  `tledge.edge.golden` (files from before tledge embedded examples have none);
+- fails the golden-folder self-test (an extra, for images of the user's choosing): each
+  golden image (the images in `<model dir>/golden/`)
   must get the top-1 label written in `<model>.golden.json` beside the model file, or,
   when there is no such file and the labels are unchanged, the running model's top-1
   on at least `MIN_GOLDEN_AGREEMENT` of them.
@@ -26,6 +30,7 @@ import numpy as np
 
 from tledge.core.errors import TledgeError
 from tledge.edge.classifier import Classifier
+from tledge.edge.golden import check_golden
 
 GOLDEN_FOLDER = "golden"
 GOLDEN_SUFFIX = ".golden.json"
@@ -50,7 +55,8 @@ def check_candidate(
 
     Args:
         candidate: The new model, loaded; used on this thread only.
-        golden: Golden images (file name -> BGR pixels); may be empty.
+        golden: The model folder's golden images (file name -> BGR pixels); may be
+            empty. The candidate's embedded examples are run as well.
         running: The model it would replace (only its contract is read), None at start.
         running_answers: The running model's top-1 per golden image.
 
@@ -71,6 +77,8 @@ def check_candidate(
         if golden:
             answers[name] = candidate.labels[int(np.argmax(scores))]
     notes = [_labels_note(candidate, running)]
+    if candidate.golden:
+        notes.append(check_golden(candidate, candidate.golden))
     expected = _expected_answers(candidate.model_path, golden)
     if expected is not None:
         wrong = [name for name, label in expected.items() if answers[name] != label]

@@ -4,11 +4,12 @@ A model folder holds:
 
 - `NAME.tflite`: one version per file; the file name (without `.tflite`) is the version;
 - `NAME.golden.json` (optional): the expected top-1 label of each golden image for NAME;
-- `golden/` (optional): images every new version is self-tested on (`model_check`);
+- `golden/` (optional): the user's images, every new version is also self-tested on
+  besides the examples `tledge export` embeds in each file (`model_check`);
 - `PINNED` (optional): a version to run instead of the newest (`tledge models rollback`).
 
-A new version is one more file, arriving by an atomic rename (`rsync` and `scp` to a
-temporary name then `mv`, or `tledge models add`). Names starting with "." are never
+A new version is one more file, arriving by an atomic rename (`rsync`, or `scp` to a
+temporary name then `mv`). Names starting with "." are never
 read: rsync and tledge's own atomic writes keep their partial files there. "Newest" is
 the file that arrived last (its inode change time, which a rename sets), so a copied
 model counts from when it landed, whatever its modification time.

@@ -25,6 +25,7 @@ from pathlib import Path
 from tledge.core.errors import TledgeError
 from tledge.edge.contract import CONTRACT_NAME, ModelContract
 from tledge.edge.flatbuffer_tables import FlatbufferError
+from tledge.edge.golden import GoldenImage, decode_golden
 from tledge.edge.metadata import StandardMetadata, find_metadata_buffer, parse_metadata
 
 MAX_MEMBER_BYTES = 4 << 20
@@ -57,11 +58,13 @@ class EmbeddedMetadata:
         contract: tledge's contract, or None when the file has none.
         standard: The standard TFLite Model Metadata, or None when the file has none.
         standard_labels: Class names of the standard metadata's labels file, or None.
+        golden: The contract's embedded self-test images, decoded (empty when none).
     """
 
     contract: ModelContract | None
     standard: StandardMetadata | None
     standard_labels: tuple[str, ...] | None
+    golden: tuple[GoldenImage, ...] = ()
 
     @property
     def labels(self) -> tuple[str, ...] | None:
@@ -128,7 +131,8 @@ def _read(data: bytes) -> EmbeddedMetadata:
             labels = _labels(archive.read(standard.labels_file), standard.labels_file)
     if contract is not None and standard is not None:
         _check_agreement(contract, standard, labels)
-    return EmbeddedMetadata(contract, standard, labels)
+    golden = () if contract is None else _golden(archive, contract)
+    return EmbeddedMetadata(contract, standard, labels, golden)
 
 
 def _standard_metadata(data: bytes) -> StandardMetadata | None:
@@ -148,6 +152,25 @@ def _contract(raw: bytes) -> ModelContract:
     except UnicodeDecodeError:
         raise TledgeError(f"{CONTRACT_NAME} is not UTF-8 text; {RE_EXPORT}") from None
     return ModelContract.from_json(text)
+
+
+def _golden(archive: _Archive, contract: ModelContract) -> tuple[GoldenImage, ...]:
+    """The contract's golden examples with their images, each checked against the file."""
+    golden = []
+    for example in contract.golden:
+        if example.image not in archive.names:
+            raise TledgeError(
+                f"its contract names golden image {example.image}, which the file lacks; "
+                f"{RE_EXPORT}"
+            )
+        if example.label not in contract.labels:
+            raise TledgeError(
+                f"golden image {example.image} expects {example.label!r}, not a label of "
+                f"the model; {RE_EXPORT}"
+            )
+        pixels = decode_golden(archive.read(example.image), example.image, contract.input_size)
+        golden.append(GoldenImage(example, pixels))
+    return tuple(golden)
 
 
 def _labels(raw: bytes, name: str) -> tuple[str, ...]:

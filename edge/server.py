@@ -34,14 +34,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-import cv2
 import numpy as np
 
 from tledge.core.errors import TledgeError
+from tledge.edge.latest_frame import LatestFrame
 from tledge.edge.web_access import ServeOptions, WebAccess, tls_context
 from tledge.edge.web_page import PAGE
 
-JPEG_QUALITY = 80
 BOUNDARY = "tledgeframe"
 # POST bodies are small JSON commands (e.g. `tledge capture`'s {"label": "pizza"}).
 MAX_POST_BYTES = 4096
@@ -53,70 +52,12 @@ HEADER_TIMEOUT_S = 10.0
 # Any single read or write that waits longer than this ends the connection.
 IDLE_TIMEOUT_S = 20.0
 LISTEN_BACKLOG = 64
-# A prediction older than this (or than 3 frame intervals, if longer) is stale.
-STALE_AFTER_S = 2.0
 SECURITY_HEADERS = {
     "Cache-Control": "no-store",
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
 }
-
-
-class _LatestFrame:
-    """The newest published frame and predictions, shared with the request threads."""
-
-    def __init__(self) -> None:
-        self.changed = threading.Condition()
-        self.sequence = 0
-        self.closed = False
-        self.predictions: dict[str, Any] = {}
-        self._image: np.ndarray | None = None
-        self._jpeg: tuple[int, bytes] | None = None
-
-    def publish(self, image: np.ndarray, predictions: dict[str, Any]) -> None:
-        with self.changed:
-            self._image = image
-            self.predictions = predictions
-            self.sequence += 1
-            self.changed.notify_all()
-
-    def status(self, now: float) -> dict[str, Any]:
-        """The newest predictions plus `age_s` and `stale` at wall-clock time `now`."""
-        with self.changed:
-            predictions = dict(self.predictions)
-        captured = predictions.get("timestamp")
-        if captured is None:
-            return predictions
-        age = max(0.0, now - captured)
-        fps = predictions.get("fps")
-        stale_after = max(STALE_AFTER_S, 3.0 / fps) if fps else STALE_AFTER_S
-        return {**predictions, "age_s": round(age, 3), "stale": age > stale_after}
-
-    def jpeg(self) -> tuple[int, bytes] | None:
-        """(sequence, JPEG bytes) of the newest frame, encoded at most once per frame."""
-        with self.changed:
-            sequence, image, cached = self.sequence, self._image, self._jpeg
-        if image is None:
-            return None
-        if cached is not None and cached[0] == sequence:
-            return cached
-        ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-        result = (sequence, encoded.tobytes() if ok else b"")
-        with self.changed:
-            self._jpeg = result
-        return result
-
-    def wait_newer(self, sequence: int, timeout: float) -> bool:
-        """Wait until a frame newer than `sequence` exists; False on timeout or close."""
-        with self.changed:
-            self.changed.wait_for(lambda: self.sequence > sequence or self.closed, timeout)
-            return self.sequence > sequence and not self.closed
-
-    def close(self) -> None:
-        with self.changed:
-            self.closed = True
-            self.changed.notify_all()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -266,7 +207,7 @@ class _PreviewHTTPServer(ThreadingHTTPServer):
     def __init__(
         self,
         address: tuple[str, int],
-        latest: _LatestFrame,
+        latest: LatestFrame,
         access: WebAccess,
         tls: ssl.SSLContext | None,
         max_clients: int,
@@ -367,7 +308,7 @@ class PreviewServer:
         access = WebAccess.for_address(
             host, options.token, options.allow_hosts, secure_cookie=tls is not None
         )
-        self._latest = _LatestFrame()
+        self._latest = LatestFrame()
         try:
             self._server = _PreviewHTTPServer(
                 (host, port),

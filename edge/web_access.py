@@ -48,6 +48,9 @@ class ServeOptions:
         address: "[HOST:]PORT"; IPv6 hosts in brackets ("[::1]:8080"); port 0 picks one.
         token: Access token required on every request; None for none.
         insecure_no_token: Allow binding beyond loopback without a token.
+        offers_insecure_no_token: Whether the command has `--insecure-no-token`, so the
+            refusal of a token-less view beyond loopback suggests it only where it exists
+            (`tledge capture` has none: its page saves photos).
         allow_hosts: Extra host names accepted in the Host header.
         tls_cert: PEM certificate for HTTPS (with `tls_key`).
         tls_key: PEM private key for HTTPS.
@@ -57,6 +60,7 @@ class ServeOptions:
     address: str
     token: str | None = None
     insecure_no_token: bool = False
+    offers_insecure_no_token: bool = True
     allow_hosts: tuple[str, ...] = ()
     tls_cert: str | None = None
     tls_key: str | None = None
@@ -73,9 +77,12 @@ class ServeOptions:
         if (self.tls_cert is None) != (self.tls_key is None):
             raise TledgeError("--tls-cert and --tls-key: give both, or neither")
         if self.token is None and not self.insecure_no_token and not is_loopback(host):
+            insecure = (
+                "; or --insecure-no-token to allow it" if self.offers_insecure_no_token else ""
+            )
             raise TledgeError(
-                f"--serve {self.address} lets anyone on the network watch: {HOW_TO_GET_A_TOKEN}; "
-                "or --insecure-no-token to allow it"
+                f"--serve {self.address} lets anyone on the network watch: "
+                f"{HOW_TO_GET_A_TOKEN}{insecure}"
             )
         return host, port
 

@@ -10,7 +10,8 @@ out as tflite-support's `MetadataPopulator` and image-classifier writer lay it o
 - input: ImageProperties RGB, NormalizationOptions from the contract (tledge models take
   raw 0-255 pixels: mean 0, std 1), value range stats;
 - output: `labels.txt` as its TENSOR_AXIS_LABELS file;
-- model: `tledge_contract.json`, the full `ModelContract` that tledge's client reads.
+- model: `tledge_contract.json`, the full `ModelContract` that tledge's client reads;
+- the contract's golden self-test images (`tledge.edge.golden`), as further zip members.
 
 `tledge.edge.model_file` reads it all back without TensorFlow.
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 import io
 import typing
 import zipfile
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -53,7 +55,12 @@ UNKNOWN_FILE_TYPE = 0  # AssociatedFileType
 ZIP_DATE_TIME = (1980, 1, 1, 0, 0, 0)
 
 
-def embed_metadata(model_bytes: bytes, contract: ModelContract, share_zero_points: bool) -> bytes:
+def embed_metadata(
+    model_bytes: bytes,
+    contract: ModelContract,
+    share_zero_points: bool,
+    golden_images: Mapping[str, bytes] | None = None,
+) -> bytes:
     """Return the model with standard metadata, `labels.txt` and the contract embedded.
 
     Metadata already in the model is replaced; the graph and weights are unchanged.
@@ -64,6 +71,7 @@ def embed_metadata(model_bytes: bytes, contract: ModelContract, share_zero_point
             become the standard metadata.
         share_zero_points: Keep identical int64 vectors stored once
             (`tledge.exporter.compact`), for a model that was compacted.
+        golden_images: PNG bytes of each golden image the contract names.
 
     Example:
         >>> data = embed_metadata(Path("model.tflite").read_bytes(), contract, True)
@@ -83,8 +91,11 @@ def embed_metadata(model_bytes: bytes, contract: ModelContract, share_zero_point
         entry.name = METADATA_NAME
         entry.buffer = len(model.buffers) - 1
         model.metadata = [*(model.metadata or []), entry]
-    files = {LABELS_NAME: "".join(f"{label}\n" for label in contract.labels)}
-    files[CONTRACT_NAME] = contract.to_json()
+    files = {LABELS_NAME: "".join(f"{label}\n" for label in contract.labels).encode("utf-8")}
+    files[CONTRACT_NAME] = contract.to_json().encode("utf-8")
+    golden_images = golden_images or {}
+    for example in contract.golden:
+        files[example.image] = golden_images[example.image]
     return _append_archive(pack_model(model, share_zero_points), files)
 
 
@@ -282,7 +293,7 @@ def _name(entry: object) -> str:
     return name.decode("utf-8", "replace") if isinstance(name, bytes) else str(name)
 
 
-def _append_archive(model_bytes: bytes, files: dict[str, str]) -> bytes:
+def _append_archive(model_bytes: bytes, files: dict[str, bytes]) -> bytes:
     """Append `files` as a stored zip whose offsets count from the model's first byte.
 
     That is how tflite-support's populator appends them (zip "a" mode on the model file);
@@ -291,6 +302,6 @@ def _append_archive(model_bytes: bytes, files: dict[str, str]) -> bytes:
     stream = io.BytesIO(model_bytes)
     stream.seek(0, io.SEEK_END)
     with zipfile.ZipFile(stream, "a", zipfile.ZIP_STORED) as archive:
-        for name, text in files.items():
-            archive.writestr(zipfile.ZipInfo(name, ZIP_DATE_TIME), text.encode("utf-8"))
+        for name, content in files.items():
+            archive.writestr(zipfile.ZipInfo(name, ZIP_DATE_TIME), content)
     return stream.getvalue()

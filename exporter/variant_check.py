@@ -3,8 +3,9 @@
 The variant is measured as the device runs it (the edge `Classifier`, fed by the file's
 own contract, embedded with the standard metadata) against the Keras model's answers on
 the same fitted images, checked for integer-only ops and runtimes, and written under its
-final name only when every check passes; otherwise as `model_<variant>.rejected.tflite`,
-so a good file stays in place.
+final name only when every check passes (including the self-test it embeds, run on the
+written file); otherwise as `model_<variant>.rejected.tflite`, so a good file stays in
+place.
 """
 
 from __future__ import annotations
@@ -17,11 +18,15 @@ import numpy as np
 
 from tledge import __version__
 from tledge.core.atomic import atomic_write_bytes
+from tledge.core.errors import TledgeError
 from tledge.core.input_contract import InputContract
-from tledge.edge.contract import ModelContract
+from tledge.edge.classifier import Classifier
+from tledge.edge.contract import GoldenExample, ModelContract
+from tledge.edge.golden import check_golden
 from tledge.exporter.compact import share_zero_points
 from tledge.exporter.datasets import ImageSet, ProgressCallback
 from tledge.exporter.drift import Drift, measure_drift
+from tledge.exporter.golden import golden_examples
 from tledge.exporter.graph import GraphReport, full_integer_problems, inspect_graph
 from tledge.exporter.inference import predict_tflite
 from tledge.exporter.loading import ExportSource
@@ -99,13 +104,21 @@ def check_and_write(
             f"(--min-agreement {100 * options.min_agreement:g})"
         )
 
-    contract = _contract(variant, source, baseline, graph, _drift_numbers(drift, options))
-    final_bytes = embed_metadata(model_bytes, contract, share_zero_points=shared)
+    # The metadata does not change what the graph computes: the measured file's scores
+    # are the final file's answers, which its own self-test then checks.
+    golden, golden_pngs = golden_examples(baseline.held_out.images, scores, source.labels)
+    if not golden:
+        warnings.append(f"{variant}: no held-out image is clear enough to embed as a self-test")
+    numbers = _drift_numbers(drift, options)
+    contract = _contract(variant, source, baseline, graph, numbers, golden)
+    final_bytes = embed_metadata(model_bytes, contract, shared, golden_pngs)
     candidate = scratch / f"model_{variant}.tflite"
     candidate.write_bytes(final_bytes)
     runtimes = check_runtimes(candidate, options.check_pythons)
     if not runtimes.get("litert", True):
         problems.append("LiteRT cannot load and run it")
+    else:
+        problems.extend(_self_test_problems(candidate, options))
     if runtimes.get("tflite-runtime") is False:
         warnings.append(f"{variant}: tflite-runtime cannot load and run it; use ai-edge-litert")
 
@@ -126,6 +139,16 @@ def check_and_write(
         graph=graph,
         warnings=tuple(warnings),
     )
+
+
+def _self_test_problems(candidate: Path, options: ExportOptions) -> list[str]:
+    """The written file must pass its embedded self-test here, as the device will run it."""
+    try:
+        classifier = Classifier(candidate, num_threads=options.num_threads)
+        check_golden(classifier, classifier.golden)
+    except TledgeError as error:
+        return [str(error).removeprefix(f"{candidate}: ")]
+    return []
 
 
 def _compacted(
@@ -162,6 +185,7 @@ def _contract(
     baseline: Baseline,
     graph: GraphReport,
     drift: dict[str, Any] | None = None,
+    golden: tuple[GoldenExample, ...] = (),
 ) -> ModelContract:
     """The file's contract: the run's input contract completed by the export's findings."""
     return ModelContract.for_input(
@@ -177,6 +201,7 @@ def _contract(
         drift=drift or {},
         temperature=source.temperature,
         unknown_threshold=source.unknown_threshold,
+        golden=golden,
     )
 
 

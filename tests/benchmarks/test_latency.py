@@ -150,6 +150,7 @@ def test_missing_target_is_an_error(tmp_path: Path) -> None:
     assert "not found" in result.output
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 def test_agrees_with_independent_invoke_loop(shared_data: Path) -> None:
     """The subprocess measurement matches a plain invoke() loop here within noise.

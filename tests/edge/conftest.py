@@ -151,11 +151,14 @@ def image_to_image_model(size: int = 8) -> bytes:
     return _model(tensors, operators, [schema.BuiltinOperator.ADD], [0], [1], [b""])
 
 
-def with_metadata(model_bytes: bytes, contract) -> bytes:
-    """`model_bytes` with standard metadata and `contract`, as `tledge export` writes them."""
+def with_metadata(model_bytes: bytes, contract, golden_images=None) -> bytes:
+    """`model_bytes` with standard metadata and `contract`, as `tledge export` writes them;
+    `golden_images` maps the contract's golden image names to RGB pixels."""
+    from tledge.edge.golden import encode_golden
     from tledge.exporter.metadata import embed_metadata
 
-    return embed_metadata(model_bytes, contract, share_zero_points=False)
+    pngs = {name: encode_golden(rgb) for name, rgb in (golden_images or {}).items()}
+    return embed_metadata(model_bytes, contract, share_zero_points=False, golden_images=pngs)
 
 
 def legacy_contract_file(model_bytes: bytes, contract) -> bytes:
@@ -183,7 +186,8 @@ def make_model(tmp_path: Path):
     contract=ModelContract | None, legacy=False, name="model.tflite"): the channel-mean
     classifier (labels red/green/blue), optionally with the contract embedded as the
     exporter embeds it (standard TFLite metadata + contract), or with `legacy` as tledge
-    0.x did (the contract alone in an appended zip);
+    0.x did (the contract alone in an appended zip); `golden_images` (name -> RGB pixels)
+    for the contract's golden examples;
     make_model("softmax"): the same with a softmax at the end (probabilities out);
     make_model("image"): the image-to-image model.
     """
@@ -197,13 +201,17 @@ def make_model(tmp_path: Path):
         name="model.tflite",
         size=8,
         legacy=False,
+        golden_images=None,
     ):
         if kind == "image":
             data = image_to_image_model(size)
         else:
             data = channel_mean_model(size, dtype, scale, zero_point, softmax=kind == "softmax")
         if contract is not None:
-            data = legacy_contract_file(data, contract) if legacy else with_metadata(data, contract)
+            if legacy:
+                data = legacy_contract_file(data, contract)
+            else:
+                data = with_metadata(data, contract, golden_images)
         path = tmp_path / name
         path.write_bytes(data)
         return path

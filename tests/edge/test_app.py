@@ -317,18 +317,18 @@ def test_sources_close_when_an_output_fails(color_model, tmp_path):
 
 
 def test_window_stops_on_q_or_when_closed_but_not_before_it_appears(monkeypatch):
-    from tledge.edge import app
+    from tledge.edge import window as window_module
 
     keys, visibility = [], []
-    monkeypatch.setattr(app.cv2, "namedWindow", lambda *args: None)
-    monkeypatch.setattr(app.cv2, "imshow", lambda *args: None)
-    monkeypatch.setattr(app.cv2, "waitKey", lambda delay: keys.pop(0))
-    monkeypatch.setattr(app.cv2, "getWindowProperty", lambda *args: visibility.pop(0))
+    monkeypatch.setattr(window_module.cv2, "namedWindow", lambda *args: None)
+    monkeypatch.setattr(window_module.cv2, "imshow", lambda *args: None)
+    monkeypatch.setattr(window_module.cv2, "waitKey", lambda delay: keys.pop(0))
+    monkeypatch.setattr(window_module.cv2, "getWindowProperty", lambda *args: visibility.pop(0))
     image = np.zeros((4, 4, 3), np.uint8)
-    window = app._Window()
+    window = window_module.Window()
     keys[:], visibility[:] = [-1, -1, -1, ord("q")], [0.0, 1.0, 1.0, 1.0]
     assert [window.show(image) for _ in range(4)] == [True, True, True, False]
-    window = app._Window()
+    window = window_module.Window()
     keys[:], visibility[:] = [-1, -1, -1], [0.0, 1.0, 0.0]
     assert [window.show(image) for _ in range(3)] == [True, True, False]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import threading
 import time
 import urllib.error
@@ -180,3 +181,25 @@ def test_capture_command_headless_and_bad_options(tmp_path):
     assert parse_interval("500ms") == 0.5 and parse_interval("1m") == 60.0
     with pytest.raises(TledgeError, match="--every soon"):
         parse_interval("soon")
+
+
+@pytest.mark.parametrize("command", ["capture", "edge"])
+def test_serving_beyond_loopback_without_token_names_only_options_the_command_has(
+    tmp_path, command
+):
+    """Checked to fail: `tledge capture` suggested --insecure-no-token, which it lacks."""
+    from tledge.commands.capture import capture
+    from tledge.commands.edge import edge
+
+    arguments = [str(tmp_path / "data")] if command == "capture" else ["model.tflite"]
+    arguments += ["--source", str(tmp_path / "clip.avi"), "--serve", "0.0.0.0:0"]
+    result = CliRunner().invoke(cli, [command, *arguments], env={"TLEDGE_TOKEN": ""})
+    assert result.exit_code != 0
+    line = next(line for line in result.output.splitlines() if "--serve 0.0.0.0:0" in line)
+    assert "--token auto" in line
+    named = set(re.findall(r"--[a-z][a-z-]+", line))
+    known = {
+        opt for param in (capture if command == "capture" else edge).params for opt in param.opts
+    }
+    assert named <= known, f"{command} has no {named - known}"
+    assert ("--insecure-no-token" in named) == (command == "edge")

@@ -1,7 +1,7 @@
 """`tledge edge --model-dir`: validated hot swap between two frames, refusals, pin/rollback.
 
 Checked to fail: with the input-fit check in `model_check` disabled the wrong-shape model
-was swapped in; with `_ClassifyAhead` keeping its first model, the swap tests failed.
+was swapped in; with `ClassifyAhead` keeping its first model, the swap tests failed.
 """
 
 from __future__ import annotations
@@ -23,12 +23,24 @@ from tledge.cli import cli
 from tledge.core.errors import TledgeError
 from tledge.edge.app import EdgeOptions, run_edge
 from tledge.edge.classifier import Classifier
-from tledge.edge.contract import ModelContract
+from tledge.edge.contract import GoldenExample, ModelContract
 from tledge.edge.model_dir import ModelWatcher, list_model_files, read_pin, write_pin
 from tledge.edge.sources import ImageFolderSource
 
 LABELS = ("red", "green", "blue")
 COLORS_BGR = {"red": (0, 0, 255), "green": (0, 255, 0), "blue": (255, 0, 0)}
+# Pure red gives logits (1, -1, -1): red scores e / (e + 2 / e) = 0.787.
+RED_RGB = np.zeros((8, 8, 3), np.uint8)
+RED_RGB[..., 0] = 255
+GOLDEN_NAME = "tledge_golden_0.png"
+
+
+def embedded_golden(label: str, score: float) -> dict:
+    """`add` arguments for a model whose file expects `label` at `score` on pure red."""
+    return {
+        "golden": (GoldenExample(GOLDEN_NAME, label, score),),
+        "golden_images": {GOLDEN_NAME: RED_RGB},
+    }
 
 
 def contract(**changes) -> ModelContract:
@@ -52,10 +64,15 @@ def model_dir(tmp_path, make_model):
     for label, color in COLORS_BGR.items():
         cv2.imwrite(str(folder / "golden" / f"{label}.png"), np.full((12, 12, 3), color, np.uint8))
 
-    def add(name, data=None, kind="color", **contract_changes):
+    def add(name, data=None, kind="color", golden_images=None, **contract_changes):
         """Build a model in tmp_path and rename it into the folder, as rsync would."""
         if data is None:
-            built = make_model(kind, contract=contract(**contract_changes), name=f"{name}.build")
+            built = make_model(
+                kind,
+                contract=contract(**contract_changes),
+                name=f"{name}.build",
+                golden_images=golden_images,
+            )
             data = built.read_bytes()
         staging = folder / f".{name}.tflite.partial"
         staging.write_bytes(data)
@@ -100,6 +117,12 @@ def test_starts_on_the_newest_and_swaps_to_a_new_version(model_dir):
         ("not-probabilities", "not probabilities"),
         ("golden-disagrees", "agrees with the running model on 1/3"),
         ("golden-expected", "golden self-test failed on 1/3"),
+        (
+            "embedded-label",
+            "embedded self-test failed on 1/1 images (tledge_golden_0.png: "
+            "expected green 0.787, got red 0.787",
+        ),
+        ("embedded-score", "expected red 0.600, got red 0.787; scores may differ by 0.1"),
     ],
 )
 def test_a_bad_model_is_refused_once_and_the_running_model_stays(
@@ -120,6 +143,10 @@ def test_a_bad_model_is_refused_once_and_the_running_model_stays(
         model_dir.add("bad", data=make_model(name="plain.build").read_bytes())
     elif case == "not-probabilities":
         model_dir.add("bad", output_kind="probabilities")  # raw logits read as scores
+    elif case == "embedded-label":
+        model_dir.add("bad", **embedded_golden("green", 0.787))
+    elif case == "embedded-score":
+        model_dir.add("bad", **embedded_golden("red", 0.6))
     elif case == "golden-disagrees":
         model_dir.add("bad", color_order="BGR")  # red and blue swapped, green right
     else:
@@ -137,6 +164,20 @@ def test_a_bad_model_is_refused_once_and_the_running_model_stays(
         "still running v1 (sha " + running.version.sha + ")"
     )
     assert "\n" not in refusals[0]
+
+
+def test_a_model_passing_its_embedded_self_test_is_swapped_in(model_dir):
+    """The file's own answers need no golden folder or JSON: v2 runs its embedded example.
+
+    Checked to fail: with model_check not running the embedded examples, both the
+    refusal cases above and this note failed.
+    """
+    events = []
+    models = watcher(model_dir.path, events)
+    model_dir.add("v2", variant="fp32", **embedded_golden("red", 0.786986))
+    poll_twice(models)
+    assert models.current.version.name == "v2"
+    assert "embedded self-test 1/1" in events[-1], events
 
 
 def test_changed_labels_are_announced(model_dir):

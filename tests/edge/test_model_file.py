@@ -21,7 +21,8 @@ import pytest
 
 from tledge.core.errors import TledgeError
 from tledge.edge.classifier import Classifier
-from tledge.edge.contract import ModelContract
+from tledge.edge.contract import GoldenExample, ModelContract
+from tledge.edge.golden import check_golden, encode_golden
 from tledge.edge.model_file import read_contract, read_model_metadata
 from tledge.exporter.metadata import build_metadata
 
@@ -34,6 +35,13 @@ CONTRACT = ModelContract(
     backbone="channel-mean",
     variant="fp32",
 )
+
+# The model's logits for a pure red input are the channel means (1, -1, -1).
+RED = np.zeros((8, 8, 3), np.uint8)
+RED[..., 0] = 255
+RED_SCORE = float(np.exp(1) / (np.exp(1) + 2 * np.exp(-1)))
+GOLDEN = (GoldenExample("tledge_golden_0.png", "red", round(RED_SCORE, 6)),)
+WITH_GOLDEN = ModelContract(**{**CONTRACT.__dict__, "golden": GOLDEN})
 
 
 def _write(tmp_path: Path, data: bytes, name: str = "model.tflite") -> Path:
@@ -71,6 +79,58 @@ def test_written_file_carries_standard_metadata_and_contract(tmp_path, model_byt
     assert standard.min_parser_version == "1.0.0"
     assert set(standard.associated_files) == {"labels.txt", "tledge_contract.json"}
     assert Classifier(path).labels == CONTRACT.labels
+
+
+def test_embedded_golden_examples_come_back_with_their_pixels(tmp_path, model_bytes):
+    data = model_bytes.with_metadata(model_bytes.plain(), WITH_GOLDEN, {GOLDEN[0].image: RED})
+    metadata = read_model_metadata(_write(tmp_path, data))
+    assert metadata.contract == WITH_GOLDEN
+    assert set(metadata.standard.associated_files) == {"labels.txt", "tledge_contract.json"}
+    (golden,) = metadata.golden
+    assert golden.example == GOLDEN[0]
+    np.testing.assert_array_equal(golden.bgr[..., ::-1], RED)
+    classifier = Classifier(tmp_path / "model.tflite")
+    assert check_golden(classifier, classifier.golden) == "embedded self-test 1/1"
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ("missing", "names golden image tledge_golden_0.png, which the file lacks"),
+        ("wrong-size", "golden image tledge_golden_0.png is 4x4, not the model input 8x8"),
+        ("not-png", "golden image tledge_golden_0.png is not a PNG"),
+        ("unknown-label", "expects 'purple', not a label of the model"),
+        ("bad-score", "golden score 1.5 is not in [0, 1]"),
+    ],
+)
+def test_bad_embedded_golden_examples_are_one_line_errors(tmp_path, model_bytes, change, problem):
+    """Checked to fail: without the label check, the unknown label loaded."""
+    contract, png = WITH_GOLDEN, encode_golden(RED)
+    if change == "unknown-label":
+        contract = ModelContract(
+            **{**CONTRACT.__dict__, "golden": (GoldenExample(GOLDEN[0].image, "purple", 0.5),)}
+        )
+    data = model_bytes.with_metadata(model_bytes.plain(), contract, {GOLDEN[0].image: RED})
+    members = {
+        "labels.txt": b"red\ngreen\nblue\n",
+        "tledge_contract.json": contract.to_json().encode(),
+        GOLDEN[0].image: png,
+    }
+    if change == "missing":
+        del members[GOLDEN[0].image]
+    elif change == "wrong-size":
+        members[GOLDEN[0].image] = encode_golden(RED[:4, :4])
+    elif change == "not-png":
+        members[GOLDEN[0].image] = b"GIF89a" + png[6:]
+    elif change == "bad-score":
+        members["tledge_contract.json"] = members["tledge_contract.json"].replace(
+            f"{GOLDEN[0].score}".encode(), b"1.5"
+        )
+    path = _write(tmp_path, _rezip(data, members))
+    with pytest.raises(TledgeError) as caught:
+        Classifier(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: ") and problem in message and "\n" not in message
 
 
 def test_writing_twice_replaces_the_metadata(tmp_path, model_bytes):
@@ -204,9 +264,13 @@ def test_compression_bombs_are_refused_before_inflating(
 
 
 def _classify_or_error(path: Path, frame: np.ndarray):
-    """("ok", labels, scores) or ("error", message); anything else escapes and fails."""
+    """("ok", labels, scores) or ("error", message); anything else escapes and fails.
+
+    A file that loads must also pass its embedded self-test (as `--model-dir` runs it).
+    """
     try:
         classifier = Classifier(path)
+        check_golden(classifier, classifier.golden)
     except TledgeError as error:
         return ("error", str(error))
     return ("ok", classifier.labels, classifier.classify_rgb(frame).scores)
@@ -218,8 +282,9 @@ def test_every_flipped_or_truncated_metadata_byte_gives_right_answer_or_one_line
     tmp_path, kind, model_bytes
 ):
     """Flip each byte of the metadata region (the TFLITE_METADATA entry, the metadata
-    buffer, the appended zip) and cut the file at every length from the metadata buffer
-    on: every run classifies correctly with the right labels or stops with one line.
+    buffer, the appended zip with its embedded golden PNG) and cut the file at every
+    length from the metadata buffer on: every run classifies correctly with the right
+    labels and passes its self-test, or stops with one line.
     Old files (the contract alone in a zip) get the same, cut from where the file still
     names its contract.
 
@@ -228,8 +293,8 @@ def test_every_flipped_or_truncated_metadata_byte_gives_right_answer_or_one_line
     """
     body = model_bytes.plain()
     if kind == "exported":
-        data = model_bytes.with_metadata(body, CONTRACT)
-        metadata = build_metadata(CONTRACT)
+        data = model_bytes.with_metadata(body, WITH_GOLDEN, {GOLDEN[0].image: RED})
+        metadata = build_metadata(WITH_GOLDEN)
         starts = [data.index(metadata), data.index(b"TFLITE_METADATA")]
         region = sorted(
             set(range(starts[0], starts[0] + len(metadata)))

@@ -11,6 +11,7 @@ import pytest
 from tledge.core.input_contract import read_input_contract
 from tledge.core.labels import read_labels
 from tledge.edge.classifier import Classifier
+from tledge.edge.golden import check_golden
 from tledge.edge.images import fit_image, read_rgb
 from tledge.edge.interpreter import open_interpreter
 from tledge.edge.model_file import read_contract, read_model_metadata
@@ -79,6 +80,30 @@ def test_contract_and_standard_metadata_are_embedded_and_labels_written(exported
     assert int8.input_quantization.dtype == "uint8"
     assert int8.input_quantization.scale > 0
     assert int8.output_quantization.is_quantized
+
+
+def test_every_file_embeds_its_own_answers_on_a_few_held_out_images(exported_run, tiny_dataset):
+    """The embedded examples are held-out photos fitted to the input, answered by that file.
+
+    Checked to fail: with the examples' answers taken from the Keras scores instead of
+    the file's, the stored fp32 score missed the file's (0.54008 against 0.54001).
+    """
+    run, _, _ = exported_run
+    input_contract = read_input_contract(run / "input_contract.json")
+    fitted = [
+        fit_image(read_rgb(path), input_contract) for path in sorted(tiny_dataset.glob("test/*/*"))
+    ]
+    for variant in VARIANTS:
+        classifier = Classifier(run / "export" / f"model_{variant}.tflite")
+        golden = classifier.golden
+        assert 1 <= len(golden) <= 4, variant
+        assert check_golden(classifier, golden) == f"embedded self-test {len(golden)}/{len(golden)}"
+        for image in golden:
+            assert any(np.array_equal(image.bgr[..., ::-1], photo) for photo in fitted)
+            scores = classifier.classify(image.bgr, top_k=0, fitted=True).scores
+            top = int(np.argmax(scores))
+            assert classifier.labels[top] == image.example.label
+            assert float(scores[top]) == pytest.approx(image.example.score, abs=1e-6)
 
 
 def test_drift_json_matches_the_agreed_format(exported_run):
@@ -151,6 +176,7 @@ class NoTensorFlow:
 sys.meta_path.insert(0, NoTensorFlow())
 import cv2
 from tledge.edge.classifier import Classifier
+from tledge.edge.golden import check_golden
 
 classifier = Classifier(sys.argv[1], runtime="litert")
 print(",".join(classifier.labels))

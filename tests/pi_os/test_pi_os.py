@@ -74,3 +74,24 @@ def test_doctor_finds_litert_and_no_tensorflow(pi_cache: Path, run_tledge, pi_os
     assert f"Debian GNU/Linux {pi_os.release}" in report and "aarch64, 64-bit" in report, report
     assert "tledge edge will use litert" in report, report
     assert "runtime tensorflow      not installed" in report, report
+
+
+@pytest.mark.parametrize(("pi_os", "cpu"), SYSTEMS)
+def test_embedded_self_test_passes_in_a_model_folder(
+    run_tledge, food_case: EdgeCase, tmp_path: Path, pi_os, cpu
+):
+    """`tledge edge --model-dir` starts only on a model that passes its embedded self-test
+    (the held-out photos `tledge export` stored with the file's answers), so a run that
+    classifies proves the emulated Pi computes what this machine computed at export.
+    Checked that it can fail: a copy of a tiny exported int8 model whose first embedded
+    score was raised by 0.2 ends "no usable model" on emulated Pi OS 13 (Cortex-A72)."""
+    from tledge.edge.model_file import read_model_metadata
+
+    assert read_model_metadata(food_case.model).golden, "the food model embeds no examples"
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "food-v1.tflite").write_bytes(food_case.model.read_bytes())
+    photo = next(food_case.photos.iterdir())
+    arguments = ["edge", "--model-dir", str(models), "--source", str(photo)]
+    jsonl = run_tledge(pi_os, cpu, [*arguments, "--no-display", "--jsonl", "-"])
+    assert top_k_by_photo(jsonl), jsonl

@@ -204,7 +204,8 @@ def _train_command(tiny_dataset: Path, output: Path) -> list[str]:
 def _kill_when(command: list[str], history_file: Path, phase: str, env: dict) -> int:
     """Start `command`, SIGKILL it once 2 epochs of `phase` are recorded; return the last epoch."""
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
-    deadline = time.monotonic() + 240
+    # Generous: a loaded 2-core box once took longer than 240 s to reach the second epoch.
+    deadline = time.monotonic() + 900
     finished_before_kill = 0
     while time.monotonic() < deadline and process.poll() is None:
         if history_file.is_file():

@@ -63,7 +63,9 @@ def capture(
     serve_options = None
     if serve is not None:
         token = WebAccess.new_token() if token == "auto" else token
-        serve_options = ServeOptions(serve, token=token, allow_hosts=allow_hosts)
+        serve_options = ServeOptions(
+            serve, token=token, offers_insecure_no_token=False, allow_hosts=allow_hosts
+        )
         serve_options.check()
     names = tuple(name for name in classes.split(",") if name.strip())
     store = PhotoStore(data, names)

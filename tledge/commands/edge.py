@@ -182,8 +182,9 @@ def edge(
             serve_options = serve and _serve_options(
                 serve, token, insecure_no_token, allow_hosts, tls_cert, tls_key, max_clients
             )
-            from tledge.edge.app import EdgeOptions, display_available
+            from tledge.edge.app import EdgeOptions
             from tledge.edge.collect import CollectOptions
+            from tledge.edge.window import display_available
 
             if display is None:
                 display = display_available()

@@ -1,0 +1,247 @@
+"""How often MediaPipe Tasks' ImageClassifier agrees with `tledge predict` on tledge's files.
+
+Four comparisons per model, on the same photos:
+
+- **files**: MediaPipe reads the photo files (its own JPEG decoder and resize); tledge's
+  answers are `tledge predict`'s (`tledge.analysis.prediction.predict_files`);
+- **opencv_decoded**: MediaPipe reads lossless PNGs of OpenCV's decode of each photo (the
+  pixels tledge starts from), so only the resize differs;
+- **tledge_resized**: MediaPipe reads PNGs of the photos already fitted to the model input
+  by tledge's own resize (`fit_image`, as the trainer and the edge client do), so both
+  clients give the model identical pixels;
+- **corner_mapped**: tledge's edge `Classifier` given OpenCV's decode resized as
+  MediaPipe's CPU preprocessing resizes (cv2.warpPerspective of the image's corners onto
+  the output's corners, bilinear: output pixel x samples source x * W / w), against
+  MediaPipe on the OpenCV-decoded PNGs. It shows that the resize convention is what the
+  two disagree on: tledge resizes with half-pixel centres (output x samples
+  (x + 0.5) * W / w - 0.5), like tf.image.resize.
+
+For each: top-1 agreement, and the per-image difference between the two clients' scores
+for the reference's top-1 class (mean and max). MediaPipe runs in its own virtual
+environment (`--mediapipe-python`; it pulls opencv-contrib-python, which would replace
+tledge's cv2), through `mediapipe_worker.py`.
+
+    python -m tledge.benchmarks.mediapipe_agreement runs/food/export/model_fp32.tflite \\
+        runs/food/export/model_int8.tflite --images ../shared/data/food_mnist10/test \\
+        --mediapipe-python /path/to/mediapipe-venv/bin/python
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from tledge.analysis.prediction import load_model, predict_files
+from tledge.benchmarks.machine_info import machine_info
+from tledge.core.atomic import atomic_write_text
+from tledge.core.errors import TledgeError
+from tledge.edge.classifier import Classifier
+from tledge.edge.images import fit_image, read_rgb
+
+WORKER = Path(__file__).with_name("mediapipe_worker.py")
+DEFAULT_OUTPUT = Path("benchmarks/results/mediapipe_agreement")
+COMPARISONS = {
+    "files": "MediaPipe reads the photo files",
+    "opencv_decoded": "MediaPipe reads OpenCV's decode (lossless PNG)",
+    "tledge_resized": "MediaPipe reads the photos fitted by tledge's resize",
+    "corner_mapped": (
+        "tledge fed MediaPipe's corner-to-corner resize, vs MediaPipe on OpenCV's decode"
+    ),
+}
+
+
+def corner_mapped_resize(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize as MediaPipe's CPU image preprocessing does: corners onto corners, bilinear.
+
+    Its `cv2.warpPerspective` maps the source rectangle (0, 0)-(W, H) onto (0, 0)-(w, h),
+    so output pixel x samples source x * W / w (no half-pixel offset).
+    """
+    height, width = size
+    source_height, source_width = rgb.shape[:2]
+    corners = [[0, 1], [0, 0], [1, 0], [1, 1]]
+    source = np.float32(corners) * np.float32([source_width, source_height])
+    target = np.float32(corners) * np.float32([width, height])
+    matrix = cv2.getPerspectiveTransform(source, target)
+    return cv2.warpPerspective(
+        rgb, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
+
+
+def mediapipe_scores(
+    python: Path, model: Path, images: list[Path], labels: tuple[str, ...], scratch: Path
+) -> tuple[np.ndarray, str]:
+    """MediaPipe's scores [N, classes] for `images`, and the MediaPipe version.
+
+    Raises:
+        TledgeError: when the worker fails, MediaPipe refuses the model, or it names
+            categories other than `labels`.
+    """
+    listing = scratch / "images.txt"
+    listing.write_text("".join(f"{path}\n" for path in images), encoding="utf-8")
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    result = subprocess.run(
+        [str(python), str(WORKER), str(model), str(listing)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    lines = result.stdout.strip().splitlines()
+    if result.returncode != 0 or not lines:
+        last = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        raise TledgeError(f"--mediapipe-python {python}: the MediaPipe worker failed ({last})")
+    answer = json.loads(lines[-1])
+    if "error" in answer:
+        raise TledgeError(f"{model}: MediaPipe refuses it ({answer['error']})")
+    scores = np.zeros((len(images), len(labels)), np.float32)
+    for row, categories in enumerate(answer["results"]):
+        for index, name, score in categories:
+            if name != labels[index]:
+                raise TledgeError(f"{model}: MediaPipe names class {index} {name!r}")
+            scores[row, index] = score
+    return scores, answer["mediapipe"]
+
+
+def compare(reference: np.ndarray, other: np.ndarray) -> dict[str, float]:
+    """Top-1 agreement of `other` with `reference`, and |score difference| of the
+    reference's top-1 class per image (mean, max)."""
+    top = np.argmax(reference, axis=1)
+    rows = np.arange(len(top))
+    difference = np.abs(other[rows, top] - reference[rows, top])
+    return {
+        "agreement": float(np.mean(np.argmax(other, axis=1) == top)),
+        "mean_abs_score_diff": float(difference.mean()),
+        "max_abs_score_diff": float(difference.max()),
+    }
+
+
+def measure_model(
+    model: Path, images: Path, python: Path, num_threads: int | None
+) -> dict[str, Any]:
+    """Every comparison of the module docstring for one .tflite file."""
+    loaded = load_model(model, num_threads=num_threads)
+    report = predict_files(loaded, [images], top_k=1)
+    photos = [prediction.path for prediction in report.predictions]
+    tledge = np.stack([prediction.scores for prediction in report.predictions])
+    truth = [
+        loaded.labels.index(p.parent.name) if p.parent.name in loaded.labels else -1 for p in photos
+    ]
+    classifier = Classifier(model, num_threads=num_threads)
+    input_contract = classifier.contract.input_contract
+    with tempfile.TemporaryDirectory(prefix="tledge-mediapipe-") as scratch_name:
+        scratch = Path(scratch_name)
+        on_files, version = mediapipe_scores(python, model, photos, loaded.labels, scratch)
+        decoded_paths, fitted_paths = [], []
+        corner_scores = np.zeros_like(tledge)
+        for row, photo in enumerate(photos):
+            rgb = read_rgb(photo)
+            decoded_paths.append(_write_png(scratch / f"decoded_{row:05d}.png", rgb))
+            fitted = fit_image(rgb, input_contract)
+            fitted_paths.append(_write_png(scratch / f"fitted_{row:05d}.png", fitted))
+            corner = corner_mapped_resize(rgb, input_contract.input_size)
+            corner_scores[row] = classifier.classify_rgb(corner, top_k=0, fitted=True).scores
+        on_decoded, _ = mediapipe_scores(python, model, decoded_paths, loaded.labels, scratch)
+        on_fitted, _ = mediapipe_scores(python, model, fitted_paths, loaded.labels, scratch)
+    accuracy = {"tledge": _accuracy(tledge, truth), "mediapipe_files": _accuracy(on_files, truth)}
+    return {
+        "model": str(model),
+        "images": len(photos),
+        "unreadable": len(report.unreadable),
+        "input": dict(input_contract.to_dict()),
+        "mediapipe_version": version,
+        "accuracy": accuracy,
+        "files": compare(tledge, on_files),
+        "opencv_decoded": compare(tledge, on_decoded),
+        "tledge_resized": compare(tledge, on_fitted),
+        "corner_mapped": compare(on_decoded, corner_scores),
+    }
+
+
+def _accuracy(scores: np.ndarray, truth: list[int]) -> float | None:
+    """Top-1 accuracy on the images whose folder names a class; None when none does."""
+    known = np.asarray(truth) >= 0
+    if not known.any():
+        return None
+    return float(np.mean(np.argmax(scores, axis=1)[known] == np.asarray(truth)[known]))
+
+
+def _write_png(path: Path, rgb: np.ndarray) -> Path:
+    cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    return path
+
+
+def markdown(results: list[dict[str, Any]], command: str) -> str:
+    """The results as a Markdown table with the command that made them."""
+    lines = [
+        "# MediaPipe ImageClassifier vs `tledge predict`",
+        "",
+        f"Command: `{command}`",
+        "",
+        "| model | images | comparison | top-1 agreement | mean abs score diff "
+        "| max abs score diff |",
+        "|---|---|---|---|---|---|",
+    ]
+    for result in results:
+        for key, description in COMPARISONS.items():
+            numbers = result[key]
+            lines.append(
+                f"| {Path(result['model']).name} | {result['images']} | {description} "
+                f"| {100 * numbers['agreement']:.1f} % | {numbers['mean_abs_score_diff']:.4f} "
+                f"| {numbers['max_abs_score_diff']:.4f} |"
+            )
+    lines += [
+        "",
+        "Score difference: per image, the two clients' scores for the reference's top-1 "
+        "class (tledge predict's; MediaPipe's on OpenCV's decode for the corner-mapped row).",
+        "",
+    ]
+    for result in results:
+        accuracy = result["accuracy"]
+        if accuracy["tledge"] is not None:
+            lines.append(
+                f"- {Path(result['model']).name}: top-1 accuracy {100 * accuracy['tledge']:.1f} % "
+                f"with tledge, {100 * accuracy['mediapipe_files']:.1f} % with MediaPipe reading "
+                f"the files (MediaPipe {result['mediapipe_version']}, input "
+                f"{result['input']['input_size'][1]}x{result['input']['input_size'][0]} "
+                f"{result['input']['resize']} {result['input']['interpolation']})."
+            )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command line: measure every model, write `mediapipe_agreement.{json,md}`."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("models", nargs="+", type=Path, help=".tflite files from tledge export")
+    parser.add_argument("--images", type=Path, required=True, help="Photos (searched recursively).")
+    parser.add_argument(
+        "--mediapipe-python", type=Path, required=True, help="Python of a venv with mediapipe."
+    )
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="Results folder.")
+    parser.add_argument("--threads", type=int, default=2, help="tledge interpreter threads.")
+    args = parser.parse_args(argv)
+    command = " ".join(["python -m tledge.benchmarks.mediapipe_agreement", *(argv or sys.argv[1:])])
+    try:
+        results = []
+        for model in args.models:
+            print(f"measuring {model} ...", file=sys.stderr)
+            results.append(measure_model(model, args.images, args.mediapipe_python, args.threads))
+    except TledgeError as error:
+        sys.exit(f"Error: {error}")
+    report = {"command": command, "machine": machine_info(), "results": results}
+    atomic_write_text(args.output / "mediapipe_agreement.json", json.dumps(report, indent=2) + "\n")
+    table = markdown(results, command)
+    atomic_write_text(args.output / "mediapipe_agreement.md", table)
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
