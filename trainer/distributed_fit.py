@@ -3,17 +3,18 @@
 Keras 3's `model.fit` cannot serve `--strategy mirrored|multiworker` as it is:
 - under `MultiWorkerMirroredStrategy` it fails ("Attempt to convert a value
   (PerReplica...)", keras-team/keras#20585);
-- under `MirroredStrategy` it opens the training dataset once before the first epoch to
-  build the model's metrics (`_maybe_symbolic_build`), and every new iterator of a
-  reshuffling dataset draws the next order, so a mirrored run sees the orders of epochs
-  2, 3, ... where a one-device run sees 1, 2, ...: the losses drift apart.
+- under `MirroredStrategy` it opens the training dataset once more before the first
+  epoch to build the model's metrics (`_maybe_symbolic_build`), and every new iterator
+  of a reshuffling dataset draws the next order, so a mirrored run trains on other
+  orders than a one-device run: the losses drift apart.
 
 This loop is tf.distribute's own custom-training recipe: `strategy.run` of a step over
 `strategy.experimental_distribute_dataset`, the loss averaged over the global batch,
-the optimizer's `apply_gradients` (which all-reduces the gradients). It opens one
-iterator per epoch, as one-device `fit` does, and drives the same Keras callbacks
-(history, best checkpoint, schedules, early stopping, CSV, TensorBoard, BackupAndRestore)
-with the same per-epoch logs, so a phase behaves as under `fit`.
+the optimizer's `apply_gradients` (which all-reduces the gradients). It reads the
+training data as `fit` does given `steps_per_epoch` (one iterator over the repeated
+dataset, see `phases.repeated`) and drives the same Keras callbacks (history, best
+checkpoint, schedules, early stopping, CSV, TensorBoard, BackupAndRestore) with the same
+per-epoch logs, so a phase behaves as under `fit`.
 """
 
 from __future__ import annotations
@@ -108,8 +109,8 @@ def fit_distributed(
                 on_batch(index, _logs(total))
         return _logs(total)
 
-    # Distributed once: each epoch's iterator then draws the next shuffle order, as
-    # one-device `fit` does (a new distributed copy would restart the orders).
+    # Distributed once: each new iterator of it draws the next shuffle order (a new
+    # distributed copy would start again from the first).
     train_batches = strategy.experimental_distribute_dataset(train_data)
     if steps_per_epoch is not None:
         train_iterator = iter(train_batches)
