@@ -102,6 +102,7 @@ def _cluster_env(index: int, ports: list[int]) -> dict[str, str]:
 
 def _start_workers(data: Path, output: Path, logs: Path, fine_tune_epochs: int = 1):
     ports = _free_ports(2)
+    logs.mkdir(parents=True, exist_ok=True)
     return [
         _start(
             "multiworker",
@@ -199,9 +200,10 @@ def test_a_killed_worker_resumes_from_the_last_finished_epoch(data: Path, tmp_pa
     before = json.loads(history.read_text())["epochs"]
     assert 3 <= len(before) < 8, before
 
-    chief, worker = _start_workers(data, runs, tmp_path, fine_tune_epochs=6)
-    chief_result = _finish(chief, tmp_path / "worker0.log")
-    _finish(worker, tmp_path / "worker1.log")
+    restarted = tmp_path / "restarted"
+    chief, worker = _start_workers(data, runs, restarted, fine_tune_epochs=6)
+    chief_result = _finish(chief, restarted / "worker0.log")
+    _finish(worker, restarted / "worker1.log")
     assert any(line.startswith("resuming run") for line in chief_result["log"])
     after = json.loads(history.read_text())["epochs"]
     assert [entry["epoch"] for entry in after] == list(range(1, 9))
