@@ -13,3 +13,5 @@ MIN_AGREEMENT = 0.0
 SEED = 0
 INT8_ROUNDING = "gptq"
 INT8_ROUNDINGS = ("gptq", "nearest-corrected", "nearest")
+# Self-test images embedded in each file (about 0.1 MB each at 256x256).
+SELF_TEST_IMAGES = 4

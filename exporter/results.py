@@ -32,6 +32,8 @@ class ExportOptions:
         num_threads: Interpreter threads while evaluating; None lets the runtime choose.
         check_pythons: Python interpreters of other environments (e.g. a device-like
             venv with tflite-runtime and numpy<2) that also load and run every file.
+        self_test_images: Held-out images embedded in each file with its answers, for
+            the device's self-test (`tledge.exporter.golden`); 0 embeds none.
     """
 
     variants: tuple[str, ...] = ("int8",)
@@ -44,6 +46,7 @@ class ExportOptions:
     seed: int = defaults.SEED
     num_threads: int | None = None
     check_pythons: tuple[str, ...] = ()
+    self_test_images: int = defaults.SELF_TEST_IMAGES
 
 
 @dataclass(frozen=True)

@@ -98,9 +98,9 @@ class TrainConfig:
             stays in checkpoints/best.keras). A held-out 20 % is a fifth of a small
             dataset: on food_mnist10's validation split, fine-tuning on 480 instead of
             600 images scored 72.0 % instead of 77.3 %.
-        calibrate: Fit a temperature on the validation predictions of the model chosen
-            on validation and fold it into the final model, and choose the unknown
-            threshold (see `tledge.trainer.calibrate`).
+        calibrate: Fit a temperature on held-out predictions (validation, or after a
+            head-only refit out-of-fold predictions on train + val) and fold it into the
+            final model, and choose the unknown threshold (see `tledge.trainer.calibrate`).
         accept_rate: Fraction of validation images the unknown threshold accepts.
         from_run: Run folder whose model.keras phase 2 starts from (phase 1 skipped).
         name: Run folder name; None derives one from the backbone, data and config.

@@ -115,6 +115,31 @@ def copy_head(head, model) -> None:
     model.get_layer(CLASSIFIER_NAME).set_weights(head.get_layer(CLASSIFIER_NAME).get_weights())
 
 
+def feature_cache_dir(config: TrainConfig) -> Path:
+    """Where a run's backbone features are cached (shared by the runs of one output folder)."""
+    return Path(config.output) / ".feature_cache"
+
+
+def cached_features(model, split: Split, config: TrainConfig) -> np.ndarray:
+    """Pooled backbone features of `split` for a run with `config`, through the cache.
+
+    Args:
+        model: A full model from `build_classifier` (only its frozen backbone matters).
+        split: The images, in the order of the returned rows.
+        config: The resolved run config (backbone, weights, image size, precision).
+    """
+    input_contract = get_backbone(config.backbone).run_input_contract(config.image_size)
+    model_key = {
+        "backbone": config.backbone,
+        "alpha": config.alpha,
+        "weights": config.weights,
+        "input_contract": input_contract.to_dict(),
+        "precision": config.precision,
+    }
+    path = feature_cache_dir(config) / f"{feature_cache_key(split, model_key)}.npy"
+    return pooled_features(model, split, input_contract, config.batch_size, path)
+
+
 def fit_head_on_features(
     model,
     splits: DatasetSplits,
@@ -145,22 +170,12 @@ def fit_head_on_features(
     Returns:
         The epochs finished, counted from the start of the run.
     """
-    input_contract = get_backbone(config.backbone).run_input_contract(config.image_size)
     num_classes = len(splits.class_names)
-    cache_dir = Path(config.output) / ".feature_cache"
-    model_key = {
-        "backbone": config.backbone,
-        "alpha": config.alpha,
-        "weights": config.weights,
-        "input_contract": input_contract.to_dict(),
-        "precision": config.precision,
-    }
 
     def features(split: Split) -> np.ndarray:
-        path = cache_dir / f"{feature_cache_key(split, model_key)}.npy"
-        return pooled_features(model, split, input_contract, config.batch_size, path)
+        return cached_features(model, split, config)
 
-    log(f"phase 1 on cached backbone features ({cache_dir})")
+    log(f"phase 1 on cached backbone features ({feature_cache_dir(config)})")
     head = head_model(model, config.dropout)
     train, val = splits.train, splits.val
     batch = config.batch_size

@@ -30,6 +30,7 @@ from tledge.trainer.caching import CachePlan
 from tledge.trainer.calibrate import calibrate_model
 from tledge.trainer.callbacks import read_history
 from tledge.trainer.config import TrainConfig
+from tledge.trainer.crossfit import CROSS_FIT_FOLDS, cross_fitted_predictions
 from tledge.trainer.data import (
     NO_CACHE,
     DatasetSplits,
@@ -285,8 +286,8 @@ class Trainer:
     def calibrate(self, model, val: Split | None) -> dict[str, Any] | None:
         """Fold a temperature into `model`, save it, return metrics.json's "calibration".
 
-        T and the unknown threshold come from the validation predictions of the model
-        chosen on validation (see `tledge.trainer.calibrate`). Done once: the state
+        T and the unknown threshold come from held-out predictions (see
+        `_held_out_predictions` and `tledge.trainer.calibrate`). Done once: the state
         records it, so a resumed run does not divide by T twice.
         """
         config = self.config
@@ -296,24 +297,54 @@ class Trainer:
             return None
         if self.state.has("calibration"):
             return self.state.get("calibration")
-        refitted = self.state.is_done(REFIT_FEATURE_EXTRACTION)
-        chosen_file = self.best_file if refitted else self.model_file
+        held_out, labels, fitted_on = self._held_out_predictions(model, val)
+        test = self.splits.test
         entry = calibrate_model(
             model,
-            self.load(chosen_file) if refitted else model,
-            lambda network, split: network.predict(self.images(split, False), verbose=0),
-            val,
-            self.splits.test,
+            held_out,
+            labels,
+            self._predict(model, test) if test is not None else None,
+            test.labels if test is not None else None,
             config.accept_rate,
-            fitted_on=str(chosen_file.relative_to(self.run.root)),
+            fitted_on,
         )
         self.save_model(model, self.model_file)
         self.state.record("calibration", entry)
         self.log(
             f"calibrated: temperature {entry['temperature']:.3f}, unknown below "
-            f"{entry['unknown_threshold']:.3f} (accepts {config.accept_rate:.0%} of val)"
+            f"{entry['unknown_threshold']:.3f} (accepts {config.accept_rate:.0%} of "
+            f"{entry['val_images']} held-out photos; fitted on {entry['fitted_on']})"
         )
         return entry
+
+    def _predict(self, model, split: Split):
+        return model.predict(self.images(split, False), verbose=0)
+
+    def _held_out_predictions(self, model, val: Split):
+        """Uncalibrated predictions of images the predicting model did not train on.
+
+        Without a refit: `model` on validation. After a head-only refit on cached
+        features: out-of-fold predictions of that head (`tledge.trainer.crossfit`).
+        After a fine-tuned refit: the validation model (checkpoints/best.keras) on
+        validation. Returns (probabilities, labels, what they came from).
+        """
+        if not self.state.is_done(REFIT_FEATURE_EXTRACTION):
+            return self._predict(model, val), val.labels, "model.keras"
+        rates = chosen_learning_rates(read_history(self.run.history), self.config.patience > 0)
+        if self.uses_feature_cache() and not rates[FINE_TUNING]:
+            splits = self.splits  # the refit replaced train by train + val
+            everything = splits.train if splits.val is None else combined(splits.train, val)
+            self.log(f"calibration: cross-fitting the refit head ({CROSS_FIT_FOLDS} folds)")
+            probabilities, name = cross_fitted_predictions(
+                model, everything, self.config, rates[FEATURE_EXTRACTION]
+            )
+            return probabilities, everything.labels, name
+        chosen = self.load(self.best_file)
+        return (
+            self._predict(chosen, val),
+            val.labels,
+            str(self.best_file.relative_to(self.run.root)),
+        )
 
     def finish(self, model, calibration: dict[str, Any] | None = None) -> dict[str, Any]:
         """Write metrics.json, and the final model when phase 2 did not already.

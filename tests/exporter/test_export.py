@@ -106,6 +106,23 @@ def test_every_file_embeds_its_own_answers_on_a_few_held_out_images(exported_run
             assert float(scores[top]) == pytest.approx(image.example.score, abs=1e-6)
 
 
+def test_self_test_images_zero_embeds_no_examples(tiny_dataset, tiny_model_file, tmp_path):
+    """`--self-test-images 0`: no examples and no PNG members, a smaller file that still
+    loads (checked to fail with the option ignored: 3 examples were embedded)."""
+    import zipfile
+
+    from tledge.exporter.export import ExportOptions, export_model
+
+    from ..conftest import write_tiny_run
+
+    run = write_tiny_run(tmp_path / "run", tiny_dataset, tiny_model_file)
+    export_model(run, ExportOptions(variants=("fp32",), self_test_images=0))
+    model = run / "export" / "model_fp32.tflite"
+    assert Classifier(model).golden == ()
+    with zipfile.ZipFile(model) as members:
+        assert not [name for name in members.namelist() if name.endswith(".png")]
+
+
 def test_drift_json_matches_the_agreed_format(exported_run):
     run, result, _ = exported_run
     report = json.loads((run / "export" / "drift.json").read_text())

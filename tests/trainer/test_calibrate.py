@@ -13,7 +13,6 @@ import pytest
 from tledge.core.calibration import temperature_scaled
 from tledge.core.errors import TledgeError
 from tledge.trainer.calibrate import calibrate_model, fit_calibration, fold_temperature
-from tledge.trainer.data import Split
 
 
 def _tiny_classifier(seed: int = 0):
@@ -41,22 +40,19 @@ def test_folded_temperature_equals_scaling_the_probabilities():
     assert after.max(axis=1).mean() < before.max(axis=1).mean()
 
 
-def test_calibrate_model_fits_on_the_chosen_model_and_folds_into_the_final_one():
+def test_calibrate_model_fits_on_held_out_predictions_and_folds_into_the_final_one():
     rng = np.random.default_rng(1)
     x = rng.normal(size=(200, 6)).astype("float32")
     chosen, final = _tiny_classifier(0), _tiny_classifier(0)
     # Labels mostly agree with the model, which is made over-confident: T > 1 expected.
     labels = chosen.predict(x, verbose=0).argmax(axis=1)
     labels[::4] = rng.integers(0, 3, size=len(labels[::4]))
-    val = Split(tuple(f"v{i}" for i in range(100)), tuple(int(v) for v in labels[:100]))
-    test = Split(tuple(f"t{i}" for i in range(100)), tuple(int(v) for v in labels[100:]))
-    data = {val: x[:100], test: x[100:]}
+    held_out = chosen.predict(x[:100], verbose=0)
+    test = final.predict(x[100:], verbose=0)
 
-    def predict(model, split):
-        return model.predict(data[split], verbose=0)
-
-    entry = calibrate_model(final, chosen, predict, val, test, 0.9, fitted_on="best")
+    entry = calibrate_model(final, held_out, labels[:100], test, labels[100:], 0.9, "best")
     assert entry["temperature"] > 1 and entry["fitted_on"] == "best"
+    assert entry["val_images"] == 100
     assert entry["val_log_loss_after"] < entry["val_log_loss_before"]
     assert entry["test_log_loss_after"] < entry["test_log_loss_before"]
     scaled_val = final.predict(x[:100], verbose=0).max(axis=1)
@@ -67,6 +63,10 @@ def test_calibrate_model_fits_on_the_chosen_model_and_folds_into_the_final_one()
         temperature_scaled(chosen.predict(x, verbose=0), entry["temperature"]),
         atol=1e-5,
     )
+    without_test = calibrate_model(
+        _tiny_classifier(0), held_out, labels[:100], None, None, 0.9, "b"
+    )
+    assert "test_ece_after" not in without_test
 
 
 def test_fit_calibration_refuses_a_bad_rate():

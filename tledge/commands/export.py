@@ -9,6 +9,7 @@ import click
 
 from tledge.commands.progress import ProgressBars
 from tledge.core.errors import TledgeError
+from tledge.edge.contract import MAX_GOLDEN_EXAMPLES
 from tledge.exporter import defaults
 
 
@@ -85,6 +86,14 @@ from tledge.exporter import defaults
 )
 @click.option("--threads", type=int, help="Interpreter threads while evaluating.")
 @click.option(
+    "--self-test-images",
+    default=defaults.SELF_TEST_IMAGES,
+    show_default=True,
+    type=click.IntRange(0, MAX_GOLDEN_EXAMPLES),
+    help="Held-out images embedded in each file with its answers, which `tledge edge "
+    "--model-dir` re-runs before swapping the file in (about 0.1 MB each at 256 px); 0: none.",
+)
+@click.option(
     "--check-python",
     "check_pythons",
     multiple=True,
@@ -111,6 +120,7 @@ def export(
     output: Path | None,
     seed: int,
     threads: int | None,
+    self_test_images: int,
     check_pythons: tuple[Path, ...],
 ) -> None:
     """Convert a trained run (or a .keras file) to TFLite and check the accuracy cost.
@@ -138,6 +148,7 @@ def export(
         seed=seed,
         num_threads=threads,
         check_pythons=tuple(str(python) for python in check_pythons),
+        self_test_images=self_test_images,
     )
     bars = ProgressBars()
     try:
