@@ -118,6 +118,7 @@ def out_of_fold_probabilities(
             steps_per_epoch=steps_per_epoch,
             callbacks=[replay_schedule_callback(rates, 0)],
             verbose=0,
+            shuffle=False,  # the dataset shuffles itself
         )
         held_out_data = tf.data.Dataset.from_tensor_slices(features[held_out]).batch(256)
         result[held_out] = head.predict(held_out_data, verbose=0)
