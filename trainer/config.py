@@ -61,8 +61,8 @@ class TrainConfig:
         weights: "imagenet" (Keras download), "none" (random init) or the path of a
             no-top Keras .h5 weights file.
         image_size: Model input (height, width); None takes the backbone's default.
-        batch_size: Images per training step and replica (the global batch of a mirrored
-            run is `batch_size` x replicas; see `tledge.trainer.distribution`).
+        batch_size: Images per training step and replica (the global batch of a
+            distributed run is `batch_size` x replicas; see `tledge.trainer.distribution`).
         epochs: Phase 1 epochs (feature extraction: backbone frozen); 0 skips phase 1.
         fine_tune_epochs: Phase 2 epochs (top of the backbone trainable); 0 skips it.
         fine_tune_layers: How many of the backbone's top layers phase 2 unfreezes
@@ -89,7 +89,9 @@ class TrainConfig:
             most a quarter of the free memory, else disk, else none; the log says which).
             It changes only the shuffle order, not what the run computes.
         strategy: "auto" (mirrored over the local GPUs when there are two or more),
-            "one" (one device) or "mirrored" (tf.distribute.MirroredStrategy).
+            "one" (one device), "mirrored" (tf.distribute.MirroredStrategy) or
+            "multiworker" (MultiWorkerMirroredStrategy over TF_CONFIG's cluster; every
+            machine runs the same command, the chief writes the run folder).
         feature_cache: Train phase 1 on cached backbone features when `augment` is off.
         refit: After both phases, train a fresh model on the training and validation
             images together, replaying the epochs and learning rates up to each phase's

@@ -24,7 +24,13 @@ from tledge.trainer.config import TrainConfig
 from tledge.trainer.data import Split
 from tledge.trainer.features import cached_features
 from tledge.trainer.model import CLASSIFIER_NAME, classifier_head
-from tledge.trainer.phases import REFIT_FEATURE_EXTRACTION, PhasePlan, compile_for
+from tledge.trainer.phases import (
+    KERAS3,
+    REFIT_FEATURE_EXTRACTION,
+    PhasePlan,
+    compile_for,
+    repeated,
+)
 
 CROSS_FIT_FOLDS = 5
 
@@ -73,6 +79,7 @@ def out_of_fold_probabilities(
         folds: Number of folds (each head trains on (folds - 1) / folds of the images).
     """
     import keras
+    import tensorflow as tf
 
     from tledge.trainer.callbacks import replay_schedule_callback
 
@@ -100,16 +107,21 @@ def out_of_fold_probabilities(
         inputs = keras.Input(features.shape[1:], name="features")
         head = keras.Model(inputs, classifier_head(inputs, num_classes, dropout))
         compile_for(head, plan)
-        head.fit(
-            features[~held_out],
-            one_hot[~held_out],
-            batch_size=batch_size,
+        # A dataset through the trainer's fit, so that a distributed run can fit it too.
+        train = tf.data.Dataset.from_tensor_slices((features[~held_out], one_hot[~held_out]))
+        train = train.shuffle(int((~held_out).sum()), seed=seed + index).batch(batch_size)
+        train, steps_per_epoch = repeated(train)
+        KERAS3.fit(
+            head,
+            train,
             epochs=len(rates),
+            steps_per_epoch=steps_per_epoch,
             callbacks=[replay_schedule_callback(rates, 0)],
-            shuffle=True,
             verbose=0,
+            shuffle=False,  # the dataset shuffles itself
         )
-        result[held_out] = head.predict(features[held_out], batch_size=256, verbose=0)
+        held_out_data = tf.data.Dataset.from_tensor_slices(features[held_out]).batch(256)
+        result[held_out] = head.predict(held_out_data, verbose=0)
     return result
 
 

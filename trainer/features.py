@@ -25,6 +25,7 @@ from tledge.trainer.backbones import get_backbone
 from tledge.trainer.callbacks import StepClock
 from tledge.trainer.config import TrainConfig
 from tledge.trainer.data import PIXEL_PIPELINE_VERSION, DatasetSplits, Split, image_dataset
+from tledge.trainer.distribution import all_workers
 from tledge.trainer.model import CLASSIFIER_NAME, classifier_head
 from tledge.trainer.phases import PhasePlan, fit_phase
 
@@ -67,8 +68,11 @@ def write_features(
 ) -> Path:
     """Write the backbone features of every image of `split` to `cache_file` (.npy).
 
-    Nothing is done when the file exists. The rows are written batch by batch as the
-    backbone computes them, so memory holds one batch of features, never all of them.
+    Nothing is done when the file exists (on every worker of a multi-worker strategy, so
+    all take the same branch; each keeps its own file: machines need not share a
+    filesystem). The rows are written batch by batch as the backbone computes them, so
+    memory holds one batch of features, never all of them; under a multi-worker strategy
+    Keras' `predict` computes them once across the cluster instead, in memory.
     Logs the steady images/s of the pass (`StepClock`: without its first and last step)
     and writes it to `<cache_file>.pass.json`.
 
@@ -84,12 +88,20 @@ def write_features(
         `cache_file`.
     """
     import keras
+    import tensorflow as tf
 
-    if cache_file.is_file():
+    if all_workers(cache_file.is_file()):
         return cache_file
     extractor = keras.Model(model.inputs, model.get_layer(HEAD_INPUT_LAYER).input)
     width = int(extractor.output.shape[-1])
     dataset = image_dataset(split, 1, input_contract, batch_size).map(lambda image, _: image)
+    if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
+        # Keras' predict shares the batches out to the workers and gathers the features
+        # in order: computed once across the cluster (held in memory to be written).
+        features = np.asarray(extractor.predict(dataset, verbose=0), dtype="<f4")
+        with atomic_path(cache_file, suffix=".npy") as tmp:
+            np.save(tmp, features)
+        return cache_file
     clock = StepClock()
     with atomic_path(cache_file, suffix=".npy") as tmp, open(tmp, "wb") as stream:
         header = {"descr": "<f4", "fortran_order": False, "shape": (len(split), width)}

@@ -25,6 +25,7 @@ from tledge.trainer.callbacks import (
     read_history,
     replay_schedule_callback,
 )
+from tledge.trainer.distributed_fit import fit_distributed
 
 FEATURE_EXTRACTION = "feature_extraction"
 FINE_TUNING = "fine_tuning"
@@ -91,14 +92,28 @@ class Framework:
         adapt: Makes one of the project's Keras 3 callbacks (history, best checkpoint,
             learning-rate schedule) usable in this library's `fit`.
         backup: Builds the BackupAndRestore callback for a backup folder.
+        fit: Fits a model like `model.fit` (model first, then `fit`'s arguments).
     """
 
     keras_module: Any
     adapt: Callable[[Any], Any]
     backup: Callable[[str], Any]
+    fit: Callable[..., Any] = lambda model, *args, **kwargs: model.fit(*args, **kwargs)
 
 
-KERAS3 = Framework(keras, adapt=lambda callback: callback, backup=AtomicBackupAndRestore)
+def fit_keras3(model, *args, **kwargs) -> None:
+    """`model.fit`, or `fit_distributed` inside a mirrored or multi-worker strategy's scope."""
+    import tensorflow as tf
+
+    if tf.distribute.has_strategy():
+        fit_distributed(model, *args, **kwargs)
+    else:
+        model.fit(*args, **kwargs)
+
+
+KERAS3 = Framework(
+    keras, adapt=lambda callback: callback, backup=AtomicBackupAndRestore, fit=fit_keras3
+)
 
 
 def fit_phase(
@@ -156,17 +171,35 @@ def fit_phase(
         callbacks.append(early_stopping(plan, library))
     # Last, so an epoch is backed up only after its history entry is written.
     callbacks.append(framework.backup(str(run.backup / plan.phase)))
-    model.fit(
+    train_data, steps_per_epoch = repeated(train_data)
+    framework.fit(
+        model,
         train_data,
         validation_data=val_data,
         initial_epoch=plan.first_epoch,
         epochs=plan.first_epoch + plan.epochs,
+        steps_per_epoch=steps_per_epoch,
         callbacks=callbacks,
         verbose=verbose,
         shuffle=False,  # the datasets shuffle themselves, with the run's seed
     )
     finished = read_history(run.history)["epochs"]
     return max((e["epoch"] for e in finished if e["phase"] == plan.phase), default=plan.first_epoch)
+
+
+def repeated(train_data):
+    """`train_data` repeated, and its batches per epoch; or as it is, and None, when unknown.
+
+    Every new iterator of a reshuffling dataset draws the next shuffle order. Keras' `fit`
+    opens a finite dataset again at each epoch and once more whenever it runs out, so a
+    one-device run trains on orders 1, 3, 5, ... and a distributed loop that opens it
+    once per epoch on 1, 2, 3, ...; one iterator over the repeated dataset gives every
+    strategy orders 1, 2, 3, ... so that their runs can match.
+    """
+    steps = int(train_data.cardinality())
+    if steps <= 0:
+        return train_data, None
+    return train_data.repeat(), steps
 
 
 def early_stopping(plan: PhasePlan, keras_module=keras):

@@ -8,6 +8,7 @@ metrics.json.
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from tledge.trainer.backbones import get_backbone
 from tledge.trainer.caching import choose_cache
 from tledge.trainer.config import TrainConfig
 from tledge.trainer.data import load_splits
-from tledge.trainer.distribution import choose_strategy
+from tledge.trainer.distribution import choose_strategy, worker_output
 from tledge.trainer.hub import fetch_hub_module, hub_precision, is_hub
 from tledge.trainer.phases import tensorboard_available
 from tledge.trainer.precision import dtype_policy, resolve_precision
@@ -99,6 +100,9 @@ def train(
 
     log = log or (lambda message: None)
     started = time.perf_counter()
+    # First: a multi-worker strategy must exist before TensorFlow starts.
+    distribution = choose_strategy(config.strategy, config.batch_size, log)
+    config = dataclasses.replace(config, output=worker_output(config.output, distribution))
     config = resolve_config(config)
     run, resumed = open_run(config)
     log(f"{'resuming' if resumed else 'new'} run {run.root} (precision {config.precision})")
@@ -141,7 +145,6 @@ def train(
         f"{len(splits.test) if splits.test else 0} test images"
     )
     state = RunState.load(run)
-    distribution = choose_strategy(config.strategy, config.batch_size, log)
     # The trainer batches globally; config.json keeps the per-replica batch.
     global_batch = config.batch_size * distribution.replicas
     trainer_config = dataclasses.replace(config, batch_size=global_batch)
@@ -154,6 +157,9 @@ def train(
         model = trainer.refit(model)
         calibration = trainer.calibrate(model, splits.val)
         metrics = trainer.finish(model, calibration)
+    if not distribution.is_chief:
+        shutil.rmtree(config.output, ignore_errors=True)
+        log(f"worker {distribution.worker_index} done; the chief wrote the run folder")
     return TrainResult(run, metrics, resumed)
 
 

@@ -66,14 +66,15 @@ DEFAULTS_NOTE = "defaults chosen by cross-validation on food_mnist10's training 
     "--batch-size",
     default=DEFAULTS["batch_size"],
     show_default=True,
-    help="Images per step and replica (global batch = this x replicas with --strategy mirrored).",
+    help="Images per step and replica (global batch = this x replicas in sync; the log says it).",
 )
 @click.option(
     "--strategy",
     default=DEFAULTS["strategy"],
     show_default=True,
     type=click.Choice(STRATEGIES),
-    help="one device, or mirrored over every local GPU (auto: mirrored with 2+ GPUs).",
+    help="one device; mirrored over every local GPU (auto: mirrored with 2+ GPUs); "
+    "multiworker: the same command on every machine of TF_CONFIG's cluster (docs/scaling.md).",
 )
 @click.option(
     "--epochs",
