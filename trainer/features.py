@@ -71,8 +71,8 @@ def write_features(
     Nothing is done when the file exists (on every worker of a multi-worker strategy, so
     all take the same branch; each keeps its own file: machines need not share a
     filesystem). The rows are written batch by batch as the backbone computes them, so
-    memory holds one batch of features, never all of them; under a multi-worker strategy
-    Keras' `predict` computes them once across the cluster instead, in memory.
+    memory holds one batch of features, never all of them; under a distribution strategy
+    Keras' `predict` computes them instead (once across a cluster), in memory.
     Logs the steady images/s of the pass (`StepClock`: without its first and last step)
     and writes it to `<cache_file>.pass.json`.
 
@@ -95,9 +95,10 @@ def write_features(
     extractor = keras.Model(model.inputs, model.get_layer(HEAD_INPUT_LAYER).input)
     width = int(extractor.output.shape[-1])
     dataset = image_dataset(split, 1, input_contract, batch_size).map(lambda image, _: image)
-    if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
-        # Keras' predict shares the batches out to the workers and gathers the features
-        # in order: computed once across the cluster (held in memory to be written).
+    if tf.distribute.has_strategy():
+        # Mirrored or multi-worker: Keras' predict shares the batches out to the replicas
+        # and gathers the features in order, computed once across a cluster (held in
+        # memory to be written; predict_on_batch below does not gather replicas).
         features = np.asarray(extractor.predict(dataset, verbose=0), dtype="<f4")
         with atomic_path(cache_file, suffix=".npy") as tmp:
             np.save(tmp, features)
