@@ -29,7 +29,6 @@ from tledge.trainer.phases import (
     REFIT_FEATURE_EXTRACTION,
     PhasePlan,
     compile_for,
-    repeated,
 )
 
 CROSS_FIT_FOLDS = 5
@@ -110,12 +109,10 @@ def out_of_fold_probabilities(
         # A dataset through the trainer's fit, so that a distributed run can fit it too.
         train = tf.data.Dataset.from_tensor_slices((features[~held_out], one_hot[~held_out]))
         train = train.shuffle(int((~held_out).sum()), seed=seed + index).batch(batch_size)
-        train, steps_per_epoch = repeated(train)
         KERAS3.fit(
             head,
             train,
             epochs=len(rates),
-            steps_per_epoch=steps_per_epoch,
             callbacks=[replay_schedule_callback(rates, 0)],
             verbose=0,
             shuffle=False,  # the dataset shuffles itself

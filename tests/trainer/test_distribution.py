@@ -5,10 +5,14 @@ worker processes over 127.0.0.1 (TF_CONFIG, free ports). Every run is a separate
 (devices and collective ops must be configured before TensorFlow starts), bounded by a
 timeout and stopped by its PID.
 
-The tolerance is float summation order across replicas. With the shuffle orders of
-one-device `fit` and the distributed loop out of step (as before `phases.repeated`) the
-mirrored test failed, epoch 2 losses 0.741 vs 0.710. The trainer's Adam hides a constant
-error in the loss scale; tests/trainer/test_distributed_fit.py (plain SGD) catches that.
+The single-device reference is a one-replica `mirrored` run: the same distributed loop
+on one logical CPU device. `--strategy one` trains through Keras' own `fit`, which draws
+other shuffle orders (see `phases.fit_keras3`: reading the data the loop's way cost the
+default food run about 3 points), so its losses differ from these by the order, not by
+the distribution. The tolerance is float summation order across replicas. With the
+shuffle orders out of step the mirrored test failed, epoch 2 losses 0.741 vs 0.710. The
+trainer's Adam hides a constant error in the loss scale;
+tests/trainer/test_distributed_fit.py (plain SGD) catches that.
 """
 
 from __future__ import annotations
@@ -35,10 +39,12 @@ RUN_SECONDS = 900
 RUN = """
 import json, sys
 import tensorflow as tf
-strategy, batch, data, output, fine_tune_epochs = sys.argv[1:6]
+strategy, batch, data, output, fine_tune_epochs, devices = sys.argv[1:7]
 if strategy == "mirrored":
     cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration()] * int(devices)
+    )
 from tledge.trainer.config import TrainConfig
 from tledge.trainer.training import train
 messages = []
@@ -54,9 +60,12 @@ print(json.dumps({"loss": [e["loss"] for e in epochs], "log": messages}))
 """
 
 
-def _start(strategy, batch, data, output, log: Path, fine_tune_epochs=1, env=None):
-    """Start one training process; its output goes to `log` (no pipe to fill up)."""
-    arguments = [strategy, batch, data, output, fine_tune_epochs]
+def _start(strategy, batch, data, output, log: Path, fine_tune_epochs=1, env=None, devices=2):
+    """Start one training process; its output goes to `log` (no pipe to fill up).
+
+    `devices`: logical CPU devices of a `mirrored` run (1: the one-replica reference).
+    """
+    arguments = [strategy, batch, data, output, fine_tune_epochs, devices]
     with log.open("w") as out:
         return subprocess.Popen(
             [sys.executable, "-c", RUN, *map(str, arguments)],
@@ -132,11 +141,14 @@ def data(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def one_device(data: Path) -> dict:
-    """The reference: one device, batch 8 (24 training images: 3 steps an epoch)."""
+    """The reference: one replica on one device, batch 8 (24 training images: 3 steps an
+    epoch)."""
     output = data.parent / "one"
     output.mkdir()
     log = output / "one.log"
-    return _finish(_start("one", 8, data, output, log), log)
+    result = _finish(_start("mirrored", 8, data, output, log, devices=1), log)
+    assert any("global batch 8" in line and "1 device(s)" in line for line in result["log"])
+    return result
 
 
 @pytest.mark.slow
