@@ -44,6 +44,7 @@ from tledge.analysis.prediction import load_model, predict_files
 from tledge.benchmarks.machine_info import machine_info
 from tledge.core.atomic import atomic_write_text
 from tledge.core.errors import TledgeError
+from tledge.core.metrics import accuracy, agreement, top1
 from tledge.edge.classifier import Classifier
 from tledge.edge.images import fit_image, read_rgb
 
@@ -114,11 +115,11 @@ def mediapipe_scores(
 def compare(reference: np.ndarray, other: np.ndarray) -> dict[str, float]:
     """Top-1 agreement of `other` with `reference`, and |score difference| of the
     reference's top-1 class per image (mean, max)."""
-    top = np.argmax(reference, axis=1)
+    top = top1(reference)
     rows = np.arange(len(top))
     difference = np.abs(other[rows, top] - reference[rows, top])
     return {
-        "agreement": float(np.mean(np.argmax(other, axis=1) == top)),
+        "agreement": agreement(reference, other),
         "mean_abs_score_diff": float(difference.mean()),
         "max_abs_score_diff": float(difference.max()),
     }
@@ -151,14 +152,14 @@ def measure_model(
             corner_scores[row] = classifier.classify_rgb(corner, top_k=0, fitted=True).scores
         on_decoded, _ = mediapipe_scores(python, model, decoded_paths, loaded.labels, scratch)
         on_fitted, _ = mediapipe_scores(python, model, fitted_paths, loaded.labels, scratch)
-    accuracy = {"tledge": _accuracy(tledge, truth), "mediapipe_files": _accuracy(on_files, truth)}
+    accuracies = {"tledge": _accuracy(tledge, truth), "mediapipe_files": _accuracy(on_files, truth)}
     return {
         "model": str(model),
         "images": len(photos),
         "unreadable": len(report.unreadable),
         "input": dict(input_contract.to_dict()),
         "mediapipe_version": version,
-        "accuracy": accuracy,
+        "accuracy": accuracies,
         "files": compare(tledge, on_files),
         "opencv_decoded": compare(tledge, on_decoded),
         "tledge_resized": compare(tledge, on_fitted),
@@ -171,7 +172,7 @@ def _accuracy(scores: np.ndarray, truth: list[int]) -> float | None:
     known = np.asarray(truth) >= 0
     if not known.any():
         return None
-    return float(np.mean(np.argmax(scores, axis=1)[known] == np.asarray(truth)[known]))
+    return accuracy(top1(scores[known]), np.asarray(truth)[known])
 
 
 def _write_png(path: Path, rgb: np.ndarray) -> Path:
