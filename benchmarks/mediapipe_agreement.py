@@ -21,19 +21,18 @@ for the reference's top-1 class (mean and max). MediaPipe runs in its own virtua
 environment (`--mediapipe-python`; it pulls opencv-contrib-python, which would replace
 tledge's cv2), through `mediapipe_worker.py`.
 
-    python -m tledge.benchmarks.mediapipe_agreement runs/food/export/model_fp32.tflite \\
+    tledge bench mediapipe runs/food/export/model_fp32.tflite \\
         runs/food/export/model_int8.tflite --images ../shared/data/food_mnist10/test \\
         --mediapipe-python /path/to/mediapipe-venv/bin/python
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
-import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,15 +40,20 @@ import cv2
 import numpy as np
 
 from tledge.analysis.prediction import load_model, predict_files
-from tledge.benchmarks.machine_info import machine_info
-from tledge.core.atomic import atomic_write_text
+from tledge.benchmarks.report import (
+    BenchmarkOutput,
+    Log,
+    Section,
+    build_report,
+    markdown_table,
+    write_report,
+)
 from tledge.core.errors import TledgeError
 from tledge.core.metrics import accuracy, agreement, top1
 from tledge.edge.classifier import Classifier
 from tledge.edge.images import fit_image, read_rgb
 
 WORKER = Path(__file__).with_name("mediapipe_worker.py")
-DEFAULT_OUTPUT = Path("benchmarks/results/mediapipe_agreement")
 COMPARISONS = {
     "files": "MediaPipe reads the photo files",
     "opencv_decoded": "MediaPipe reads OpenCV's decode (lossless PNG)",
@@ -77,6 +81,38 @@ def corner_mapped_resize(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     )
 
 
+def require_mediapipe(python: Path) -> None:
+    """Check that `python` runs and imports mediapipe, before any model is measured.
+
+    Raises:
+        TledgeError: naming --mediapipe-python, when it cannot be run or lacks mediapipe.
+    """
+    try:
+        result = subprocess.run(
+            [str(python), "-c", "import mediapipe"],
+            capture_output=True,
+            text=True,
+            env=_worker_env(),
+            check=False,
+        )
+    except OSError as error:
+        raise TledgeError(
+            f"--mediapipe-python {python}: cannot run it ({error.strerror}); give the Python "
+            "of a virtual environment with mediapipe installed"
+        ) from None
+    if result.returncode != 0:
+        raise TledgeError(
+            f"--mediapipe-python {python}: it cannot import mediapipe; install it there "
+            f"({python} -m pip install mediapipe)"
+        )
+
+
+def _worker_env() -> dict[str, str]:
+    """This environment without PYTHONPATH, which would lead MediaPipe's venv to tledge's
+    packages (its cv2 among them)."""
+    return {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+
+
 def mediapipe_scores(
     python: Path, model: Path, images: list[Path], labels: tuple[str, ...], scratch: Path
 ) -> tuple[np.ndarray, str]:
@@ -88,12 +124,11 @@ def mediapipe_scores(
     """
     listing = scratch / "images.txt"
     listing.write_text("".join(f"{path}\n" for path in images), encoding="utf-8")
-    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
     result = subprocess.run(
         [str(python), str(WORKER), str(model), str(listing)],
         capture_output=True,
         text=True,
-        env=env,
+        env=_worker_env(),
         check=False,
     )
     lines = result.stdout.strip().splitlines()
@@ -180,69 +215,81 @@ def _write_png(path: Path, rgb: np.ndarray) -> Path:
     return path
 
 
-def markdown(results: list[dict[str, Any]], command: str) -> str:
-    """The results as a Markdown table with the command that made them."""
-    lines = [
-        "# MediaPipe ImageClassifier vs `tledge predict`",
-        "",
-        f"Command: `{command}`",
-        "",
-        "| model | images | comparison | top-1 agreement | mean abs score diff "
-        "| max abs score diff |",
-        "|---|---|---|---|---|---|",
+def mediapipe_table(section: dict[str, Any]) -> str:
+    """Markdown table of a report's "mediapipe_agreement" section: one row per model and
+    comparison, then what the score difference is."""
+    headers = [
+        "model",
+        "images",
+        "comparison",
+        "top-1 agreement",
+        "mean abs score diff",
+        "max abs score diff",
     ]
-    for result in results:
-        for key, description in COMPARISONS.items():
-            numbers = result[key]
-            lines.append(
-                f"| {Path(result['model']).name} | {result['images']} | {description} "
-                f"| {100 * numbers['agreement']:.1f} % | {numbers['mean_abs_score_diff']:.4f} "
-                f"| {numbers['max_abs_score_diff']:.4f} |"
-            )
-    lines += [
-        "",
-        "Score difference: per image, the two clients' scores for the reference's top-1 "
-        "class (tledge predict's; MediaPipe's on OpenCV's decode for the corner-mapped row).",
-        "",
+    body = [
+        [
+            Path(row["model"]).name,
+            row["images"],
+            description,
+            f"{100 * row[key]['agreement']:.1f} %",
+            f"{row[key]['mean_abs_score_diff']:.4f}",
+            f"{row[key]['max_abs_score_diff']:.4f}",
+        ]
+        for row in section["rows"]
+        for key, description in COMPARISONS.items()
     ]
-    for result in results:
-        accuracy = result["accuracy"]
-        if accuracy["tledge"] is not None:
-            lines.append(
-                f"- {Path(result['model']).name}: top-1 accuracy {100 * accuracy['tledge']:.1f} % "
-                f"with tledge, {100 * accuracy['mediapipe_files']:.1f} % with MediaPipe reading "
-                f"the files (MediaPipe {result['mediapipe_version']}, input "
-                f"{result['input']['input_size'][1]}x{result['input']['input_size'][0]} "
-                f"{result['input']['resize']} {result['input']['interpolation']})."
-            )
-    return "\n".join(lines) + "\n"
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Command line: measure every model, write `mediapipe_agreement.{json,md}`."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("models", nargs="+", type=Path, help=".tflite files from tledge export")
-    parser.add_argument("--images", type=Path, required=True, help="Photos (searched recursively).")
-    parser.add_argument(
-        "--mediapipe-python", type=Path, required=True, help="Python of a venv with mediapipe."
+    return (
+        markdown_table(headers, body)
+        + "\n\nScore difference: per image, the two clients' scores for the reference's top-1 "
+        "class (tledge predict's; MediaPipe's on OpenCV's decode for the corner-mapped row)."
     )
-    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="Results folder.")
-    parser.add_argument("--threads", type=int, default=2, help="tledge interpreter threads.")
-    args = parser.parse_args(argv)
-    command = " ".join(["python -m tledge.benchmarks.mediapipe_agreement", *(argv or sys.argv[1:])])
-    try:
-        results = []
-        for model in args.models:
-            print(f"measuring {model} ...", file=sys.stderr)
-            results.append(measure_model(model, args.images, args.mediapipe_python, args.threads))
-    except TledgeError as error:
-        sys.exit(f"Error: {error}")
-    report = {"command": command, "machine": machine_info(), "results": results}
-    atomic_write_text(args.output / "mediapipe_agreement.json", json.dumps(report, indent=2) + "\n")
-    table = markdown(results, command)
-    atomic_write_text(args.output / "mediapipe_agreement.md", table)
-    print(table)
 
 
-if __name__ == "__main__":
-    main()
+def mediapipe_notes(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """Each model's top-1 accuracy with both clients, where the photo folders name classes."""
+    notes = []
+    for row in rows:
+        accuracy, size = row["accuracy"], row["input"]["input_size"]
+        if accuracy["tledge"] is not None:
+            notes.append(
+                f"{Path(row['model']).name}: top-1 accuracy {100 * accuracy['tledge']:.1f} % "
+                f"with tledge, {100 * accuracy['mediapipe_files']:.1f} % with MediaPipe reading "
+                f"the files (MediaPipe {row['mediapipe_version']}, input {size[1]}x{size[0]} "
+                f"{row['input']['resize']} {row['input']['interpolation']})."
+            )
+    return notes
+
+
+SECTION: dict[str, Section] = {
+    "mediapipe_agreement": ("MediaPipe ImageClassifier vs `tledge predict`", mediapipe_table)
+}
+
+
+def mediapipe_agreement_benchmark(
+    models: Sequence[Path],
+    images: Path,
+    python: Path,
+    output: Path,
+    threads: int | None = 2,
+    command: str = "",
+    log: Log = lambda text: None,
+) -> BenchmarkOutput:
+    """Measure every model against MediaPipe; write mediapipe_agreement.{json,md}.
+
+    Args:
+        models: .tflite files from `tledge export`.
+        images: Photos, searched recursively; a class-named parent folder gives accuracy.
+        python: Python of a virtual environment with mediapipe installed.
+        output: Folder for the reports.
+        threads: tledge's interpreter threads.
+
+    Raises:
+        TledgeError: when `python` lacks mediapipe, or MediaPipe refuses a model.
+    """
+    require_mediapipe(python)
+    rows = []
+    for model in models:
+        log(f"measuring {model} ...")
+        rows.append(measure_model(model, images, python, threads))
+    report = build_report(command, mediapipe_notes(rows), mediapipe_agreement={"rows": rows})
+    return BenchmarkOutput(report, write_report(report, output, "mediapipe_agreement", SECTION))

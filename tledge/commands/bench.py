@@ -470,3 +470,57 @@ def unknowns(run_folder, near, sanity, alternatives, output) -> None:
         run_folder, near, sanity, output, alternatives, _command_line(), _log
     )
     _finish(result.files, unknowns_table(result.report["unknowns"]))
+
+
+@bench.command()
+@click.argument(
+    "models", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option(
+    "--images",
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Photos, searched recursively (class-named folders also give accuracy).",
+)
+@click.option(
+    "--mediapipe-python",
+    type=click.Path(path_type=Path),
+    envvar="TLEDGE_MEDIAPIPE_PYTHON",
+    show_envvar=True,
+    help="Python of a virtual environment with mediapipe installed (kept apart from "
+    "tledge's: mediapipe brings its own cv2).",
+)
+@click.option("--threads", default=2, show_default=True, help="tledge interpreter threads.")
+@click.option(
+    "--output",
+    type=click.Path(path_type=Path),
+    default=Path("tledge-bench"),
+    show_default=True,
+    help="Folder for the reports.",
+)
+def mediapipe(models, images, mediapipe_python, threads, output) -> None:
+    """MediaPipe Tasks' ImageClassifier vs `tledge predict` on the same photos.
+
+    MediaPipe reads the photo files, OpenCV's decode of them, and the photos already
+    fitted by tledge's resize; tledge is also fed MediaPipe's corner-to-corner resize.
+    Writes mediapipe_agreement.json and mediapipe_agreement.md.
+
+    Example: tledge bench mediapipe runs/food/export/model_fp32.tflite --images food/test
+    --mediapipe-python ~/mediapipe-venv/bin/python
+    """
+    from tledge.core.errors import TledgeError
+
+    if mediapipe_python is None:
+        raise TledgeError(
+            "--mediapipe-python: give the Python of a virtual environment with mediapipe "
+            "installed, or set $TLEDGE_MEDIAPIPE_PYTHON"
+        )
+    from tledge.benchmarks.mediapipe_agreement import (
+        mediapipe_agreement_benchmark,
+        mediapipe_table,
+    )
+
+    result = mediapipe_agreement_benchmark(
+        models, images, mediapipe_python, output, threads, _command_line(), _log
+    )
+    _finish(result.files, mediapipe_table(result.report["mediapipe_agreement"]))
