@@ -16,7 +16,9 @@ import venv
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from tledge.cli import cli
 from tledge.core.folders import list_class_folders
 
 MEDIAPIPE_PYTHON = "TLEDGE_MEDIAPIPE_PYTHON"
@@ -91,3 +93,31 @@ def test_mediapipe_classifies_exported_files_with_their_class_names(
     tledge = tledge_top1(model, images)
     agreement = sum(a == b for a, b in zip(names, tledge, strict=True)) / len(images)
     assert agreement >= MIN_AGREEMENT, f"{variant}: MediaPipe agrees on {agreement:.0%}"
+
+
+@pytest.mark.slow
+def test_bench_mediapipe_gets_identical_answers_from_identical_pixels(
+    exported_run, tiny_dataset, mediapipe_python, tmp_path
+):
+    """`tledge bench mediapipe` end to end: given photos already fitted by tledge's resize,
+    MediaPipe and tledge run the same file on the same pixels, so they answer alike."""
+    run, _, _ = exported_run
+    models = [str(run / "export" / f"model_{variant}.tflite") for variant in ("fp32", "int8")]
+    arguments = [
+        "bench", "mediapipe", *models, "--images", str(tiny_dataset / "test"),
+        "--mediapipe-python", str(mediapipe_python), "--output", str(tmp_path),
+    ]  # fmt: skip
+    result = CliRunner().invoke(cli, arguments)
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "mediapipe_agreement.json").read_text())
+    assert "bench mediapipe" in report["command"]
+    rows = report["mediapipe_agreement"]["rows"]
+    assert [Path(row["model"]).name for row in rows] == ["model_fp32.tflite", "model_int8.tflite"]
+    for row in rows:
+        assert row["images"] == 32 and row["accuracy"]["tledge"] is not None
+        assert row["tledge_resized"]["agreement"] == 1.0
+        assert row["tledge_resized"]["max_abs_score_diff"] < 1e-4
+    markdown = (tmp_path / "mediapipe_agreement.md").read_text()
+    assert "| model_int8.tflite | 32 | MediaPipe reads the photos fitted by tledge's resize" in (
+        markdown
+    )
