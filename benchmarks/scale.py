@@ -39,6 +39,7 @@ from tledge.benchmarks.report import BenchmarkOutput, Log, build_report, write_r
 from tledge.benchmarks.scale_data import classes_for, generate_pool, link_size
 from tledge.core.errors import TledgeError
 from tledge.core.folders import list_class_folders
+from tledge.trainer.validation import check_images, default_workers
 
 TARGET_RSS_GROWTH = 0.15
 TARGET_RATE_LOSS = 0.15
@@ -131,18 +132,57 @@ def _cpu_seconds() -> float:
 
 def time_check(files: list[Path], convert_dir: Path, workers: int | None) -> tuple[float, float]:
     """Wall and CPU seconds of `check_images` on `files` with `convert_dir`'s verdicts."""
-    from tledge.trainer.validation import check_images
-
     cpu, started = _cpu_seconds(), time.perf_counter()
     check_images(files, convert_dir, workers=workers)
     return time.perf_counter() - started, _cpu_seconds() - cpu
+
+
+# Run in each of the side-by-side processes of `independent_checks`: wait for the common
+# start time, check its share of the files on one core, print when it finished.
+_INDEPENDENT_CHECK = """
+import json, sys, time
+from pathlib import Path
+from tledge.trainer.validation import check_images
+files, store, start = json.loads(sys.stdin.read())
+time.sleep(max(0.0, start - time.monotonic()))
+check_images([Path(f) for f in files], Path(store), workers=1)
+print(time.monotonic())
+"""
+
+
+def independent_checks(files: list[Path], store: Path, processes: int) -> float:
+    """Wall seconds of `processes` separate one-core checks of equal shares of `files`.
+
+    The processes are started first and begin together, so neither starting them nor
+    handing out work is timed: the most a parallel check on this machine can reach,
+    whatever the code (on a virtual machine two cores may share one physical core).
+    """
+    start = time.monotonic() + 2.0
+    runs = []
+    for index in range(processes):
+        share = [str(path) for path in files[index::processes]]
+        run = subprocess.Popen(
+            [sys.executable, "-c", _INDEPENDENT_CHECK],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        run.stdin.write(json.dumps([share, str(store / f"share{index}"), start]))
+        run.stdin.close()
+        runs.append(run)
+    finished = [float(run.stdout.read()) for run in runs]
+    for run in runs:
+        if run.wait() != 0:
+            raise TledgeError(f"independent check process failed (exit {run.returncode})")
+    return max(finished) - start
 
 
 def measure_checks(files: list[Path], store: Path, parallel: bool) -> dict[str, Any]:
     """First check and re-run on `files`; with `parallel`, one core against all cores too.
 
     CPU seconds are recorded beside the wall seconds of the one-core/all-cores pair: on
-    a shared machine the wall ratio depends on the CPU share the others leave.
+    a shared machine the wall ratio depends on the CPU share the others leave. The
+    machine's own ceiling (`independent_checks`, one process per core) is measured too.
     """
     row: dict[str, Any] = {}
     shutil.rmtree(store, ignore_errors=True)  # verdicts of an earlier benchmark run
@@ -154,6 +194,11 @@ def measure_checks(files: list[Path], store: Path, parallel: bool) -> dict[str, 
                 wall, cpu = time_check(files, store / name, workers)
                 row[f"check_{name}_seconds"] = round(wall, 2)
                 row[f"check_{name}_cpu_seconds"] = round(cpu, 2)
+            processes = default_workers()
+            row["check_independent_processes"] = processes
+            row["check_independent_seconds"] = round(
+                independent_checks(files, store / "independent", processes), 2
+            )
         row["check_first_seconds"] = round(time_check(files, store / "main", None)[0], 2)
         row["check_rerun_seconds"] = round(time_check(files, store / "main", None)[0], 3)
     row["check_load"] = load.summary()
@@ -257,6 +302,9 @@ def targets(rows: list[dict[str, Any]], reference_size: int) -> dict[str, Any]:
                 "images": row["images"],
                 "ok": speedup >= TARGET_PARALLEL_SPEEDUP,
             }
+            if "check_independent_seconds" in row:
+                ceiling = row["check_one_core_seconds"] / row["check_independent_seconds"]
+                found["parallel_check_speedup"]["machine_ceiling"] = round(ceiling, 2)
     speedups = [r["check_first_seconds"] / max(r["check_rerun_seconds"], 1e-6) for r in rows]
     if speedups:
         low = min(speedups)

@@ -60,6 +60,13 @@ def scale_table(section: dict[str, Any]) -> str:
                     f"; CPU seconds {row['check_one_core_cpu_seconds']} and "
                     f"{row['check_all_cores_cpu_seconds']}"
                 )
+            if "check_independent_seconds" in row:
+                alone = row["check_independent_seconds"]
+                table += (
+                    f"; {row['check_independent_processes']} independent one-core processes "
+                    f"side by side, each on its share, started before timing: {alone} s "
+                    f"({one / alone:.2f}x, the most this machine allows)"
+                )
             table += "."
     return table
 
@@ -85,6 +92,11 @@ def scale_notes(section: dict[str, Any]) -> list[str]:
     for key, found in section["targets"].items():
         if key in TARGET_TEXT:
             verdict = "met" if found["ok"] else "NOT met"
+            if "machine_ceiling" in found:
+                verdict += (
+                    f"; independent one-core processes side by side reach "
+                    f"{found['machine_ceiling']}x on this machine"
+                )
             notes.append(f"{TARGET_TEXT[key]}: {found['value']} ({verdict}).")
     loads = [
         f"{row['images']}: check {row['check_load']['mean']}"

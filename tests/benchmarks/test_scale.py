@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from tledge.benchmarks.report import build_report, to_markdown
-from tledge.benchmarks.scale import targets
+from tledge.benchmarks.scale import independent_checks, targets
 from tledge.benchmarks.scale_data import classes_for, draw_photo, generate_pool, link_size
 from tledge.benchmarks.scale_report import SCALE_SECTION, scale_notes, scale_plot
 from tledge.core.folders import list_class_folders
@@ -63,7 +63,12 @@ def test_targets_are_ratios_of_the_top_size_to_the_reference() -> None:
 
 def test_report_has_a_row_per_size_notes_and_a_plot(tmp_path: Path) -> None:
     rows = [_row(1000, 900.0, 50, 20), _row(5000, 1000.0, 50, 20)]
-    rows[0].update(check_one_core_seconds=4.0, check_all_cores_seconds=2.0)
+    rows[0].update(
+        check_one_core_seconds=4.0,
+        check_all_cores_seconds=2.0,
+        check_independent_processes=2,
+        check_independent_seconds=2.5,
+    )
     section = {"options": {}, "sizes": rows, "targets": targets(rows, 1000)}
     report = build_report("tledge bench scale --root x", notes=scale_notes(section), scale=section)
     table = to_markdown(report, SCALE_SECTION)
@@ -73,4 +78,18 @@ def test_report_has_a_row_per_size_notes_and_a_plot(tmp_path: Path) -> None:
         and "peak RSS growth, top size vs reference (target <= +15 %): 0.1111 (met)" in table
     )
     assert "5000: check 1.0, training 1.5 (max 2.0)" in table
+    assert "2 independent one-core processes side by side" in table and "(1.60x, the most" in table
+    assert "(met; independent one-core processes side by side reach 1.6x" in table
     assert scale_plot(section, tmp_path / "scale.png").stat().st_size > 0
+
+
+def test_independent_checks_each_check_their_share(tmp_path: Path) -> None:
+    """Two real processes, each checking every other file on one core into its own store."""
+    pool = generate_pool(tmp_path / "pool", per_class=4, side=48, workers=1, classes=2)
+    files = list(list_class_folders(pool).paths)
+    seconds = independent_checks(files, tmp_path / "store", processes=2)
+    assert 0 < seconds < 60
+    for index in range(2):
+        share = files[index::2]
+        verdicts = list((tmp_path / "store" / f"share{index}").iterdir())
+        assert share and verdicts, index
