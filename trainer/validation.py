@@ -6,7 +6,7 @@ client (8-bit RGB or grayscale JPEG/PNG without EXIF rotation) are used as they 
 other readable file (CMYK JPEG, PNG with alpha or a palette, 16-bit, BMP, GIF, WebP,
 TIFF, EXIF-rotated photos) is converted once to an RGB PNG in a cache folder.
 
-Files are checked in parallel processes, and each verdict is remembered (by path, size
+Files are checked in parallel threads, and each verdict is remembered (by path, size
 and mtime, in `check_store`), so running or resuming the same command again decodes
 only files that are new or changed.
 """
@@ -14,10 +14,9 @@ only files that are new or changed.
 from __future__ import annotations
 
 import hashlib
-import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,10 +25,8 @@ from tledge.trainer.check_store import BAD, CONVERTED, OK, FileKey, Verdict, Ver
 
 ProgressCallback = Callable[[str, int, int], None]
 PROGRESS_STAGE = "checking images"
-# Files per task sent to a checking process, and the fewest files worth starting
-# processes for (spawning one costs about as much as decoding a hundred photos).
+# Files per task handed to a checking thread.
 CHUNK_FILES = 128
-PARALLEL_MIN_FILES = 256
 
 # Formats and modes tf.io.decode_image(channels=3) turns into the same RGB as OpenCV.
 TF_NATIVE = {("JPEG", "RGB"), ("JPEG", "L"), ("PNG", "RGB"), ("PNG", "L")}
@@ -65,13 +62,13 @@ def check_images(
 
     Verdicts are remembered in `convert_dir` (see `check_store`), so a re-run or a resume
     decodes only files that are new or changed (path, size or mtime) since the last
-    check. The rest are decoded in parallel, one process per core.
+    check. The rest are decoded in parallel, one thread per core.
 
     Args:
         files: Image files to check.
         convert_dir: Where converted copies go (named by a hash of path, size and
             modification time, so a later run reuses them) and the verdicts are kept.
-        workers: Processes that decode; None uses every core of this process.
+        workers: Threads that decode; None uses every core of this process.
         on_progress: Called with ("checking images", done, total) as files are checked.
 
     Returns:
@@ -133,14 +130,15 @@ def _decode_all(
     done = 0
     if on_progress and keys:
         on_progress(PROGRESS_STAGE, 0, len(keys))
-    if workers <= 1 or len(keys) < PARALLEL_MIN_FILES:
+    if workers <= 1:
         results: Iterable[list[tuple[FileKey, Verdict]]] = (
             _check_chunk(chunk, convert_dir) for chunk in chunks
         )
         pool = None
     else:
-        # Spawned, not forked: the caller has usually loaded TensorFlow and its threads.
-        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+        # Threads, not processes: Pillow decodes with the GIL released, and a thread
+        # starts at no cost, where a spawned process imports Python anew.
+        pool = ThreadPoolExecutor(workers)
         futures = [pool.submit(_check_chunk, chunk, convert_dir) for chunk in chunks]
         results = (future.result() for future in as_completed(futures))
     try:

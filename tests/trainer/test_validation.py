@@ -78,7 +78,6 @@ def test_parallel_check_gives_the_serial_verdicts(odd_and_broken, tmp_path: Path
 
     files = list_images(odd_and_broken.folder)
     serial = check_images(files, tmp_path / "serial", workers=1)
-    monkeypatch.setattr(validation, "PARALLEL_MIN_FILES", 0)
     monkeypatch.setattr(validation, "CHUNK_FILES", 3)
     progress: list[tuple[str, int, int]] = []
     parallel = check_images(
