@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from tledge.benchmarks.report import build_report, to_markdown
-from tledge.benchmarks.scale import independent_checks, targets
+from tledge.benchmarks.scale import CHECK_REPEATS, independent_checks, measure_checks, targets
 from tledge.benchmarks.scale_data import classes_for, draw_photo, generate_pool, link_size
 from tledge.benchmarks.scale_report import SCALE_SECTION, scale_notes, scale_plot
 from tledge.core.folders import list_class_folders
@@ -93,3 +93,13 @@ def test_independent_checks_each_check_their_share(tmp_path: Path) -> None:
         share = files[index::2]
         verdicts = list((tmp_path / "store" / f"share{index}").iterdir())
         assert share and verdicts, index
+
+
+def test_parallel_checks_keep_the_fastest_of_interleaved_repeats(tmp_path: Path) -> None:
+    pool = generate_pool(tmp_path / "pool", per_class=4, side=48, workers=1, classes=2)
+    files = list(list_class_folders(pool).paths)
+    row = measure_checks(files, tmp_path / "store", parallel=True)
+    for name in ("one_core", "all_cores"):
+        runs = row[f"check_{name}_all_seconds"]
+        assert len(runs) == CHECK_REPEATS and row[f"check_{name}_seconds"] == min(runs)
+    assert row["check_independent_seconds"] > 0 and row["check_rerun_seconds"] >= 0
