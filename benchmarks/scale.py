@@ -196,18 +196,17 @@ def measure_checks(files: list[Path], store: Path, parallel: bool) -> dict[str, 
                 path.read_bytes()
             timings: dict[str, list[tuple[float, float]]] = {"one_core": [], "all_cores": []}
             independent = []
+            cores = default_workers()
             for repeat in range(CHECK_REPEATS):  # interleaved, so drifts hit all three alike
                 for name, workers in (("one_core", 1), ("all_cores", None)):
                     timings[name].append(time_check(files, store / f"{name}{repeat}", workers))
-                independent.append(
-                    independent_checks(files, store / f"independent{repeat}", default_workers())
-                )
+                independent.append(independent_checks(files, store / f"independent{repeat}", cores))
             for name, runs in timings.items():
                 wall, cpu = min(runs)
                 row[f"check_{name}_seconds"] = round(wall, 2)
                 row[f"check_{name}_cpu_seconds"] = round(cpu, 2)
                 row[f"check_{name}_all_seconds"] = [round(run[0], 2) for run in runs]
-            row["check_independent_processes"] = default_workers()
+            row["check_independent_processes"] = cores
             row["check_independent_seconds"] = round(min(independent), 2)
         row["check_first_seconds"] = round(time_check(files, store / "main", None)[0], 2)
         row["check_rerun_seconds"] = round(time_check(files, store / "main", None)[0], 3)

@@ -6,17 +6,24 @@ client (8-bit RGB or grayscale JPEG/PNG without EXIF rotation) are used as they 
 other readable file (CMYK JPEG, PNG with alpha or a palette, 16-bit, BMP, GIF, WebP,
 TIFF, EXIF-rotated photos) is converted once to an RGB PNG in a cache folder.
 
-Files are checked in parallel threads, and each verdict is remembered (by path, size
-and mtime, in `check_store`), so running or resuming the same command again decodes
-only files that are new or changed.
+Files are checked on every core: by this process and by one helper process per other
+core, each taking the next chunk of files as it finishes one. Each verdict is remembered
+(by path, size and mtime, in `check_store`), so running or resuming the same command
+again decodes only files that are new or changed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+import queue
+import subprocess
+import sys
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,8 +32,12 @@ from tledge.trainer.check_store import BAD, CONVERTED, OK, FileKey, Verdict, Ver
 
 ProgressCallback = Callable[[str, int, int], None]
 PROGRESS_STAGE = "checking images"
-# Files per task handed to a checking thread.
-CHUNK_FILES = 128
+HELPER_MODULE = "tledge.trainer.check_helper"
+# Seconds a helper process gets to exit once its input is closed, before it is killed.
+HELPER_EXIT_SECONDS = 2.0
+# Files per chunk: the work one process takes at a time (about 50 ms of decoding), small
+# enough that no core idles long at the end, large enough that handing it over is cheap.
+CHUNK_FILES = 64
 
 # Formats and modes tf.io.decode_image(channels=3) turns into the same RGB as OpenCV.
 TF_NATIVE = {("JPEG", "RGB"), ("JPEG", "L"), ("PNG", "RGB"), ("PNG", "L")}
@@ -62,13 +73,15 @@ def check_images(
 
     Verdicts are remembered in `convert_dir` (see `check_store`), so a re-run or a resume
     decodes only files that are new or changed (path, size or mtime) since the last
-    check. The rest are decoded in parallel, one thread per core.
+    check. The rest are decoded on every core (this process and `workers - 1` helper
+    processes).
 
     Args:
         files: Image files to check.
         convert_dir: Where converted copies go (named by a hash of path, size and
             modification time, so a later run reuses them) and the verdicts are kept.
-        workers: Threads that decode; None uses every core of this process.
+        workers: Processes that decode, this one included; None uses every core this
+            process may run on.
         on_progress: Called with ("checking images", done, total) as files are checked.
 
     Returns:
@@ -118,41 +131,137 @@ def _file_key(file: Path) -> FileKey | None:
         return None
 
 
+Chunk = list[FileKey]
+ChunkVerdicts = list[tuple[FileKey, Verdict]]
+
+
 def _decode_all(
     keys: Sequence[FileKey],
     convert_dir: Path,
     workers: int | None,
     on_progress: ProgressCallback | None,
-) -> Iterator[list[tuple[FileKey, Verdict]]]:
-    """Verdicts of `keys`, one chunk at a time (each chunk is stored as it arrives)."""
-    chunks = [list(keys[i : i + CHUNK_FILES]) for i in range(0, len(keys), CHUNK_FILES)]
-    workers = min(workers or default_workers(), len(chunks))
+) -> Iterator[ChunkVerdicts]:
+    """Verdicts of `keys`, one chunk at a time (each chunk is stored as it arrives).
+
+    This process checks chunks itself from the start, so nothing waits for the helper
+    processes to start (about 0.15 s each). Threads alone reached about 1.5x on two
+    cores: Pillow holds the GIL while it parses headers, about a sixth of each file.
+    """
+    chunks: deque[Chunk] = deque(
+        list(keys[i : i + CHUNK_FILES]) for i in range(0, len(keys), CHUNK_FILES)
+    )
+    helpers = min(workers or default_workers(), len(chunks)) - 1
     done = 0
     if on_progress and keys:
         on_progress(PROGRESS_STAGE, 0, len(keys))
-    if workers <= 1:
-        results: Iterable[list[tuple[FileKey, Verdict]]] = (
-            _check_chunk(chunk, convert_dir) for chunk in chunks
-        )
-        pool = None
-    else:
-        # Threads, not processes: Pillow decodes with the GIL released, and a thread
-        # starts at no cost, where a spawned process imports Python anew.
-        pool = ThreadPoolExecutor(workers)
-        futures = [pool.submit(_check_chunk, chunk, convert_dir) for chunk in chunks]
-        results = (future.result() for future in as_completed(futures))
-    try:
-        for result in results:
-            done += len(result)
+    with _HelperProcesses(helpers, chunks, convert_dir) as helped:
+        for verdicts in helped.results(lambda chunk: check_chunk(chunk, convert_dir)):
+            done += len(verdicts)
             if on_progress:
                 on_progress(PROGRESS_STAGE, done, len(keys))
-            yield result
-    finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
+            yield verdicts
 
 
-def _check_chunk(keys: list[FileKey], convert_dir: Path) -> list[tuple[FileKey, Verdict]]:
+class _HelperProcesses:
+    """Helper processes (`check_helper`) that take chunks from the calling process's queue.
+
+    A thread per helper starts it and hands it one chunk at a time. A helper that fails
+    (cannot start, killed, a bad answer) puts its chunk back and stops; the calling
+    process checks whatever is left, so no file goes unchecked.
+    """
+
+    def __init__(self, helpers: int, chunks: deque[Chunk], convert_dir: Path):
+        self._chunks = chunks
+        self._convert_dir = convert_dir
+        self._finished: queue.SimpleQueue[ChunkVerdicts] = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self._feeders = [threading.Thread(target=self._feed, daemon=True) for _ in range(helpers)]
+
+    def __enter__(self) -> _HelperProcesses:
+        for feeder in self._feeders:
+            feeder.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for feeder in self._feeders:
+            feeder.join()
+
+    def results(self, check: Callable[[Chunk], ChunkVerdicts]) -> Iterator[ChunkVerdicts]:
+        """Every chunk's verdicts, as they are ready; `check` runs chunks in this process."""
+        while True:
+            while not self._finished.empty():
+                yield self._finished.get()
+            chunk = self._take()
+            if chunk is not None:
+                yield check(chunk)
+            elif any(feeder.is_alive() for feeder in self._feeders):
+                try:
+                    verdicts = self._finished.get(timeout=0.05)
+                except queue.Empty:
+                    continue
+                yield verdicts
+            elif self._finished.empty() and not self._chunks:
+                return
+
+    def _take(self) -> Chunk | None:
+        try:
+            return self._chunks.popleft()
+        except IndexError:
+            return None
+
+    def _feed(self) -> None:
+        """Start a helper process and hand it chunks one at a time until none are left."""
+        # PYTHONSAFEPATH: a `tledge/` folder in the working directory (a source checkout)
+        # must not shadow the installed package.
+        try:
+            helper = subprocess.Popen(
+                [sys.executable, "-m", HELPER_MODULE, str(self._convert_dir)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+                env={**os.environ, "PYTHONSAFEPATH": "1"},
+            )
+        except OSError:
+            return
+        assert helper.stdin is not None and helper.stdout is not None
+        try:
+            while not self._stop.is_set() and (chunk := self._take()) is not None:
+                try:
+                    helper.stdin.write(json.dumps([list(_key_fields(key)) for key in chunk]))
+                    helper.stdin.write("\n")
+                    helper.stdin.flush()
+                    answer = json.loads(helper.stdout.readline())
+                    verdicts = [Verdict(str(status), str(detail)) for status, detail in answer]
+                    if len(verdicts) != len(chunk):
+                        raise ValueError("one verdict per file")
+                except (OSError, ValueError, TypeError):
+                    self._chunks.append(chunk)
+                    return
+                self._finished.put(list(zip(chunk, verdicts, strict=True)))
+        finally:
+            _stop_helper(helper)
+
+
+def _key_fields(key: FileKey) -> tuple[str, int, int]:
+    return key.path, key.size, key.mtime_ns
+
+
+def _stop_helper(helper: subprocess.Popen) -> None:
+    """Close the helper's input (it exits at its end); kill it if it does not."""
+    with contextlib.suppress(OSError):  # it is gone already
+        helper.stdin.close()
+    try:
+        helper.wait(HELPER_EXIT_SECONDS)
+    except subprocess.TimeoutExpired:
+        helper.kill()
+        helper.wait()
+    helper.stdout.close()
+
+
+def check_chunk(keys: Chunk, convert_dir: Path) -> ChunkVerdicts:
+    """The verdict of each of `keys`, checked in this process, in order."""
     return [(key, _check_file(Path(key.path), key, convert_dir)) for key in keys]
 
 

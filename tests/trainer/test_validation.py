@@ -89,6 +89,72 @@ def test_parallel_check_gives_the_serial_verdicts(odd_and_broken, tmp_path: Path
     assert progress[-1] == ("checking images", len(files), len(files))
 
 
+def _chunks_checked_here(files: list[Path], convert_dir: Path, monkeypatch) -> list[int]:
+    """Check `files` one per chunk with 2 workers, this process's share slowed down; the
+    sizes of the chunks this process checked itself."""
+    import time
+
+    from tledge.trainer import validation
+
+    serial = check_images(files, convert_dir / "serial", workers=1)
+    monkeypatch.setattr(validation, "CHUNK_FILES", 1)
+    real_check_chunk = validation.check_chunk
+    here: list[int] = []
+
+    def slow_here(keys, folder):
+        here.append(len(keys))
+        time.sleep(0.2)  # time for the helper process to start and take chunks
+        return real_check_chunk(keys, folder)
+
+    monkeypatch.setattr(validation, "check_chunk", slow_here)
+    parallel = check_images(files, convert_dir / "parallel", workers=2)
+    assert parallel.keep == serial.keep and parallel.bad == serial.bad
+    assert [p.name for p in parallel.paths] == [p.name for p in serial.paths]
+    return here
+
+
+def test_a_helper_process_checks_a_share_of_the_files(odd_and_broken, tmp_path, monkeypatch):
+    """The second core's work runs in a helper process (`check_helper`), which gives the
+    verdicts this process would. (With the helper's module name misspelt, this process
+    checked all 13 files and the first assert failed.)"""
+    files = list_images(odd_and_broken.folder)
+    here = _chunks_checked_here(files, tmp_path, monkeypatch)
+    assert 0 < len(here) < len(files)
+
+
+def test_a_failing_helper_loses_no_file(odd_and_broken, tmp_path, monkeypatch):
+    """A helper that cannot start (or dies) leaves its files to this process."""
+    from tledge.trainer import validation
+
+    monkeypatch.setattr(validation, "HELPER_MODULE", "tledge.no_such_module")
+    files = list_images(odd_and_broken.folder)
+    assert len(_chunks_checked_here(files, tmp_path, monkeypatch)) == len(files)
+
+
+def test_a_script_without_a_main_guard_checks_in_parallel(odd_and_broken, tmp_path):
+    """multiprocessing's spawn re-runs the caller's script in each child: with a process
+    pool, a benchmark script without an `if __name__ == "__main__"` guard ran again in
+    the child and failed writing the verdict store. Helpers are fresh interpreters."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "check.py"
+    script.write_text(
+        "from pathlib import Path\n"
+        "from tledge.core.folders import list_images\n"
+        "from tledge.trainer import validation\n"
+        "validation.CHUNK_FILES = 1\n"
+        f"files = list_images(Path({str(odd_and_broken.folder)!r}))\n"
+        f"checked = validation.check_images(files, Path({str(tmp_path / 'out')!r}), workers=2)\n"
+        "print('done', len(checked.paths), len(checked.bad))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=True
+    )
+    good = len(list_images(odd_and_broken.folder)) - len(odd_and_broken.broken)
+    assert result.stdout.split("\n") == [f"done {good} {len(odd_and_broken.broken)}", ""]
+
+
 def test_a_rerun_decodes_only_new_or_changed_files(odd_and_broken, tmp_path: Path, monkeypatch):
     """Broken on purpose once (lookup returning nothing): the re-run decoded all 13 files."""
     import os
