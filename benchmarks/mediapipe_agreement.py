@@ -10,11 +10,14 @@ Four comparisons per model, on the same photos:
   by tledge's own resize (`fit_image`, as the trainer and the edge client do), so both
   clients give the model identical pixels;
 - **corner_mapped**: tledge's edge `Classifier` given OpenCV's decode resized as
-  MediaPipe's CPU preprocessing resizes (cv2.warpPerspective of the image's corners onto
-  the output's corners, bilinear: output pixel x samples source x * W / w), against
-  MediaPipe on the OpenCV-decoded PNGs. It shows that the resize convention is what the
-  two disagree on: tledge resizes with half-pixel centres (output x samples
-  (x + 0.5) * W / w - 0.5), like tf.image.resize.
+  MediaPipe's CPU preprocessing resizes (`resize_to_input` "bilinear_no_half_pixel":
+  cv2.warpPerspective of the image's corners onto the output's corners, bilinear: output
+  pixel x samples source x * W / w), against MediaPipe on the OpenCV-decoded PNGs. For
+  a model whose contract says "bilinear" (half-pixel centres, output x samples
+  (x + 0.5) * W / w - 0.5, like tf.image.resize: tledge's models before
+  "bilinear_no_half_pixel") it shows that the resize convention is what the two clients
+  disagree on; for a model that already says "bilinear_no_half_pixel" it is the same
+  resize as tledge's own.
 
 For each: top-1 agreement, and the per-image difference between the two clients' scores
 for the reference's top-1 class (mean and max). MediaPipe runs in its own virtual
@@ -51,7 +54,7 @@ from tledge.benchmarks.report import (
 from tledge.core.errors import TledgeError
 from tledge.core.metrics import accuracy, agreement, top1
 from tledge.edge.classifier import Classifier
-from tledge.edge.images import fit_image, read_rgb
+from tledge.edge.images import fit_image, read_rgb, resize_to_input
 
 WORKER = Path(__file__).with_name("mediapipe_worker.py")
 COMPARISONS = {
@@ -62,23 +65,6 @@ COMPARISONS = {
         "tledge fed MediaPipe's corner-to-corner resize, vs MediaPipe on OpenCV's decode"
     ),
 }
-
-
-def corner_mapped_resize(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Resize as MediaPipe's CPU image preprocessing does: corners onto corners, bilinear.
-
-    Its `cv2.warpPerspective` maps the source rectangle (0, 0)-(W, H) onto (0, 0)-(w, h),
-    so output pixel x samples source x * W / w (no half-pixel offset).
-    """
-    height, width = size
-    source_height, source_width = rgb.shape[:2]
-    corners = [[0, 1], [0, 0], [1, 0], [1, 1]]
-    source = np.float32(corners) * np.float32([source_width, source_height])
-    target = np.float32(corners) * np.float32([width, height])
-    matrix = cv2.getPerspectiveTransform(source, target)
-    return cv2.warpPerspective(
-        rgb, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
-    )
 
 
 def require_mediapipe(python: Path) -> None:
@@ -183,7 +169,7 @@ def measure_model(
             decoded_paths.append(_write_png(scratch / f"decoded_{row:05d}.png", rgb))
             fitted = fit_image(rgb, input_contract)
             fitted_paths.append(_write_png(scratch / f"fitted_{row:05d}.png", fitted))
-            corner = corner_mapped_resize(rgb, input_contract.input_size)
+            corner = resize_to_input(rgb, input_contract.input_size, "bilinear_no_half_pixel")
             corner_scores[row] = classifier.classify_rgb(corner, top_k=0, fitted=True).scores
         on_decoded, _ = mediapipe_scores(python, model, decoded_paths, loaded.labels, scratch)
         on_fitted, _ = mediapipe_scores(python, model, fitted_paths, loaded.labels, scratch)

@@ -178,7 +178,7 @@ def measure_frozen_phase(setup: TrainingSetup, progress: Progress | None = None)
             model = fresh_model()
             run = RunFolder(Path(scratch) / name.replace(" ", "_"))
             start = time.perf_counter()
-            fit_head_on_features(model, splits, config, plan, run, no_checkpoint)
+            fit_head_on_features(model, splits, config, pixels, plan, run, no_checkpoint)
             seconds = time.perf_counter() - start
             return seconds, test_accuracy(model)
 

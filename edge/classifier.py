@@ -28,7 +28,7 @@ from tledge.core.errors import TledgeError
 from tledge.core.labels import read_labels
 from tledge.edge.classification import Classification, Timings, rank
 from tledge.edge.contract import ModelContract, Quantization
-from tledge.edge.images import center_crop, fit_image, interpolation_flag
+from tledge.edge.images import center_crop, fit_image, resize_to_input
 from tledge.edge.interpreter import open_interpreter
 from tledge.edge.model_file import read_model_metadata
 from tledge.edge.plain_models import derive_contract, tensor_quantization
@@ -238,9 +238,8 @@ class Classifier:
         # after at most one resize and one channel swap, with no extra copy.
         ordered = target if self._pass_through else self._ordered
         if image.shape[:2] != contract.input_size:
-            height, width = contract.input_size
             into = self._resized if swap else ordered
-            image = cv2.resize(image, (width, height), dst=into, interpolation=self._flag)
+            image = resize_to_input(image, contract.input_size, contract.interpolation, into)
         if swap:
             cv2.cvtColor(image, cv2.COLOR_BGR2RGB, dst=ordered)
         elif image is not ordered:
@@ -266,7 +265,6 @@ class Classifier:
         self._ordered = np.empty((height, width, 3), dtype=np.uint8)
         self._work = np.empty((height, width, 3), dtype=np.float32)
         self._input_contract = self.contract.input_contract
-        self._flag = interpolation_flag(self._input_contract)
         scale, zero_point = tensor_quantization(self._input)
         if scale == 0.0:
             scale, zero_point = 1.0, 0  # an unquantized integer input stores values as-is

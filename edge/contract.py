@@ -91,7 +91,12 @@ class ModelContract:
         resize: "stretch" (whole image to `input_size`) or "center_crop" (central
             `crop_fraction` of the shorter side, then resize).
         crop_fraction: Fraction of the shorter side kept by "center_crop".
-        interpolation: Resize interpolation, "bilinear" or "area".
+        interpolation: Resize interpolation, one of
+            `tledge.core.input_contract.INTERPOLATIONS`. The default is "bilinear"
+            (half-pixel centres), not the "bilinear_no_half_pixel" of today's tledge
+            models: every file tledge writes names its interpolation, so a contract
+            without one is a hand-written one or a plain model's derived one
+            (`tledge.edge.plain_models`), both of which OpenCV's `cv2.resize` served.
         input_quantization: Storage of the input tensor.
         output_quantization: Storage of the output tensor.
         output_kind: "probabilities" (softmax inside the model) or "logits".

@@ -55,22 +55,64 @@ def center_crop(image: np.ndarray, fraction: float) -> np.ndarray:
 def fit_image(image: np.ndarray, contract: InputContract) -> np.ndarray:
     """Crop and resize an HxWxC image to the model input as `contract` says.
 
-    The one implementation of the resize step: the `Classifier` fits camera frames with
-    it and the exporter fits held-out and calibration images with it. Channel order and
-    value range are left as they are. An image already at the input size comes back as
-    it is (no copy).
+    The exporter fits held-out and calibration images with it, `tledge predict` fits
+    photos with it, and the `Classifier` crops as it does and resizes with the same
+    `resize_to_input`. Channel order and value range are left as they are. An image
+    already at the input size comes back as it is (no copy).
 
     Example:
         >>> small = fit_image(read_rgb("cat.jpg"), classifier.contract.input_contract)
     """
     if contract.resize == "center_crop":
         image = center_crop(image, contract.crop_fraction)
-    height, width = contract.input_size
-    if image.shape[:2] == (height, width):
+    if image.shape[:2] == tuple(contract.input_size):
         return image
-    return cv2.resize(image, (width, height), interpolation=interpolation_flag(contract))
+    return resize_to_input(image, contract.input_size, contract.interpolation)
 
 
-def interpolation_flag(contract: InputContract) -> int:
-    """The OpenCV interpolation flag of `contract.interpolation`."""
-    return cv2.INTER_AREA if contract.interpolation == "area" else cv2.INTER_LINEAR
+def resize_to_input(
+    image: np.ndarray,
+    input_size: tuple[int, int],
+    interpolation: str,
+    dst: np.ndarray | None = None,
+) -> np.ndarray:
+    """Resize an HxWxC uint8 image to `input_size` (height, width) with `interpolation`.
+
+    The one implementation of the resize step of every `InputContract` interpolation
+    (`tledge.core.input_contract` says what each computes); the trainer's TensorFlow
+    twin is held within one level of it by a parity test. "bilinear_no_half_pixel" is
+    computed exactly as MediaPipe Tasks' CPU preprocessing computes it: a bilinear
+    `cv2.warpPerspective` of the image's corners onto the output's corners, borders
+    replicated.
+
+    Args:
+        image: The image (any channel order).
+        input_size: (height, width) of the result.
+        interpolation: One of `tledge.core.input_contract.INTERPOLATIONS`.
+        dst: A uint8 array of the result's shape to write into (e.g. a preallocated
+            model input buffer); None: a new array.
+
+    Returns:
+        `dst`, or the new array.
+
+    Example:
+        >>> small = resize_to_input(frame, (256, 256), "bilinear_no_half_pixel")
+    """
+    height, width = input_size
+    if interpolation == "bilinear_no_half_pixel":
+        source_height, source_width = image.shape[:2]
+        corners = np.float32([[0, 0], [1, 0], [1, 1], [0, 1]])
+        matrix = cv2.getPerspectiveTransform(
+            corners * np.float32([source_width, source_height]),
+            corners * np.float32([width, height]),
+        )
+        return cv2.warpPerspective(
+            image,
+            matrix,
+            (width, height),
+            dst=dst,
+            flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
+    flag = cv2.INTER_AREA if interpolation == "area" else cv2.INTER_LINEAR
+    return cv2.resize(image, (width, height), dst=dst, interpolation=flag)

@@ -116,13 +116,16 @@ def _check_same_fit(candidate: Classifier, running: Classifier) -> None:
             contract.interpolation,
         )
 
+    def described(classifier: Classifier) -> str:
+        contract = classifier.contract
+        height, width = contract.input_size
+        crop = f" {contract.crop_fraction:g}" if contract.resize == "center_crop" else ""
+        return f"{width}x{height} {contract.resize}{crop} {contract.interpolation}"
+
     if fit(candidate) != fit(running):
-        height, width = candidate.input_size
-        run_height, run_width = running.input_size
         raise TledgeError(
-            f"input {width}x{height} {candidate.contract.resize} differs from the running "
-            f"model's {run_width}x{run_height} {running.contract.resize}; restart "
-            "tledge edge to change the input"
+            f"input {described(candidate)} differs from the running model's "
+            f"{described(running)}; restart tledge edge to change the input"
         )
 
 

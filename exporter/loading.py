@@ -186,7 +186,7 @@ def model_input_contract(
                 f"but the model takes {tuple(model_size)}"
             )
         return contract, []
-    contract = InputContract.raw_rgb_stretch(model_size)
+    contract = InputContract.raw_rgb_stretch_half_pixel(model_size)
     return contract, [
         f"{model_file}: no input_contract.json (trained before tledge recorded it); using raw "
         f"0-255 {contract.color_order}, {contract.resize}, {contract.interpolation}, the "

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from tledge.core.input_contract import InputContract
 from tledge.trainer.config import TrainConfig
 from tledge.trainer.data import Split
 from tledge.trainer.features import cached_features
@@ -123,7 +124,11 @@ def out_of_fold_probabilities(
 
 
 def cross_fitted_predictions(
-    model, split: Split, config: TrainConfig, learning_rates: Sequence[float]
+    model,
+    split: Split,
+    config: TrainConfig,
+    input_contract: InputContract,
+    learning_rates: Sequence[float],
 ) -> tuple[np.ndarray, str]:
     """Out-of-fold probabilities of a head-only refit on `split`, and what they are.
 
@@ -131,13 +136,14 @@ def cross_fitted_predictions(
         model: The refit model (its frozen backbone gives the cached features).
         split: The refit's images (train + val).
         config: The resolved run config (head dropout, loss, batch size, seed, cache).
+        input_contract: How the run takes images (its input_contract.json).
         learning_rates: The refit head's learning rate of each epoch.
 
     Returns:
         (N, C) probabilities and the name metrics.json records as `fitted_on`.
     """
     probabilities = out_of_fold_probabilities(
-        cached_features(model, split, config),
+        cached_features(model, split, config, input_contract),
         split.labels,
         model.get_layer(CLASSIFIER_NAME).units,
         learning_rates,

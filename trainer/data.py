@@ -299,6 +299,14 @@ def _fitted(image, contract: InputContract):
         side = tf.maximum(1, tf.cast(tf.round(shorter * contract.crop_fraction), tf.int32))
         top, left = (height - side) // 2, (width - side) // 2
         image = image[top : top + side, left : left + side]
+    if contract.interpolation == "bilinear_no_half_pixel":
+        # tf.image.resize has no way to turn half-pixel centres off; the raw op does.
+        return tf.raw_ops.ResizeBilinear(
+            images=image[tf.newaxis],
+            size=contract.input_size,
+            align_corners=False,
+            half_pixel_centers=False,
+        )[0]
     return tf.image.resize(
         image, contract.input_size, method=contract.interpolation, antialias=False
     )

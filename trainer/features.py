@@ -21,7 +21,6 @@ import numpy as np
 from tledge.core.atomic import atomic_path, atomic_write_text
 from tledge.core.input_contract import InputContract
 from tledge.core.run_folder import RunFolder
-from tledge.trainer.backbones import get_backbone
 from tledge.trainer.callbacks import StepClock
 from tledge.trainer.config import TrainConfig
 from tledge.trainer.data import PIXEL_PIPELINE_VERSION, DatasetSplits, Split, image_dataset
@@ -235,7 +234,11 @@ def feature_cache_dir(config: TrainConfig) -> Path:
 
 
 def cached_feature_file(
-    model, split: Split, config: TrainConfig, log: Callable[[str], None] = lambda message: None
+    model,
+    split: Split,
+    config: TrainConfig,
+    input_contract: InputContract,
+    log: Callable[[str], None] = lambda message: None,
 ) -> Path:
     """The .npy file of `split`'s pooled backbone features for a run with `config`.
 
@@ -245,9 +248,10 @@ def cached_feature_file(
         model: A full model from `build_classifier` (only its frozen backbone matters).
         split: The images, in the order of the rows.
         config: The resolved run config (backbone, weights, image size, precision).
+        input_contract: How the run takes images (its input_contract.json: a resumed run
+            keeps the contract it started with).
         log: Called with the feature pass's speed when it runs.
     """
-    input_contract = get_backbone(config.backbone).run_input_contract(config.image_size)
     model_key = {
         "backbone": config.backbone,
         "alpha": config.alpha,
@@ -259,15 +263,18 @@ def cached_feature_file(
     return write_features(model, split, input_contract, config.batch_size, path, log)
 
 
-def cached_features(model, split: Split, config: TrainConfig) -> np.ndarray:
+def cached_features(
+    model, split: Split, config: TrainConfig, input_contract: InputContract
+) -> np.ndarray:
     """`cached_feature_file`'s features in memory (the head-only calibration's cross-fit)."""
-    return np.load(cached_feature_file(model, split, config))
+    return np.load(cached_feature_file(model, split, config, input_contract))
 
 
 def fit_head_on_features(
     model,
     splits: DatasetSplits,
     config: TrainConfig,
+    input_contract: InputContract,
     plan: PhasePlan,
     run: RunFolder,
     save_best: Callable[[], None],
@@ -282,8 +289,8 @@ def fit_head_on_features(
     Args:
         model: A full Keras 3 classifier from `build_classifier` (backbone frozen).
         splits: Its training and (optional) validation images.
-        config: The resolved run config (backbone and image size, whose input contract
-            the images follow; batch size, seed, cache folder).
+        config: The resolved run config (backbone, batch size, seed, cache folder).
+        input_contract: How the run takes images (its input_contract.json).
         plan: The phase to fit.
         run: The run folder (history, logs, backup).
         save_best: Saves the full model as the run's best checkpoint; called after the
@@ -297,7 +304,7 @@ def fit_head_on_features(
     num_classes = len(splits.class_names)
 
     def features(split: Split) -> Path:
-        return cached_feature_file(model, split, config, log)
+        return cached_feature_file(model, split, config, input_contract, log)
 
     log(f"phase 1 on cached backbone features ({feature_cache_dir(config)})")
     head = head_model(model, config.dropout)

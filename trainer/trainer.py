@@ -336,7 +336,7 @@ class Trainer:
             everything = splits.train if splits.val is None else combined(splits.train, val)
             self.log(f"calibration: cross-fitting the refit head ({CROSS_FIT_FOLDS} folds)")
             probabilities, name = cross_fitted_predictions(
-                model, everything, self.config, rates[FEATURE_EXTRACTION]
+                model, everything, self.config, self.input_contract, rates[FEATURE_EXTRACTION]
             )
             return probabilities, everything.labels, name
         chosen = self.load(self.best_file)
@@ -395,7 +395,15 @@ class Trainer:
         if self.uses_feature_cache():
             save_best = functools.partial(self.save_model, model, self.run.best_checkpoint)
             epochs = fit_head_on_features(
-                model, self.splits, self.config, plan, self.run, save_best, self.verbose, self.log
+                model,
+                self.splits,
+                self.config,
+                self.input_contract,
+                plan,
+                self.run,
+                save_best,
+                self.verbose,
+                self.log,
             )
         else:
             epochs = self.fit(model, plan)

@@ -96,7 +96,7 @@ def update_run(
     settings = read_json(source.config)
     labels = source.read_labels()
     # How the model takes images; runs from before input_contract.json took raw RGB, stretched.
-    input_contract = source.read_input_contract() or InputContract.raw_rgb_stretch(
+    input_contract = source.read_input_contract() or InputContract.raw_rgb_stretch_half_pixel(
         tuple(settings["image_size"])
     )
     old = _split(_run_folder(source, "data"), labels, "the run's --data")

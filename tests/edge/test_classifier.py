@@ -145,7 +145,7 @@ def test_classify_writes_the_interpreter_input_exactly_like_preprocess(
 
 
 @pytest.mark.parametrize("resize", ["stretch", "center_crop"])
-@pytest.mark.parametrize("interpolation", ["bilinear", "area"])
+@pytest.mark.parametrize("interpolation", ["bilinear_no_half_pixel", "bilinear", "area"])
 @pytest.mark.parametrize("color_order", ["RGB", "BGR"])
 @pytest.mark.parametrize(
     ("dtype", "scale", "zero_point"), [("float32", None, None), ("uint8", None, None)]

@@ -1,3 +1,5 @@
+import json
+
 import cv2
 import numpy as np
 import pytest
@@ -6,7 +8,8 @@ from PIL import Image
 from tledge.core.errors import TledgeError
 from tledge.core.folders import list_class_folders
 from tledge.core.input_contract import InputContract
-from tledge.edge.images import fit_image, read_rgb
+from tledge.edge.contract import ModelContract
+from tledge.edge.images import fit_image, read_rgb, resize_to_input
 
 
 def test_odd_images_come_back_as_rgb(tmp_path):
@@ -63,3 +66,43 @@ def test_center_crop_keeps_the_middle():
 def test_an_image_at_the_input_size_is_not_touched():
     image = np.arange(4 * 6 * 3, dtype=np.uint8).reshape(4, 6, 3)
     assert fit_image(image, InputContract.raw_rgb_stretch((4, 6))) is image
+
+
+RAMP = np.repeat(np.array([0, 40, 80, 120], np.uint8)[None, :, None], 3, axis=2).repeat(4, 0)
+
+
+def test_tledge_models_resize_as_mediapipe_does():
+    """4 -> 2 columns: corner to corner reads source x = 0 and 2 (no averaging), as
+    MediaPipe's cv2.warpPerspective does; half-pixel centres average 0-1 and 2-3."""
+    halved = fit_image(RAMP, InputContract.raw_rgb_stretch((2, 2)))
+    np.testing.assert_array_equal(halved[..., 0], [[0, 80], [0, 80]])
+    half_pixel = fit_image(RAMP, InputContract.raw_rgb_stretch_half_pixel((2, 2)))
+    np.testing.assert_array_equal(half_pixel[..., 0], [[20, 100], [20, 100]])
+
+
+def test_an_old_bilinear_contract_still_resizes_with_half_pixel_centres(tmp_path):
+    """input_contract.json of a run (and the contract of a .tflite) from before
+    "bilinear_no_half_pixel" says "bilinear": it keeps meaning what it meant."""
+    old = {
+        "input_size": [2, 2],
+        "resize": "stretch",
+        "interpolation": "bilinear",
+        "crop_fraction": 1.0,
+        "color_order": "RGB",
+        "mean": [0.0, 0.0, 0.0],
+        "std": [1.0, 1.0, 1.0],
+    }
+    contract = InputContract.from_dict(old)
+    assert contract == InputContract.raw_rgb_stretch_half_pixel((2, 2))
+    np.testing.assert_array_equal(fit_image(RAMP, contract)[..., 0], [[20, 100], [20, 100]])
+    no_field = ModelContract.from_json(json.dumps({"labels": ["a"], "input_size": [2, 2]}))
+    assert no_field.input_contract == contract
+
+
+def test_the_resize_writes_into_the_buffer_it_is_given():
+    frame = np.random.default_rng(0).integers(0, 256, (48, 64, 3), np.uint8)
+    for interpolation in ("bilinear_no_half_pixel", "bilinear", "area"):
+        buffer = np.zeros((1, 16, 16, 3), np.uint8)
+        written = resize_to_input(frame, (16, 16), interpolation, dst=buffer[0])
+        assert np.shares_memory(written, buffer), interpolation
+        np.testing.assert_array_equal(buffer[0], resize_to_input(frame, (16, 16), interpolation))

@@ -111,7 +111,12 @@ def test_starts_on_the_newest_and_swaps_to_a_new_version(model_dir):
     ("case", "reason"),
     [
         ("corrupt", "v1.tflite"),
-        ("wrong-shape", "input 16x16 stretch differs"),
+        ("wrong-shape", "input 16x16 stretch bilinear differs"),
+        (
+            "other-resize",
+            "input 8x8 stretch bilinear_no_half_pixel differs from the running model's "
+            "8x8 stretch bilinear; restart tledge edge",
+        ),
         ("not-a-classifier", "not an image classifier"),
         ("no-contract", "no tledge contract"),
         ("not-probabilities", "not probabilities"),
@@ -137,6 +142,8 @@ def test_a_bad_model_is_refused_once_and_the_running_model_stays(
     elif case == "wrong-shape":
         built = make_model(size=16, contract=contract(input_size=(16, 16)), name="big.build")
         model_dir.add("bad", data=built.read_bytes())
+    elif case == "other-resize":
+        model_dir.add("bad", interpolation="bilinear_no_half_pixel")
     elif case == "not-a-classifier":
         model_dir.add("bad", data=make_model("image", name="image.build").read_bytes())
     elif case == "no-contract":

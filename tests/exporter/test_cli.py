@@ -219,4 +219,4 @@ def test_a_run_without_an_input_contract_says_what_it_assumed(make_run):
     assert result.exit_code == 0, result.output
     assert "no input_contract.json (trained before tledge recorded it)" in result.output
     contract = read_contract(run / "export" / "model_fp32.tflite").input_contract
-    assert contract == InputContract.raw_rgb_stretch((32, 32))
+    assert contract == InputContract.raw_rgb_stretch_half_pixel((32, 32))

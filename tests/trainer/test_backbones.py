@@ -24,10 +24,12 @@ def test_registry_entries() -> None:
 
 @pytest.mark.parametrize("name", sorted(BACKBONES))
 def test_each_backbone_names_its_input_contract(name: str) -> None:
-    """The registry owns preprocessing: raw 0-255 RGB, whole image, bilinear, for the
-    models whose normalization is a layer inside them; the run's size replaces the default."""
+    """The registry owns preprocessing: raw 0-255 RGB, whole image, bilinear corner to
+    corner as MediaPipe resizes, for the models whose normalization is a layer inside
+    them; the run's size replaces the default."""
     spec = get_backbone(name)
     assert spec.input_contract == InputContract.raw_rgb_stretch(spec.default_size)
+    assert spec.input_contract.interpolation == "bilinear_no_half_pixel"
     assert spec.run_input_contract((96, 128)).input_size == (96, 128)
     assert spec.run_input_contract(None) == spec.input_contract
 

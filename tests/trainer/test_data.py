@@ -97,7 +97,7 @@ def test_class_with_only_unreadable_files(tmp_path: Path) -> None:
         _load(tmp_path / "data", tmp_path)
 
 
-def test_image_dataset_resizes_whole_image_bilinear(tmp_path: Path) -> None:
+def test_image_dataset_resizes_whole_image_as_mediapipe_does(tmp_path: Path) -> None:
     import cv2
 
     generate_dataset(tmp_path / "data", per_class=5, size=48, classes=("circle", "square"))
@@ -107,19 +107,27 @@ def test_image_dataset_resizes_whole_image_bilinear(tmp_path: Path) -> None:
     assert images.shape == (8, 32, 40, 3) and images.dtype.name == "float32"
     assert labels.shape == (8, 2) and np.all(labels.numpy().sum(axis=1) == 1)
     rgb = cv2.cvtColor(cv2.imread(str(splits.train.paths[0])), cv2.COLOR_BGR2RGB)
-    reference = cv2.resize(rgb, (40, 32), interpolation=cv2.INTER_LINEAR).astype(np.float32)
-    # The edge client resizes with OpenCV bilinear: training must see the same pixels.
-    assert np.abs(images[0].numpy() - reference).mean() < 2.0
+    # MediaPipe's CPU resize (corners onto corners), which tledge's own models now take.
+    corners = np.float32([[0, 0], [1, 0], [1, 1], [0, 1]])
+    matrix = cv2.getPerspectiveTransform(corners * np.float32(48), corners * np.float32([40, 32]))
+    reference = cv2.warpPerspective(
+        rgb, matrix, (40, 32), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    ).astype(np.float32)
+    assert np.abs(images[0].numpy() - reference).max() <= 1
+    half_pixel = cv2.resize(rgb, (40, 32), interpolation=cv2.INTER_LINEAR).astype(np.float32)
+    assert np.abs(images[0].numpy() - half_pixel).max() > 1
 
 
 def _photos(folder: Path) -> Split:
-    """JPEG and PNG photos of several shapes (smooth content plus noise), one class."""
+    """JPEG and PNG photos of several shapes (smooth content plus noise), one class: larger
+    and smaller than the inputs of `CONTRACTS`, so up- and downscaling both show."""
     import cv2
 
     rng = np.random.default_rng(7)
     (folder / "a").mkdir(parents=True)
     paths = []
-    for index, (height, width) in enumerate(((48, 48), (37, 53), (61, 41), (90, 120))):
+    shapes = ((48, 48), (37, 53), (61, 41), (90, 120), (13, 19))
+    for index, (height, width) in enumerate(shapes):
         rows, columns = np.mgrid[0:height, 0:width]
         smooth = np.stack([rows * 3, columns * 2, (rows + columns) * 2], axis=-1) % 256
         noisy = np.clip(smooth + rng.normal(0, 20, smooth.shape), 0, 255).astype(np.uint8)
@@ -131,8 +139,12 @@ def _photos(folder: Path) -> Split:
 
 
 CONTRACTS = {
-    "stretch bilinear": InputContract.raw_rgb_stretch((32, 40)),
+    "stretch bilinear_no_half_pixel": InputContract.raw_rgb_stretch((32, 40)),
+    "stretch bilinear": InputContract.raw_rgb_stretch_half_pixel((32, 40)),
     "model size": InputContract.raw_rgb_stretch((48, 48)),
+    "center crop bilinear_no_half_pixel": InputContract(
+        (24, 24), "center_crop", "bilinear_no_half_pixel", 0.875, "RGB", (0.0,) * 3, (1.0,) * 3
+    ),
     "center crop bilinear": InputContract(
         (24, 24), "center_crop", "bilinear", 0.875, "RGB", (0.0,) * 3, (1.0,) * 3
     ),
@@ -159,6 +171,32 @@ def test_training_pixels_match_what_the_edge_client_reads(tmp_path: Path, name: 
         # Only the rounding of OpenCV's fixed-point resize differs, and nothing when
         # the photo is already at the input size.
         assert np.abs(image - device).max() <= 1, (path, name)
+
+
+@pytest.mark.parametrize(
+    ("interpolation", "expected"), [("bilinear_no_half_pixel", [0, 80]), ("bilinear", [20, 100])]
+)
+def test_halving_a_ramp_reads_the_pixels_each_convention_names(
+    tmp_path: Path, interpolation: str, expected: list[int]
+) -> None:
+    """4 -> 2 columns: MediaPipe's convention reads source x = 0 and 2 (the pixels
+    themselves), half-pixel centres x = 0.5 and 2.5 (averages); training and the edge
+    client compute the same values."""
+    import cv2
+
+    from tledge.edge.images import fit_image, read_rgb
+
+    ramp = np.repeat(np.array([0, 40, 80, 120], np.uint8)[None, :, None], 3, axis=2)
+    (tmp_path / "a").mkdir()
+    cv2.imwrite(str(tmp_path / "a" / "ramp.png"), np.repeat(ramp, 4, axis=0))
+    split = Split((tmp_path / "a" / "ramp.png",), (0,))
+    contract = dataclasses.replace(
+        InputContract.raw_rgb_stretch((2, 2)), interpolation=interpolation
+    )
+    trained = next(iter(image_dataset(split, 1, contract, batch_size=1)))[0].numpy()[0]
+    np.testing.assert_array_equal(trained[..., 0], [expected, expected])
+    device = fit_image(read_rgb(split.paths[0]), contract)
+    np.testing.assert_array_equal(device[..., 0], [expected, expected])
 
 
 def test_colour_order_and_value_range_follow_the_contract(tmp_path: Path) -> None:

@@ -8,6 +8,21 @@ decides how images are resized or normalized.
 Steps, in order: take the image as `color_order` pixels with values 0-255; with
 "center_crop" keep the centred square of `crop_fraction` times the shorter side; resize
 to `input_size` with `interpolation`; compute `(pixel - mean) / std`.
+
+The interpolations, for a source side of W pixels resized to w (output pixel x is read
+at source coordinate u, between source pixels floor(u) and floor(u) + 1, weighted
+linearly; coordinates outside the image repeat the border pixel):
+
+- "bilinear_no_half_pixel": u = x * W / w. The image's corners are mapped onto the
+  output's corners; a 4 -> 2 downscale reads source pixels 0 and 2 without averaging.
+  MediaPipe Tasks' CPU image preprocessing resizes this way (`cv2.warpPerspective`
+  bilinear), as does TensorFlow 1's `resize_bilinear` default
+  (`tf.raw_ops.ResizeBilinear(align_corners=False, half_pixel_centers=False)`).
+- "bilinear": u = (x + 0.5) * W / w - 0.5 (half-pixel centres), as `tf.image.resize`
+  (antialias=False) and `cv2.resize` INTER_LINEAR do; a 4 -> 2 downscale averages
+  pixels 0-1 and 2-3. tledge's models took this before "bilinear_no_half_pixel".
+- "area": each output pixel averages the source pixels it covers (`tf.image.resize`
+  "area", `cv2.resize` INTER_AREA).
 """
 
 from __future__ import annotations
@@ -21,7 +36,7 @@ from tledge.core.atomic import atomic_write_text
 from tledge.core.errors import TledgeError
 
 RESIZE_METHODS = ("stretch", "center_crop")
-INTERPOLATIONS = ("bilinear", "area")
+INTERPOLATIONS = ("bilinear_no_half_pixel", "bilinear", "area")
 COLOR_ORDERS = ("RGB", "BGR")
 
 
@@ -33,7 +48,8 @@ class InputContract:
         input_size: (height, width) of the model input.
         resize: "stretch" (the whole image to `input_size`) or "center_crop" (the
             central `crop_fraction` of the shorter side, then resize).
-        interpolation: "bilinear" (like `tf.image.resize` without antialias) or "area".
+        interpolation: "bilinear_no_half_pixel", "bilinear" (half-pixel centres) or
+            "area"; the module docstring says what each computes.
         crop_fraction: Fraction of the shorter side kept by "center_crop" (1.0 otherwise).
         color_order: "RGB" or "BGR" channel order the model takes.
         mean: Per-channel value subtracted from 0-255 pixels.
@@ -58,16 +74,27 @@ class InputContract:
         """Raw 0-255 RGB, the whole image resized bilinearly: what tledge's own models take.
 
         Their normalization is a layer inside the model, so the file needs none outside.
+        The resize is "bilinear_no_half_pixel" because MediaPipe Tasks and other TFLite
+        clients resize that way: fed the same photo, they give the model the pixels it was
+        trained on, and so the answers `tledge predict` gives.
         """
         return cls(
             input_size=tuple(input_size),
             resize="stretch",
-            interpolation="bilinear",
+            interpolation="bilinear_no_half_pixel",
             crop_fraction=1.0,
             color_order="RGB",
             mean=(0.0, 0.0, 0.0),
             std=(1.0, 1.0, 1.0),
         )
+
+    @classmethod
+    def raw_rgb_stretch_half_pixel(cls, input_size: tuple[int, int]) -> InputContract:
+        """`raw_rgb_stretch` with the half-pixel "bilinear" resize tledge's models took
+        before "bilinear_no_half_pixel": the contract of a run folder without an
+        input_contract.json (trained before tledge wrote one).
+        """
+        return replace(cls.raw_rgb_stretch(input_size), interpolation="bilinear")
 
     def with_size(self, input_size: tuple[int, int]) -> InputContract:
         """The same preprocessing for another input size."""
