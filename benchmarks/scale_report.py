@@ -66,7 +66,7 @@ def scale_table(section: dict[str, Any]) -> str:
                 table += (
                     f"; {row['check_independent_processes']} independent one-core processes "
                     f"side by side, each on its share, started before timing: {alone} s "
-                    f"({one / alone:.2f}x, the most this machine allows)"
+                    f"({one / alone:.2f}x, for reference)"
                 )
             table += "."
     return table
@@ -95,8 +95,8 @@ def scale_notes(section: dict[str, Any]) -> list[str]:
             verdict = "met" if found["ok"] else "NOT met"
             if "machine_ceiling" in found:
                 verdict += (
-                    f"; independent one-core processes side by side reach "
-                    f"{found['machine_ceiling']}x on this machine"
+                    f"; independent one-core processes side by side, for reference: "
+                    f"{found['machine_ceiling']}x"
                 )
             notes.append(f"{TARGET_TEXT[key]}: {found['value']} ({verdict}).")
     loads = [
