@@ -11,8 +11,8 @@ Four comparisons per model, on the same photos:
   clients give the model identical pixels;
 - **corner_mapped**: tledge's edge `Classifier` given OpenCV's decode resized as
   MediaPipe's CPU preprocessing resizes (`resize_to_input` "bilinear_no_half_pixel":
-  cv2.warpPerspective of the image's corners onto the output's corners, bilinear: output
-  pixel x samples source x * W / w), against MediaPipe on the OpenCV-decoded PNGs. For
+  the image's corners onto the output's corners, bilinear: output pixel x samples
+  source x * W / w), against MediaPipe on the OpenCV-decoded PNGs. For
   a model whose contract says "bilinear" (half-pixel centres, output x samples
   (x + 0.5) * W / w - 0.5, like tf.image.resize: tledge's models before
   "bilinear_no_half_pixel") it shows that the resize convention is what the two clients

@@ -5,6 +5,7 @@ Grayscale, 16-bit, alpha (PNG/WebP) and CMYK JPEG files all come back as 8-bit R
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -81,9 +82,12 @@ def resize_to_input(
     The one implementation of the resize step of every `InputContract` interpolation
     (`tledge.core.input_contract` says what each computes); the trainer's TensorFlow
     twin is held within one level of it by a parity test. "bilinear_no_half_pixel" is
-    computed exactly as MediaPipe Tasks' CPU preprocessing computes it: a bilinear
-    `cv2.warpPerspective` of the image's corners onto the output's corners, borders
-    replicated.
+    MediaPipe Tasks' CPU resize (output x samples source x * W / w, borders replicated)
+    with OpenCV's fixed-point bilinear weights (1/32 pixel), its sample coordinates
+    computed exactly (`_no_half_pixel_maps`) and applied with `cv2.remap`. Not
+    `cv2.warpPerspective`, the call MediaPipe makes: it rounds coordinates differently
+    on x86 and arm64 (2 % of values one level apart, which flipped a near tie on
+    emulated Pi OS), while this is bit-identical on both.
 
     Args:
         image: The image (any channel order).
@@ -100,19 +104,36 @@ def resize_to_input(
     """
     height, width = input_size
     if interpolation == "bilinear_no_half_pixel":
-        source_height, source_width = image.shape[:2]
-        corners = np.float32([[0, 0], [1, 0], [1, 1], [0, 1]])
-        matrix = cv2.getPerspectiveTransform(
-            corners * np.float32([source_width, source_height]),
-            corners * np.float32([width, height]),
-        )
-        return cv2.warpPerspective(
+        points, fractions = _no_half_pixel_maps(image.shape[:2], (height, width))
+        return cv2.remap(
             image,
-            matrix,
-            (width, height),
+            points,
+            fractions,
+            cv2.INTER_LINEAR,
             dst=dst,
-            flags=cv2.INTER_LINEAR,
             borderMode=cv2.BORDER_REPLICATE,
         )
     flag = cv2.INTER_AREA if interpolation == "area" else cv2.INTER_LINEAR
     return cv2.resize(image, (width, height), dst=dst, interpolation=flag)
+
+
+@functools.lru_cache(maxsize=8)
+def _no_half_pixel_maps(
+    source_size: tuple[int, int], input_size: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """`cv2.remap`'s fixed-point maps of the "bilinear_no_half_pixel" resize (cached: a
+    camera's frames all have one size).
+
+    Output (y, x) samples source (y * H / h, x * W / w), rounded to 1/32 pixel: integer
+    pixel coordinates (int16 pairs) and the fractions' index into OpenCV's bilinear
+    weight table (uint16, 32 * y fraction + x fraction), as `cv2.convertMaps` packs them.
+    """
+    (source_height, source_width), (height, width) = source_size, input_size
+    steps = 32  # OpenCV's INTER_TAB_SIZE
+    columns = np.rint(np.arange(width) * (source_width / width) * steps).astype(np.int64)
+    rows = np.rint(np.arange(height) * (source_height / height) * steps).astype(np.int64)
+    points = np.empty((height, width, 2), dtype=np.int16)
+    points[..., 0] = columns[np.newaxis, :] // steps
+    points[..., 1] = rows[:, np.newaxis] // steps
+    fractions = (rows[:, np.newaxis] % steps) * steps + columns[np.newaxis, :] % steps
+    return points, fractions.astype(np.uint16)

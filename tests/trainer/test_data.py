@@ -157,8 +157,12 @@ CONTRACTS = {
 @pytest.mark.parametrize("name", CONTRACTS)
 def test_training_pixels_match_what_the_edge_client_reads(tmp_path: Path, name: str) -> None:
     """Training's TF decode and fit against the device's (`read_rgb` + `fit_image`, what
-    `Classifier.fit_to_input` runs) for every kind of contract: at most one level apart.
-    (Checked by decoding with TF's default DCT, by cropping with floor instead of round,
+    `Classifier.fit_to_input` runs) for every kind of contract: at most one level apart;
+    for "bilinear_no_half_pixel", whose sample coordinates OpenCV rounds to 1/32 pixel
+    (TF's are exact), at most three and under half a level on average: next to jumps of
+    about 100 levels between neighbouring pixels of these noisy photos, 1/64 pixel on
+    each axis is up to 1.6 levels each (measured: 3 at most). (Checked by decoding with TF's
+    default DCT, by cropping with floor instead of round,
     and by resizing with "area" for a bilinear contract: each failed.)"""
     from tledge.edge.images import fit_image, read_rgb
 
@@ -170,7 +174,11 @@ def test_training_pixels_match_what_the_edge_client_reads(tmp_path: Path, name: 
         assert image.shape == device.shape
         # Only the rounding of OpenCV's fixed-point resize differs, and nothing when
         # the photo is already at the input size.
-        assert np.abs(image - device).max() <= 1, (path, name)
+        difference = np.abs(image - device)
+        if contract.interpolation == "bilinear_no_half_pixel":
+            assert difference.max() <= 3 and difference.mean() < 0.5, (path, name)
+        else:
+            assert difference.max() <= 1, (path, name)
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,8 @@ linearly; coordinates outside the image repeat the border pixel):
 - "bilinear_no_half_pixel": u = x * W / w. The image's corners are mapped onto the
   output's corners; a 4 -> 2 downscale reads source pixels 0 and 2 without averaging.
   MediaPipe Tasks' CPU image preprocessing resizes this way (`cv2.warpPerspective`
-  bilinear), as does TensorFlow 1's `resize_bilinear` default
+  bilinear; tledge's edge client computes the same with `cv2.remap`), as does
+  TensorFlow 1's `resize_bilinear` default
   (`tf.raw_ops.ResizeBilinear(align_corners=False, half_pixel_centers=False)`).
 - "bilinear": u = (x + 0.5) * W / w - 0.5 (half-pixel centres), as `tf.image.resize`
   (antialias=False) and `cv2.resize` INTER_LINEAR do; a 4 -> 2 downscale averages
