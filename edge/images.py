@@ -80,8 +80,9 @@ def resize_to_input(
     """Resize an HxWxC uint8 image to `input_size` (height, width) with `interpolation`.
 
     The one implementation of the resize step of every `InputContract` interpolation
-    (`tledge.core.input_contract` says what each computes); the trainer's TensorFlow
-    twin is held within one level of it by a parity test. "bilinear_no_half_pixel" is
+    (`tledge.core.input_contract` says what each computes); a parity test holds the
+    trainer's TensorFlow twin within one level of it ("bilinear_no_half_pixel": three
+    next to sharp edges, as OpenCV rounds sample points to 1/32 pixel). "bilinear_no_half_pixel" is
     MediaPipe Tasks' CPU resize (output x samples source x * W / w, borders replicated)
     with OpenCV's fixed-point bilinear weights (1/32 pixel), its sample coordinates
     computed exactly (`_no_half_pixel_maps`) and applied with `cv2.remap`. Not

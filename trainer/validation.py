@@ -24,7 +24,7 @@ import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from pathlib import Path
 
 from tledge.core.atomic import atomic_path
@@ -229,7 +229,7 @@ class _HelperProcesses:
         try:
             while not self._stop.is_set() and (chunk := self._take()) is not None:
                 try:
-                    helper.stdin.write(json.dumps([list(_key_fields(key)) for key in chunk]))
+                    helper.stdin.write(json.dumps([astuple(key) for key in chunk]))
                     helper.stdin.write("\n")
                     helper.stdin.flush()
                     answer = json.loads(helper.stdout.readline())
@@ -242,10 +242,6 @@ class _HelperProcesses:
                 self._finished.put(list(zip(chunk, verdicts, strict=True)))
         finally:
             _stop_helper(helper)
-
-
-def _key_fields(key: FileKey) -> tuple[str, int, int]:
-    return key.path, key.size, key.mtime_ns
 
 
 def _stop_helper(helper: subprocess.Popen) -> None:
